@@ -1,0 +1,101 @@
+"""NeMo-style JSONL manifests and their data version.
+
+One utterance per line: ``{"audio_filepath": ..., "text": ..., "duration": ..., ...}``. Relative
+``audio_filepath`` values are resolved against the manifest's folder, so a corpus folder can be
+moved as a whole. The *data version* is a content hash of every row (text, duration, voice and the
+bytes of each audio file), written beside the manifest as ``<name>.version`` and recorded by every
+model trained on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = [
+    "REQUIRED_FIELDS",
+    "compute_data_version",
+    "data_version",
+    "read_manifest",
+    "resolve_audio_path",
+    "write_manifest",
+]
+
+REQUIRED_FIELDS = ("audio_filepath", "text", "duration")
+
+
+def resolve_audio_path(row: dict, manifest_path: str | os.PathLike) -> Path:
+    """Absolute path of a row's audio, relative paths taken against the manifest's folder."""
+    p = Path(row["audio_filepath"])
+    return p if p.is_absolute() else Path(manifest_path).resolve().parent / p
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict]:
+    """Read every row of a JSONL manifest; blank lines are skipped.
+
+    Raises:
+        ValueError: a line is not a JSON object (the message names the line).
+    """
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def compute_data_version(rows: Iterable[dict], manifest_path: str | os.PathLike) -> str:
+    """Content hash of a manifest: its rows in order, and the bytes of each row's audio file.
+
+    A missing audio file hashes as the string "missing", so the version still changes when it
+    appears. Returns the first 16 hex digits of a sha256 (prefixed ``dv-``).
+    """
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+        audio = resolve_audio_path(row, manifest_path)
+        h.update((_file_sha256(audio) if audio.is_file() else "missing").encode())
+    return "dv-" + h.hexdigest()[:16]
+
+
+def _version_path(manifest_path: str | os.PathLike) -> Path:
+    p = Path(manifest_path)
+    return p.with_name(p.name + ".version")
+
+
+def write_manifest(rows: Iterable[dict], path: str | os.PathLike) -> str:
+    """Write rows as JSONL (atomically) plus the ``.version`` sidecar; return the data version."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    version = compute_data_version(rows, path)
+    _version_path(path).write_text(version + "\n")
+    return version
+
+
+def data_version(path: str | os.PathLike) -> str:
+    """The data version of a manifest, computed from its current content (never trusted from the sidecar)."""
+    return compute_data_version(read_manifest(path), path)
