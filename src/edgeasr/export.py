@@ -1,0 +1,321 @@
+"""``edgeasr export``: trained checkpoint -> checked ONNX (fp32 or int8) -> Triton model repository.
+
+Every export is checked before anything is written:
+
+1. *Parity*: the ONNX graph against the torch model on ``parity_utterances`` utterances of a
+   manifest: the largest absolute difference of log-probabilities over valid frames, and
+   identical greedy transcripts.
+2. *Quantization* (int8 targets): WER of the int8 model against the fp32 model on the check
+   manifest; the increase must stay within ``max_wer_increase``.
+
+A failed check writes nothing, prints the numbers, and :class:`ExportCheckError` makes the command
+exit non-zero. A passing export becomes version N+1 of the model in the repository (see
+:mod:`edgeasr.repository`), with a model card that records the numbers.
+
+The feature frontend is part of the graph, in float: int8 quantization leaves every frontend node
+alone (``nodes_to_exclude``), so the STFT and mel weights keep their precision.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+import tomllib
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from edgeasr.audio import load_audio
+from edgeasr.decoding import TOKENS, greedy_decode
+from edgeasr.manifest import read_manifest, resolve_audio_path
+
+__all__ = [
+    "ExportCheckError",
+    "ExportResult",
+    "ExportTarget",
+    "check_parity",
+    "export_checkpoint",
+    "export_onnx",
+    "quantize_onnx",
+]
+
+
+class ExportCheckError(RuntimeError):
+    """An export failed its parity or accuracy check; nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One export target (``export/NAME.toml``, table ``[target]``)."""
+
+    name: str = "cpu-fp32"  # target name, recorded in the card
+    format: str = "onnx"  # "onnx" (Triton + device), "edge" (device bundle only) or "tensorrt"
+    precision: str = "fp32"  # "fp32", "int8" (ONNX) or "fp16"/"int8" (TensorRT)
+    quantization: str = "dynamic"  # int8 only: "dynamic" (weights int8, activations at run time) or "static" (QDQ, calibrated)
+    calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
+    opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
+    parity_utterances: int = 16  # utterances compared between torch and ONNX
+    max_abs_diff: float = 2e-3  # fp32 parity: largest allowed |log-prob difference| over valid frames
+    max_wer_increase: float = 0.005  # int8: allowed absolute WER increase over fp32 on the check manifest
+    max_check_utterances: int = 200  # utterances of the check manifest used for the WER comparison
+    model_name: str = "edgeasr"  # model name in the Triton repository
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ExportTarget:
+        """Load the ``[target]`` table of an export TOML; unknown keys are an error."""
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("target", {})
+        known = {f.name for f in fields(cls)}
+        if set(table) - known:
+            raise ValueError(f"{path}: unknown [target] field(s): {', '.join(sorted(set(table) - known))}")
+        target = cls(**table)
+        if target.format not in ("onnx", "edge", "tensorrt"):
+            raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
+        if target.precision not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"{path}: precision must be fp32, fp16 or int8, not {target.precision!r}")
+        return target
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced."""
+
+    path: Path  # the version directory (repository export) or bundle folder (edge)
+    version: int | None  # the new version number in the repository, None for an edge bundle
+    card: dict  # the card fields that were recorded
+
+
+def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
+    """Write ``model`` (a :class:`~edgeasr.model.CTCModel` in eval mode) as ONNX with dynamic batch and length.
+
+    Inputs ``audio`` float32 [batch, samples] and ``audio_length`` int64 [batch]; outputs
+    ``logprobs`` float32 [batch, frames, vocab] and ``logprob_length`` int64 [batch].
+    """
+    import torch
+
+    model = model.eval()
+    dummy = (torch.zeros(2, 16000), torch.tensor([16000, 12000], dtype=torch.int64))
+    # AUTO lets torch.export find the ranges (it specialises away sizes 0 and 1 while tracing, but
+    # the ONNX ops broadcast the same way for them; the parity check runs batch 1 to prove it)
+    auto = torch.export.Dim.AUTO
+    path = Path(path)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            dummy,
+            input_names=["audio", "audio_length"],
+            output_names=["logprobs", "logprob_length"],
+            dynamic_shapes={"audio": {0: auto, 1: auto}, "audio_lengths": {0: auto}},
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
+        program.save(str(path))
+    return path
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _onnx_logprobs(session, wave: np.ndarray) -> np.ndarray:
+    logp, lengths = session.run(None, {"audio": wave[None, :], "audio_length": np.array([len(wave)], np.int64)})
+    return logp[0, : int(lengths[0])]
+
+
+def check_parity(model, onnx_path: Path, waves: list[np.ndarray]) -> dict:
+    """Compare the torch model and its ONNX export on ``waves``; returns the numbers (no verdict)."""
+    import torch
+
+    session = _session(onnx_path)
+    max_diff, same = 0.0, 0
+    for wave in waves:
+        with torch.no_grad():
+            lp, ln = model(torch.from_numpy(wave)[None, :], torch.tensor([len(wave)]))
+        ref = lp[0, : int(ln[0])].numpy()
+        got = _onnx_logprobs(session, wave)
+        if ref.shape != got.shape:
+            return {"max_abs_diff": float("inf"), "identical_transcripts": 0, "utterances": len(waves)}
+        max_diff = max(max_diff, float(np.abs(ref - got).max()))
+        same += greedy_decode(ref).text == greedy_decode(got).text
+    return {"max_abs_diff": max_diff, "identical_transcripts": same, "utterances": len(waves)}
+
+
+def _frontend_nodes(onnx_path: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    return [n.name for n in graph.node if n.name.startswith("/frontend/")]
+
+
+class _CalibrationReader:
+    """Feeds calibration utterances to onnxruntime's static quantizer, one at a time."""
+
+    def __init__(self, waves: list[np.ndarray]) -> None:
+        self._items = iter(waves)
+
+    def get_next(self) -> dict | None:
+        wave = next(self._items, None)
+        if wave is None:
+            return None
+        return {"audio": wave[None, :], "audio_length": np.array([len(wave)], np.int64)}
+
+
+def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: list[np.ndarray]) -> Path:
+    """Quantize an fp32 model to int8 with onnxruntime.quantization, keeping the frontend in float.
+
+    Args:
+        fp32_path: the checked fp32 ONNX.
+        int8_path: where to write the int8 ONNX.
+        method: "dynamic" (int8 weights, activations quantized at run time) or "static"
+            (QDQ with per-channel weights, activations calibrated on ``calibration``).
+        calibration: waveforms for static calibration (ignored for dynamic).
+    """
+    from onnxruntime import quantization as q
+
+    exclude = _frontend_nodes(fp32_path)
+    if method == "dynamic":
+        q.quantize_dynamic(
+            str(fp32_path), str(int8_path), weight_type=q.QuantType.QInt8, per_channel=True,
+            nodes_to_exclude=exclude,
+        )
+    elif method == "static":
+        q.quantize_static(
+            str(fp32_path), str(int8_path), _CalibrationReader(calibration), quant_format=q.QuantFormat.QDQ,
+            per_channel=True, activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+            nodes_to_exclude=exclude, calibrate_method=q.CalibrationMethod.MinMax,
+        )
+    else:
+        raise ValueError(f"unknown quantization method {method!r} (dynamic or static)")
+    return int8_path
+
+
+def _wer_of(onnx_path: Path, waves: list[np.ndarray], refs: list[str]) -> float:
+    import jiwer
+
+    session = _session(onnx_path)
+    hyps = [greedy_decode(_onnx_logprobs(session, w)).text for w in waves]
+    return float(jiwer.wer(refs, hyps))
+
+
+def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
+    rows = read_manifest(manifest)[:limit]
+    if not rows:
+        raise ExportCheckError(f"{manifest}: the check manifest has no rows")
+    waves = [load_audio(resolve_audio_path(r, manifest)) for r in rows]
+    return waves, [r["text"] for r in rows]
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    target: ExportTarget,
+    *,
+    check_manifest: str | Path | None = None,
+    repository: str | Path = "triton_models",
+    repository_toml: str | Path | None = None,
+    out: str | Path | None = None,
+) -> ExportResult:
+    """Export, check and publish one checkpoint for one target.
+
+    Args:
+        checkpoint: a ``best.pt`` from ``edgeasr train``.
+        target: the export target.
+        check_manifest: utterances for the parity and quantization checks; defaults to the dev
+            manifest named in the checkpoint's recipe.
+        repository: the Triton model repository (``format = "onnx"``).
+        repository_toml: TOML with a ``[repository]`` table (batching, instances, version policy).
+        out: the bundle folder (``format = "edge"``); must not exist yet.
+
+    Raises:
+        ExportCheckError: a check failed (nothing written).
+        RuntimeError: the target needs something this machine lacks (TensorRT, a GPU).
+    """
+    from edgeasr.train import load_model
+
+    started = time.time()
+    model, ckpt = load_model(checkpoint)
+    manifest = Path(check_manifest or ckpt["recipe"]["data"]["dev_manifest"])
+    waves, refs = _load_check_set(manifest, max(target.max_check_utterances, target.parity_utterances))
+    if target.format == "tensorrt":
+        from edgeasr.tensorrt_engine import build_engine_for_target
+
+        return build_engine_for_target(model, ckpt, target, waves, refs, repository, repository_toml, started)
+
+    with tempfile.TemporaryDirectory(prefix="edgeasr-export-") as tmp:
+        fp32 = export_onnx(model, Path(tmp) / "model_fp32.onnx", target.opset)
+        parity = check_parity(model, fp32, waves[: target.parity_utterances])
+        print(
+            f"parity torch vs onnx: max |dlogp| {parity['max_abs_diff']:.2e} (limit {target.max_abs_diff:.0e}), "
+            f"identical transcripts {parity['identical_transcripts']}/{parity['utterances']}"
+        )
+        if parity["max_abs_diff"] > target.max_abs_diff or parity["identical_transcripts"] != parity["utterances"]:
+            raise ExportCheckError(f"ONNX parity check failed: {parity}")
+        final = fp32
+        metrics = {"check_manifest": str(manifest), "check_utterances": len(waves)}
+        fp32_wer = _wer_of(fp32, waves, refs)
+        metrics["wer_fp32"] = fp32_wer
+        if target.precision == "int8":
+            final = quantize_onnx(fp32, Path(tmp) / "model_int8.onnx", target.quantization, waves[: target.calibration_utterances])
+            int8_wer = _wer_of(final, waves, refs)
+            metrics["wer_int8"] = int8_wer
+            metrics["size_ratio_int8_fp32"] = final.stat().st_size / fp32.stat().st_size
+            print(
+                f"int8 ({target.quantization}) vs fp32 WER: {100 * int8_wer:.2f}% vs {100 * fp32_wer:.2f}% "
+                f"(allowed increase {100 * target.max_wer_increase:.2f}), size ratio {metrics['size_ratio_int8_fp32']:.2f}"
+            )
+            if int8_wer - fp32_wer > target.max_wer_increase:
+                raise ExportCheckError(f"int8 WER {int8_wer:.4f} exceeds fp32 {fp32_wer:.4f} by more than {target.max_wer_increase}")
+        elif target.precision != "fp32":
+            raise ValueError(f"ONNX export supports fp32 and int8, not {target.precision}")
+        metrics["wer"] = metrics.get("wer_int8", fp32_wer)
+        card_fields = {
+            "source_checkpoint": str(checkpoint),
+            "data_version": ckpt.get("data_version", ""),
+            "precision": target.precision,
+            "parity": parity,
+            "metrics": metrics,
+            "params": model.num_parameters(),
+            "export_seconds": round(time.time() - started, 2),
+            "tokens": list(TOKENS),
+            "extra": {
+                "target": target.name,
+                "quantization": target.quantization if target.precision == "int8" else None,
+                "recipe": ckpt["recipe"].get("name"),
+                "train_steps": ckpt.get("step"),
+                "frontend": ckpt["recipe"]["model"]["frontend"],
+            },
+        }
+        if target.format == "edge":
+            return _write_edge_bundle(final, Path(out or f"{target.model_name}-{target.name}"), target, card_fields)
+        from edgeasr.repository import ModelRepository, RepositoryOptions
+
+        options = RepositoryOptions.from_toml(repository_toml) if repository_toml else RepositoryOptions()
+        repo = ModelRepository(repository)
+        version = repo.publish(target.model_name, final, card_fields=card_fields, options=options)
+        return ExportResult(Path(repository) / target.model_name / str(version), version, card_fields)
+
+
+def _write_edge_bundle(onnx_path: Path, out: Path, target: ExportTarget, card_fields: dict) -> ExportResult:
+    """A self-contained device bundle: model.onnx, vocab.json, model_card.json (no torch needed)."""
+    from edgeasr.modelcard import ModelCard
+
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; an edge bundle is never written over")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(onnx_path, tmp / "model.onnx")
+    (tmp / "vocab.json").write_text(json.dumps(list(TOKENS)))
+    card = ModelCard.for_files(tmp, name=target.model_name, version=1, **card_fields)
+    card.to_json(tmp / "model_card.json")
+    tmp.rename(out)
+    return ExportResult(out, None, card_fields)

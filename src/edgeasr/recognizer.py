@@ -1,0 +1,272 @@
+"""On-device recognition with onnxruntime alone: :class:`Recognizer` and :class:`StreamingSession`.
+
+Needs numpy, onnxruntime and soundfile/soxr only; importing this module never imports torch or
+tritonclient (``tests/test_recognizer.py`` proves it). One object, created once, used many times:
+
+    rec = Recognizer("triton_models/edgeasr")          # a version dir, a model dir, a bundle or .onnx
+    result = rec.transcribe("call_mom.wav")            # or an array plus its sample_rate
+    result.text, result.words                           # words carry start/end seconds
+
+    stream = rec.create_stream()
+    for chunk in chunks_of_160_ms:
+        stream.accept_waveform(chunk, 16000)
+        print(stream.partial.text, stream.is_endpoint)
+    final = stream.finish()
+
+Long recordings are cut into overlapping windows; each window keeps only the frames whose context
+lies inside it, and the frames are stitched before decoding. Streaming uses the same idea with a
+right context: a frame is committed once the audio it depends on has arrived, so the final text
+of a stream equals offline decoding of the same audio when the context covers the model's
+receptive field (the default does for every shipped architecture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio
+from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, greedy_decode
+
+__all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
+
+_SAMPLES_PER_FRAME = int(SAMPLE_RATE * FRAME_SECONDS)  # 320 samples per output frame
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """How a :class:`Recognizer` runs."""
+
+    threads: int = 1  # onnxruntime intra-op threads (1 suits a device core; 0 lets onnxruntime choose)
+    window_seconds: float = 20.0  # longer audio is decoded in windows of this length
+    context_seconds: float = 2.0  # context kept on each side of a window cut / stream commit point
+    max_seconds: float = 3600.0  # longer inputs are refused (AudioError)
+    verify_card: bool = True  # check the model files against model_card.json before loading
+    endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
+
+
+def resolve_model_dir(model: str | os.PathLike) -> Path:
+    """Find the ``model.onnx`` to load.
+
+    ``model`` may be an ``.onnx`` file, a version directory or edge bundle holding ``model.onnx``,
+    or a Triton model directory holding numbered versions (the highest is taken).
+
+    Raises:
+        FileNotFoundError: nothing loadable is there.
+    """
+    path = Path(model)
+    if path.is_file():
+        return path
+    if (path / "model.onnx").is_file():
+        return path / "model.onnx"
+    versions = sorted((int(p.name) for p in path.glob("*") if p.name.isdigit() and (p / "model.onnx").is_file()))
+    if versions:
+        return path / str(versions[-1]) / "model.onnx"
+    raise FileNotFoundError(f"{path}: no model.onnx (expected an .onnx file, a version dir or a model dir)")
+
+
+class Recognizer:
+    """Speech to text on the local CPU with an exported edgeasr ONNX model."""
+
+    def __init__(self, model: str | os.PathLike = "triton_models/edgeasr", options: RecognizerOptions | None = None) -> None:
+        """Load a model.
+
+        Args:
+            model: see :func:`resolve_model_dir`.
+            options: run options; defaults documented on :class:`RecognizerOptions`.
+
+        Raises:
+            FileNotFoundError: no model there.
+            edgeasr.modelcard.IntegrityError: the files do not match their model card.
+        """
+        import onnxruntime as ort
+
+        self.options = options or RecognizerOptions()
+        self.model_path = resolve_model_dir(model)
+        folder = self.model_path.parent
+        self.card: dict = {}
+        if (folder / "model_card.json").is_file():
+            from edgeasr.modelcard import ModelCard
+
+            card = ModelCard.from_json(folder)
+            if self.options.verify_card:
+                card.verify(folder)
+            self.card = card.to_dict()
+        vocab = folder / "vocab.json"
+        self.tokens: tuple[str, ...] = tuple(json.loads(vocab.read_text())) if vocab.is_file() else TOKENS
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.options.threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
+        self.version = str(self.card.get("version", ""))
+
+    # -- core --------------------------------------------------------------------------------
+
+    def _run(self, audio: np.ndarray) -> np.ndarray:
+        """Log-probabilities (frames, vocab) of one waveform, padding removed."""
+        logp, lengths = self.session.run(
+            None, {"audio": audio[None, :].astype(np.float32), "audio_length": np.array([audio.size], np.int64)}
+        )
+        return logp[0, : int(lengths[0])]
+
+    def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
+        wave = load_audio(audio, sample_rate)
+        check_waveform(wave, name=name, limits=AudioLimits(max_seconds=self.options.max_seconds))
+        return wave
+
+    def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long."""
+        name = str(audio) if not isinstance(audio, np.ndarray) else "audio"
+        wave = self._prepare(audio, sample_rate, name)
+        return self._windowed(wave)
+
+    def _windowed(self, wave: np.ndarray) -> np.ndarray:
+        win = int(self.options.window_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        ctx = int(self.options.context_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        if wave.size <= win + 2 * ctx:
+            return self._run(wave)
+        total_frames = _frames_for(wave.size)
+        pieces, frame = [], 0
+        while frame < total_frames:
+            keep_start = frame * _SAMPLES_PER_FRAME
+            seg_start = max(0, keep_start - ctx)
+            seg_end = min(wave.size, keep_start + win + ctx)
+            out = self._run(wave[seg_start:seg_end])
+            offset = seg_start // _SAMPLES_PER_FRAME
+            stop = total_frames if seg_end == wave.size else (keep_start + win) // _SAMPLES_PER_FRAME
+            pieces.append(out[frame - offset : stop - offset])
+            frame = stop
+        return np.concatenate(pieces, axis=0)
+
+    def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Transcript:
+        """Transcribe a file or an array.
+
+        Args:
+            audio: a path to an audio file, or samples (int16, int32 or float; mono or (n, channels)).
+            sample_rate: the rate of ``audio`` when it is an array; it is resampled to 16 kHz.
+
+        Returns:
+            A :class:`~edgeasr.decoding.Transcript` with per-word timestamps and the latency.
+
+        Raises:
+            AudioError: the input is not usable audio (the message says why).
+        """
+        started = time.perf_counter()
+        logp = self.logprobs(audio, sample_rate)
+        result = greedy_decode(logp, self.tokens)
+        return Transcript(result.text, result.words, time.perf_counter() - started, self.version)
+
+    def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:
+        """Transcribe 16 kHz float32 waveforms in one padded onnxruntime run (for throughput)."""
+        started = time.perf_counter()
+        for i, w in enumerate(waves):
+            check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
+        lengths = np.array([w.size for w in waves], np.int64)
+        batch = np.zeros((len(waves), int(lengths.max())), np.float32)
+        for i, w in enumerate(waves):
+            batch[i, : w.size] = w
+        logp, out_len = self.session.run(None, {"audio": batch, "audio_length": lengths})
+        elapsed = time.perf_counter() - started
+        results = []
+        for i in range(len(waves)):
+            r = greedy_decode(logp[i, : int(out_len[i])], self.tokens)
+            results.append(Transcript(r.text, r.words, elapsed, self.version))
+        return results
+
+    def create_stream(self) -> StreamingSession:
+        """A new streaming session on this recognizer (sessions are independent)."""
+        return StreamingSession(self)
+
+
+def _frames_for(samples: int) -> int:
+    """Output frames of the model for ``samples`` of audio (10 ms hop, centred; stride 2)."""
+    return (samples // 160 + 1 + 1) // 2
+
+
+class StreamingSession:
+    """Feed audio in chunks (100 to 200 ms suit), read partial results, detect the endpoint.
+
+    A frame is *committed* once ``context_seconds`` of audio after it has arrived: its
+    log-probabilities can no longer change. :attr:`partial` decodes the committed frames plus a
+    provisional tail; :meth:`finish` decodes everything, equal to offline decoding.
+    """
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self._rec = recognizer
+        self._ctx = int(recognizer.options.context_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        self._audio = np.zeros(0, np.float32)
+        self._base = 0  # global sample index of self._audio[0] (a multiple of 320)
+        self._committed: list[np.ndarray] = []
+        self._n_committed = 0
+        self._tail = np.zeros((0, len(recognizer.tokens)), np.float32)
+        self.samples_received = 0
+
+    def accept_waveform(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+        """Append a chunk (any dtype load_audio accepts) and update the partial result.
+
+        Raises:
+            AudioError: the chunk holds NaN or Inf.
+        """
+        chunk = load_audio(np.asarray(samples), sample_rate)
+        if chunk.size and not np.all(np.isfinite(chunk)):
+            raise AudioError("stream chunk contains NaN or Inf samples")
+        self._audio = np.concatenate([self._audio, chunk])
+        self.samples_received += chunk.size
+        self._advance(final=False)
+
+    def _advance(self, final: bool) -> None:
+        total = self.samples_received
+        if total == 0:
+            return
+        seg_start = max(self._base, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
+        seg_start -= seg_start % _SAMPLES_PER_FRAME
+        out = self._rec._run(self._audio[seg_start - self._base :])
+        offset = seg_start // _SAMPLES_PER_FRAME
+        if final:
+            safe = _frames_for(total)
+        else:
+            safe = max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)
+        safe = min(safe, offset + out.shape[0])
+        if safe > self._n_committed:
+            self._committed.append(out[self._n_committed - offset : safe - offset])
+            self._n_committed = safe
+        self._tail = out[self._n_committed - offset :]
+        keep_from = max(0, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
+        keep_from -= keep_from % _SAMPLES_PER_FRAME
+        if keep_from > self._base:
+            self._audio = self._audio[keep_from - self._base :]
+            self._base = keep_from
+
+    def _all_frames(self) -> np.ndarray:
+        parts = [*self._committed, self._tail]
+        return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self._rec.tokens)), np.float32)
+
+    @property
+    def partial(self) -> Transcript:
+        """The best guess so far (its last words may still change)."""
+        return greedy_decode(self._all_frames(), self._rec.tokens)
+
+    @property
+    def is_endpoint(self) -> bool:
+        """True once words were heard and then ``endpoint_seconds`` of non-speech frames followed."""
+        frames = self._all_frames()
+        if frames.shape[0] == 0:
+            return False
+        path = frames.argmax(axis=-1)
+        speech = np.nonzero(path > 1)[0]  # tokens other than blank (0) and space (1)
+        if speech.size == 0:
+            return False
+        trailing = frames.shape[0] - 1 - int(speech[-1])
+        return trailing * FRAME_SECONDS >= self._rec.options.endpoint_seconds
+
+    def finish(self) -> Transcript:
+        """Decode the rest of the audio and return the final transcript."""
+        self._advance(final=True)
+        self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
+        return greedy_decode(self._all_frames(), self._rec.tokens)

@@ -1,0 +1,146 @@
+"""Training-time augmentation (edgeasr.augment)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from edgeasr.augment import (
+    Augmenter,
+    AugmentOptions,
+    add_noise,
+    band_limit,
+    pink_noise,
+    reverberate,
+    speed_perturb,
+    synthetic_rir,
+    time_stretch,
+)
+
+RATE = 16_000
+OFF = dict(speed_prob=0.0, pitch_prob=0.0, reverb_prob=0.0, noise_prob=0.0, bandlimit_prob=0.0, gain_prob=0.0)
+
+
+def voice(seconds: float = 3.0, f0: float = 140.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 10)) * (
+        0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)
+    )
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.fft.rfftfreq(x.size, 1 / RATE)[np.argmax(spec)])
+
+
+def band_energy(x: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / RATE)
+    return float(spec[(f >= lo) & (f < hi)].sum())
+
+
+def test_all_off_is_identity() -> None:
+    x = voice()
+    y = Augmenter(AugmentOptions(**OFF))(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, y)
+
+
+def test_noise_at_requested_snr() -> None:
+    x = voice()
+    rng = np.random.default_rng(1)
+    for noise in (rng.standard_normal(x.size).astype(np.float32), pink_noise(x.size, rng)):
+        y = add_noise(x, noise, 10.0)
+        snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2))
+        assert snr == pytest.approx(10.0, abs=0.05)
+
+
+def test_pink_noise_has_more_low_than_high_energy() -> None:
+    n = pink_noise(RATE * 2, np.random.default_rng(0))
+    assert band_energy(n, 100, 200) > 5 * band_energy(n, 4000, 4100)
+
+
+def test_babble_from_noise_pool() -> None:
+    pool = [voice(1.0, f) for f in (110, 150, 190, 230)]
+    aug = Augmenter(AugmentOptions(**{**OFF, "noise_prob": 1.0, "noise_weights": (0, 0, 1)}), noise_pool=pool)
+    y = aug(voice(), np.random.default_rng(0))
+    assert not np.allclose(y, voice())
+    assert "babble" in aug._banks
+    no_pool = Augmenter(AugmentOptions(noise_weights=(0, 0, 1)))
+    assert "babble" not in no_pool._banks  # its share moves to pink noise
+    assert no_pool._kind_p[1] == pytest.approx(1.0)
+
+
+def test_reverb_keeps_length_timing_and_rms() -> None:
+    rng = np.random.default_rng(0)
+    rir = synthetic_rir(rng, rt60=0.5, drr_db=3.0)
+    assert rir[0] == 1.0 and rir.size == int(0.6 * RATE)
+    tail = rir[1:].astype(np.float64)
+    assert 10 * np.log10(1.0 / np.sum(tail**2)) == pytest.approx(3.0, abs=0.01)
+    x = voice()
+    y = reverberate(x, rir)
+    assert y.shape == x.shape
+    assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=1e-3)
+
+
+def test_band_limit_removes_out_of_band_energy() -> None:
+    x = np.random.default_rng(0).standard_normal(RATE).astype(np.float32)
+    y = band_limit(x, 300, 3400)
+    assert band_energy(y, 5000, 8000) < 1e-6 * band_energy(x, 5000, 8000)
+    assert band_energy(y, 0, 200) < 1e-6 * band_energy(x, 0, 200)
+    assert band_energy(y, 1000, 2000) == pytest.approx(band_energy(x, 1000, 2000), rel=1e-6)
+
+
+def test_speed_perturbation_changes_length_and_pitch() -> None:
+    x = voice(2.0, 200.0)
+    y = speed_perturb(x, 1.25)
+    assert y.size == pytest.approx(x.size / 1.25, abs=2)
+    assert dominant_hz(y) == pytest.approx(250.0, abs=3)
+
+
+def test_pitch_shift_keeps_duration() -> None:
+    x = voice(2.0, 200.0)
+    aug = Augmenter(AugmentOptions(**{**OFF, "pitch_prob": 1.0, "pitch_range": (3.86, 3.86)}))  # x1.25
+    y = aug(x, np.random.default_rng(0))
+    assert y.size == x.size
+    assert dominant_hz(y) == pytest.approx(250.0, abs=6)
+    assert time_stretch(x, 2.0).size == pytest.approx(x.size / 2, abs=2)
+
+
+def test_gain_never_clips() -> None:
+    aug = Augmenter(AugmentOptions(**{**OFF, "gain_prob": 1.0, "gain_db_range": (20.0, 20.0)}))
+    y = aug(voice(), np.random.default_rng(0))
+    assert np.max(np.abs(y)) <= 1.0 + 1e-6
+
+
+def test_deterministic_for_rng_and_float32() -> None:
+    aug = Augmenter(AugmentOptions(speed_prob=1, pitch_prob=1, reverb_prob=1, noise_prob=1, bandlimit_prob=1))
+    a = aug(voice(), np.random.default_rng(7))
+    b = aug(voice(), np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and np.all(np.isfinite(a))
+    assert aug(np.zeros(0, np.float32), np.random.default_rng(0)).size == 0
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError):
+        AugmentOptions(noise_prob=1.5)
+    with pytest.raises(ValueError):
+        AugmentOptions(snr_db_range=(30, 5))
+
+
+def test_average_cost_under_5_ms_for_3_s() -> None:
+    pool = [voice(1.0, f) for f in (110, 150, 190)]
+    aug = Augmenter(AugmentOptions(), noise_pool=pool)
+    rng = np.random.default_rng(0)
+    x = voice(3.0)
+    for _ in range(10):
+        aug(x, rng)
+    n = 100
+    start = time.perf_counter()
+    for _ in range(n):
+        aug(x, rng)
+    per_call_ms = (time.perf_counter() - start) / n * 1000
+    assert per_call_ms < 5.0, f"{per_call_ms:.2f} ms per 3 s clip"

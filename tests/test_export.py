@@ -1,0 +1,79 @@
+"""Export: checked ONNX fp32 and int8 into the repository, device bundles, nothing written on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytest.importorskip("torch", reason="export needs torch (train extra)")
+
+from edgeasr.export import ExportCheckError, ExportTarget, export_checkpoint  # noqa: E402
+from edgeasr.modelcard import IntegrityError, ModelCard  # noqa: E402
+from edgeasr.recognizer import Recognizer  # noqa: E402
+
+
+def _versions(repo, name="edgeasr"):
+    return sorted(int(p.name) for p in (repo / name).iterdir() if p.name.isdigit()) if (repo / name).exists() else []
+
+
+def test_fp32_export_is_checked_and_carded(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    result = export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path)
+    assert result.version == 1
+    card = ModelCard.from_json(result.path)
+    card.verify(result.path)
+    assert card.precision == "fp32"
+    assert card.parity["identical_transcripts"] == card.parity["utterances"] > 0
+    assert card.parity["max_abs_diff"] < 2e-3
+    assert card.data_version.startswith("dv-")
+    assert card.source_checkpoint == str(tiny_checkpoint)
+    assert (tmp_path / "edgeasr_onnx" / "1" / "model.onnx").is_file()  # native flavour from the same source
+
+
+def test_int8_export_becomes_the_next_version_and_is_smaller(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    manifest = tiny_corpus / "dev.jsonl"
+    export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=manifest, repository=tmp_path)
+    target = ExportTarget(name="cpu-int8", precision="int8", max_wer_increase=1.0)
+    result = export_checkpoint(tiny_checkpoint, target, check_manifest=manifest, repository=tmp_path)
+    assert result.version == 2 and _versions(tmp_path) == [1, 2]
+    fp32, int8 = (tmp_path / "edgeasr" / str(v) / "model.onnx" for v in (1, 2))
+    assert int8.stat().st_size < fp32.stat().st_size
+    card = ModelCard.from_json(result.path)
+    assert card.precision == "int8" and "wer_int8" in card.metrics
+
+
+def test_failed_parity_check_writes_nothing(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    strict = ExportTarget(max_abs_diff=1e-12)
+    with pytest.raises(ExportCheckError, match="parity"):
+        export_checkpoint(tiny_checkpoint, strict, check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_exits_non_zero_on_a_failed_check(tiny_checkpoint, tiny_corpus, tmp_path, capsys) -> None:
+    from edgeasr.cli import main
+
+    target = tmp_path / "strict.toml"
+    target.write_text('[target]\nname = "strict"\nmax_abs_diff = 1e-12\n')
+    code = main(["export", str(tiny_checkpoint), "--target", str(target), "--repository", str(tmp_path / "repo"),
+                 "--check-manifest", str(tiny_corpus / "dev.jsonl")])
+    assert code == 3
+    assert "nothing written" in capsys.readouterr().err
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+
+
+def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    target = ExportTarget(name="edge", format="edge", precision="int8", max_wer_increase=1.0)
+    bundle = tmp_path / "bundle"
+    export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=bundle)
+    assert sorted(p.name for p in bundle.iterdir()) == ["model.onnx", "model_card.json", "vocab.json"]
+    assert json.loads((bundle / "vocab.json").read_text())[0] == "<blank>"
+    rec = Recognizer(bundle)
+    assert rec.card["precision"] == "int8"
+    with open(bundle / "model.onnx", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(IntegrityError, match="model.onnx"):
+        Recognizer(bundle)
+    with pytest.raises(FileExistsError):
+        export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=bundle)
+    assert not os.path.exists(str(bundle) + ".partial")

@@ -1,0 +1,55 @@
+"""The CTC model: size limit, output lengths, and results that do not depend on batch padding."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the model is a torch module (train extra)")
+
+from edgeasr.decoding import TOKENS  # noqa: E402
+from edgeasr.model import CTCModel, ModelConfig  # noqa: E402
+from edgeasr.recipe import TrainRecipe  # noqa: E402
+
+
+def test_shipped_recipes_stay_under_five_million_parameters() -> None:
+    from pathlib import Path
+
+    for path in (Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"):
+        recipe = TrainRecipe.from_toml(path)
+        assert CTCModel(recipe.model).num_parameters() <= 5_000_000, path.name
+
+
+def test_output_shape_and_lengths() -> None:
+    model = CTCModel(ModelConfig(channels=32, kernels=(5,), repeats=1, head_channels=32)).eval()
+    audio = torch.zeros(3, 16000)
+    lengths = torch.tensor([16000, 8000, 3200])
+    logp, out_len = model(audio, lengths)
+    assert logp.shape == (3, 51, len(TOKENS))  # 101 feature frames, stride 2 -> 51 (20 ms each)
+    assert out_len.tolist() == [51, 26, 11]
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 51))
+
+
+def test_batch_padding_does_not_change_log_probs() -> None:
+    torch.manual_seed(0)
+    model = CTCModel().eval()
+    short, long = 0.1 * torch.randn(9000), 0.1 * torch.randn(24000)
+    batch = torch.zeros(2, 24000)
+    batch[0, :9000], batch[1] = short, long
+    with torch.no_grad():
+        alone, n = model(short[None], torch.tensor([9000]))
+        both, lens = model(batch, torch.tensor([9000, 24000]))
+    k = int(n[0])
+    assert int(lens[0]) == k
+    torch.testing.assert_close(both[0, :k], alone[0], atol=1e-4, rtol=0)
+
+
+def test_config_round_trips_through_dict() -> None:
+    cfg = ModelConfig(channels=48, kernels=(3, 5))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_recipe_rejects_unknown_fields(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlearning_rate = 0.1\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainRecipe.from_toml(bad)

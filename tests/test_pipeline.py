@@ -1,0 +1,147 @@
+"""The thin path end to end through the command line: synth, train, export, serve, transcribe.
+
+Every stage is the real one: espeak-ng synthesis, torch training (a few steps of the tiny recipe),
+ONNX export with its parity check, the real Triton server over gRPC on free loopback ports, and
+onnxruntime in process. The gRPC and in-process transcripts must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.triton
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _edgeasr(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "edgeasr", *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"edgeasr {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip(reason="espeak-ng is not installed (the README's set-up installs it)")
+    pytest.importorskip("torch", reason="training needs torch (train extra)")
+    from edgeasr.server import ServerError, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    work = tmp_path_factory.mktemp("pipeline")
+    corpus = work / "corpus"
+    _edgeasr("data", "synth", "--out", str(corpus), "--num-sentences", "60", "--engines", "espeak-ng", "--quiet")
+    recipe = (ROOT / "recipes" / "tiny.toml").read_text()
+    recipe = recipe.replace("work/tiny/train.jsonl", str(corpus / "train.jsonl"))
+    recipe = recipe.replace("work/tiny/dev.jsonl", str(corpus / "dev.jsonl"))
+    (work / "tiny.toml").write_text(recipe)
+    _edgeasr("train", "--recipe", str(work / "tiny.toml"), "--out", str(work / "run"), "--max-steps", "15")
+    repo = work / "triton_models"
+    out = _edgeasr("export", str(work / "run" / "best.pt"), "--target", str(ROOT / "export" / "cpu-fp32.toml"),
+                   "--repository", str(repo))
+    assert "version 1" in out.stdout
+    return {"corpus": corpus, "repo": repo}
+
+
+@pytest.fixture(scope="module")
+def served(pipeline: dict):
+    grpc = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeasr", "serve", "--model-repository", str(pipeline["repo"]), "--grpc-port",
+         str(grpc), "--http-port", str(_free_port()), "--metrics-port", str(_free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if "ready" in line:
+            break
+    assert any("ready" in line for line in lines), "".join(lines)
+    yield {"url": f"127.0.0.1:{grpc}", "proc": proc, **pipeline}
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _wavs(corpus: Path) -> list[str]:
+    rows = [json.loads(line) for line in (corpus / "test.jsonl").read_text().splitlines()]
+    return [str(corpus / r["audio_filepath"]) for r in rows]
+
+
+def test_grpc_and_in_process_transcripts_are_identical(served: dict) -> None:
+    wavs = _wavs(served["corpus"])
+    assert wavs
+    remote = _edgeasr("transcribe", "--url", served["url"], "--json", *wavs)
+    local = _edgeasr("transcribe", "--model", str(served["repo"] / "edgeasr"), "--json", *wavs)
+    r = [json.loads(line) for line in remote.stdout.splitlines()]
+    loc = [json.loads(line) for line in local.stdout.splitlines()]
+    assert [x["audio"] for x in r] == [x["audio"] for x in loc] == wavs
+    assert [x["text"] for x in r] == [x["text"] for x in loc]
+    assert all(x["model_version"] == "1" for x in r)
+
+
+def test_bench_over_the_manifest(served: dict) -> None:
+    manifest = str(served["corpus"] / "test.jsonl")
+    out = _edgeasr("bench", "--manifest", manifest, "--url", served["url"], "--concurrency", "1,4")
+    assert re.search(r"WER [\d.]+%\s+CER [\d.]+%", out.stdout)
+    assert "p99" in out.stdout
+    local = _edgeasr("bench", "--manifest", manifest, "--model", str(served["repo"] / "edgeasr"), "--concurrency", "1")
+    assert "WER" in local.stdout
+
+
+def test_not_audio_gives_one_line_error_and_non_zero_exit(served: dict, tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.wav"
+    bogus.write_text("definitely not audio\n")
+    for extra in ([], ["--url", served["url"]]):
+        proc = _edgeasr("transcribe", *extra, "--model", str(served["repo"] / "edgeasr"), str(bogus), check=False)
+        assert proc.returncode != 0
+        err = proc.stderr.strip().splitlines()
+        assert len(err) == 1 and str(bogus) in err[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_bad_request_gets_an_error_and_the_server_keeps_serving(served: dict) -> None:
+    import numpy as np
+
+    from edgeasr.client import ClientError, TritonClient
+
+    client = TritonClient(served["url"])
+    with pytest.raises(ClientError, match="NaN|Inf|finite"):
+        client.transcribe(np.full(16000, np.nan, np.float32), 16000)
+    wav = _wavs(served["corpus"])[0]
+    assert isinstance(client.transcribe_file(wav).text, str)
+
+
+def test_sigterm_stops_the_server_cleanly(served: dict) -> None:
+    proc = served["proc"]
+    before = {p for p in os.listdir("/dev/shm") if p.startswith("triton_python_backend_shm_region")}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    after = {p for p in os.listdir("/dev/shm") if p.startswith("triton_python_backend_shm_region")}
+    assert not (after - before)
+    assert len(after) <= len(before)

@@ -1,0 +1,161 @@
+"""On-device recognition: torch-free imports, long audio, streaming, timestamps, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeasr.audio import AudioError, load_audio
+from edgeasr.manifest import read_manifest, resolve_audio_path
+from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_repository: Path) -> Path:
+    return tiny_repository / "edgeasr"
+
+
+@pytest.fixture(scope="module")
+def rec(model_dir: Path) -> Recognizer:
+    return Recognizer(model_dir)
+
+
+@pytest.fixture(scope="module")
+def long_audio(tiny_corpus: Path) -> np.ndarray:
+    rows = read_manifest(tiny_corpus / "train.jsonl")[:8]
+    return np.concatenate([load_audio(resolve_audio_path(r, tiny_corpus / "train.jsonl")) for r in rows])
+
+
+def test_import_needs_neither_torch_nor_tritonclient(model_dir: Path, tiny_corpus: Path) -> None:
+    wav = resolve_audio_path(read_manifest(tiny_corpus / "dev.jsonl")[0], tiny_corpus / "dev.jsonl")
+    code = (
+        "import sys, edgeasr\n"
+        "from edgeasr import Recognizer\n"
+        f"r = Recognizer({str(model_dir)!r}); r.transcribe({str(wav)!r})\n"
+        "bad = [m for m in ('torch', 'torchaudio', 'tritonclient') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_long_audio_in_windows_equals_one_pass(model_dir: Path, long_audio: np.ndarray) -> None:
+    assert long_audio.size > 6 * 16000
+    whole = Recognizer(model_dir, RecognizerOptions(window_seconds=120))
+    windowed = Recognizer(model_dir, RecognizerOptions(window_seconds=2.0, context_seconds=2.0))
+    a, b = whole.logprobs(long_audio, 16000), windowed.logprobs(long_audio, 16000)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    assert whole.transcribe(long_audio, 16000).text == windowed.transcribe(long_audio, 16000).text
+
+
+def test_streaming_final_equals_offline(rec: Recognizer, long_audio: np.ndarray) -> None:
+    stream = rec.create_stream()
+    partials = []
+    for start in range(0, long_audio.size, 2560):  # 160 ms chunks
+        stream.accept_waveform(long_audio[start : start + 2560], 16000)
+        partials.append(stream.partial.text)
+    final = stream.finish()
+    offline = rec.transcribe(long_audio, 16000)
+    assert final.text == offline.text  # stated bound: WER difference 0 (exact) with the default context
+    np.testing.assert_allclose(
+        np.concatenate([*stream._committed]), rec.logprobs(long_audio, 16000), atol=1e-3
+    )
+    assert len(partials) > 10
+
+
+def test_streaming_keeps_bounded_audio(rec: Recognizer, long_audio: np.ndarray) -> None:
+    stream = rec.create_stream()
+    for start in range(0, long_audio.size, 3200):
+        stream.accept_waveform(long_audio[start : start + 3200], 16000)
+    # only the context before the commit point plus the uncommitted tail is kept
+    assert stream._audio.size < 3 * rec.options.context_seconds * 16000 + 3200
+
+
+def test_endpoint_after_trailing_silence(rec: Recognizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Endpointing logic on a stand-in acoustic model: loud frames say 'a', quiet ones blank."""
+
+    def fake_run(audio: np.ndarray) -> np.ndarray:
+        n = (audio.size // 160 + 2) // 2
+        frames = np.full((n, 29), -10.0, np.float32)
+        for i in range(n):
+            seg = audio[i * 320 : (i + 1) * 320]
+            frames[i, 3 if seg.size and np.abs(seg).max() > 0.1 else 0] = 0.0
+        return frames
+
+    monkeypatch.setattr(rec, "_run", fake_run)
+    stream = rec.create_stream()
+    speech = 0.5 * np.ones(8000, np.float32)
+    stream.accept_waveform(speech, 16000)
+    assert not stream.is_endpoint
+    stream.accept_waveform(np.zeros(int(0.4 * 16000), np.float32), 16000)
+    assert not stream.is_endpoint
+    stream.accept_waveform(np.zeros(int(0.6 * 16000), np.float32), 16000)
+    assert stream.is_endpoint
+    assert stream.finish().text == "a"
+
+
+def test_word_timestamps_are_ordered_and_inside_the_audio(rec: Recognizer, long_audio: np.ndarray) -> None:
+    res = rec.transcribe(long_audio, 16000)
+    ends = [0.0]
+    for w in res.words:
+        assert ends[-1] <= w.start < w.end <= long_audio.size / 16000 + 0.04
+        ends.append(w.end)
+    assert res.latency_s > 0
+
+
+def test_other_rates_and_stereo_are_converted(rec: Recognizer, long_audio: np.ndarray) -> None:
+    clip = long_audio[:32000]
+    import soxr
+
+    at8k = soxr.resample(clip, 16000, 8000).astype(np.float32)
+    assert isinstance(rec.transcribe(at8k, 8000).text, str)
+    stereo = np.stack([clip, clip], axis=1)
+    assert rec.transcribe(stereo, 16000).text == rec.transcribe(clip, 16000).text
+    as_int16 = (clip * 32767).astype(np.int16)
+    assert rec.transcribe(as_int16, 16000).text == rec.transcribe(clip, 16000).text
+
+
+def test_batch_equals_one_by_one(rec: Recognizer, long_audio: np.ndarray) -> None:
+    clips = [long_audio[:16000], long_audio[16000:40000], long_audio[40000:48000]]
+    assert [r.text for r in rec.transcribe_batch(clips)] == [rec.transcribe(c, 16000).text for c in clips]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: np.zeros(0, np.float32), "empty"),
+        (lambda p: np.full(16000, np.nan, np.float32), "NaN"),
+        (lambda p: np.zeros(100, np.float32), "shorter"),
+        (lambda p: np.zeros((2, 2, 2), np.float32), "shape"),
+    ],
+)
+def test_bad_arrays_raise_clear_errors(rec: Recognizer, make, message: str, tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match=message):
+        rec.transcribe(make(tmp_path), 16000)
+
+
+def test_bad_files_raise_clear_errors(rec: Recognizer, tmp_path: Path) -> None:
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio")
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        rec.transcribe(text)
+    with pytest.raises(AudioError, match="no such file"):
+        rec.transcribe(tmp_path / "missing.wav")
+    truncated = tmp_path / "truncated.wav"
+    with wave.open(str(truncated), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(16000, np.int16).tobytes())
+    truncated.write_bytes(truncated.read_bytes()[:30])
+    with pytest.raises(AudioError):
+        rec.transcribe(truncated)
+    huge = Recognizer(rec.model_path, RecognizerOptions(max_seconds=2.0))
+    with pytest.raises(AudioError, match="longer than"):
+        huge.transcribe(np.zeros(16000 * 3, np.float32), 16000)
+    assert isinstance(rec.transcribe(np.zeros(16000, np.float32), 16000).text, str)  # silence is fine

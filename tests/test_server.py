@@ -1,0 +1,133 @@
+"""The bundled Triton server: start, readiness, metrics, python-only loading, clean stop and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeasr.server import SHM_DIR, ServerError, TritonServer, python_models
+
+pytestmark = pytest.mark.triton
+
+
+def http_json(url: str, data: bytes | None = None):
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+def test_serves_only_python_models(triton_server: TritonServer) -> None:
+    repo = triton_server.model_repository
+    assert sorted(p.name for p in repo.iterdir()) == ["edgeasr", "edgeasr_onnx"]
+    assert python_models(repo) == triton_server.models == ["edgeasr"]
+    index = {
+        m["name"]: m.get("state") for m in http_json(f"{triton_server.http_url}/v2/repository/index", b"{}")
+    }
+    assert index["edgeasr"] == "READY"
+    assert index.get("edgeasr_onnx") != "READY"
+    assert triton_server.grpc_url.startswith("127.0.0.1:")
+
+
+def test_metrics_port_exposes_prometheus_metrics(triton_server: TritonServer) -> None:
+    with urllib.request.urlopen(triton_server.metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    assert "nv_inference_request_success" in text
+    assert 'model="edgeasr"' in text
+
+
+def test_shm_regions_use_a_private_prefix(triton_server: TritonServer) -> None:
+    assert triton_server.shm_files(), "the python backend should have created shared memory"
+    assert all(p.name.startswith(triton_server.shm_prefix) for p in triton_server.shm_files())
+
+
+def test_stop_leaves_no_process_or_shm(triton_server: TritonServer) -> None:
+    server = TritonServer(triton_server.model_repository)
+    with server:
+        pid = server.pid
+        assert server.is_running() and server.shm_files()
+    assert not server.is_running()
+    assert server.shm_files() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_stop_removes_shm_left_by_a_crashed_server(triton_server: TritonServer) -> None:
+    server = TritonServer(triton_server.model_repository).start()
+    os.killpg(server.pid, signal.SIGKILL)  # server and stubs die without cleaning up
+    server.wait(30)
+    assert server.shm_files()
+    server.stop()
+    assert server.shm_files() == []
+
+
+def test_start_fails_with_log_tail(tmp_path: Path, triton_server: TritonServer) -> None:
+    """A tampered model refuses to load (integrity check in model.py); start() says why."""
+    repo = tmp_path / "models"
+    shutil.copytree(triton_server.model_repository / "edgeasr", repo / "edgeasr")
+    (repo / "edgeasr" / "1" / "vocab.json").write_text('["<blank>"]')
+    server = TritonServer(repo)
+    with pytest.raises(ServerError, match=r"vocab\.json does not match"):
+        server.start(timeout_s=60)
+    assert not server.is_running() and server.shm_files() == []
+    with pytest.raises(ServerError, match="no models with backend"):
+        TritonServer(tmp_path).start()
+
+
+def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
+    script = textwrap.dedent(f"""
+        import argparse, sys
+        from edgeasr.server import add_serve_parser
+        parser = argparse.ArgumentParser(prog="edgeasr")
+        add_serve_parser(parser.add_subparsers())
+        args = parser.parse_args(["serve", "--model-repository", {str(triton_server.model_repository)!r},
+                                  "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0"])
+        sys.exit(args.func(args))
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "metrics" in line or ("serve:" in line and "ready" not in line):
+                break
+        assert any("gRPC" in line for line in lines), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(lines) + out
+    assert "stopped (exit code 0)" in out
+    assert not list(SHM_DIR.glob(f"triton_python_backend_shm_region_edgeasr{proc.pid}x*"))
+
+
+def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_onnx: Path) -> None:
+    """Runs last in this module: publishes version 2 into the served repository."""
+    from edgeasr.client import ClientError, TritonClient
+    from edgeasr.repository import ModelRepository
+
+    repo = ModelRepository(triton_server.model_repository)
+    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 2
+    load = f"{triton_server.http_url}/v2/repository/models/edgeasr/load"
+    http_json(load, b"{}")
+    audio = np.zeros(3200, np.float32)
+    for version in ("1", "2", ""):
+        result = TritonClient(triton_server.grpc_url, model_version=version).transcribe(audio)
+        assert result.model_version == (version or "2")
+    repo.set_live("edgeasr", [1])  # roll back
+    http_json(load, b"{}")
+    assert TritonClient(triton_server.grpc_url).transcribe(audio).model_version == "1"
+    with pytest.raises(ClientError, match="version 2 is not"):
+        TritonClient(triton_server.grpc_url, model_version="2", retries=0).transcribe(audio)

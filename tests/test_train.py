@@ -1,0 +1,50 @@
+"""Training: a tiny recipe trains, --resume continues exactly, --init fine-tunes, checkpoints load safely."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs torch (train extra)")
+
+from edgeasr.train import encode_text, load_checkpoint, train  # noqa: E402
+
+
+def test_encode_text_rejects_characters_outside_the_vocabulary() -> None:
+    assert encode_text("hi there") == [10, 11, 1, 22, 10, 7, 20, 7]
+    assert encode_text("hi 2") is None
+
+
+def test_tiny_training_writes_checkpoints_and_report(tiny_recipe, tmp_path) -> None:
+    result = train(tiny_recipe, tmp_path, max_steps=12, progress=False)
+    assert result.steps == 12
+    for name in ("best.pt", "last.pt", "report.json", "report.png"):
+        assert (tmp_path / name).is_file(), name
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["data_version"].startswith("dv-")
+    assert report["history"]["train"][-1]["loss"] < report["history"]["train"][0]["loss"] + 1.0
+    ckpt = load_checkpoint(result.best_checkpoint)  # weights_only=True
+    assert ckpt["data_version"] == result.data_version
+    assert "optimizer" not in ckpt  # best.pt is weights only
+
+
+def test_resume_continues_exactly_where_an_interrupted_run_stopped(tiny_recipe, tmp_path) -> None:
+    recipe = replace(tiny_recipe, optim=replace(tiny_recipe.optim, checkpoint_every=5, eval_every=100))
+    straight = train(recipe, tmp_path / "straight", max_steps=10, progress=False)
+    train(recipe, tmp_path / "split", max_steps=5, progress=False)
+    resumed = train(recipe, tmp_path / "split", max_steps=10, resume=True, progress=False)
+    assert resumed.steps == straight.steps == 10
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_init_starts_from_another_model(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
+    result = train(tiny_recipe, tmp_path, init=tiny_checkpoint, max_steps=2, progress=False)
+    ckpt = load_checkpoint(result.best_checkpoint)
+    assert ckpt["init_from"] == str(tiny_checkpoint)
+    source = load_checkpoint(tiny_checkpoint)["model"]
+    torch.testing.assert_close(ckpt["model"]["frontend.mean"], source["frontend.mean"])  # normalisation kept

@@ -1,0 +1,126 @@
+"""The python-backend model inside the real Triton server: ragged batching, parity, bad requests."""
+
+from __future__ import annotations
+
+import queue
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.triton
+grpcclient = pytest.importorskip("tritonclient.grpc")
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+from edgeasr.client import TritonClient  # noqa: E402
+
+
+def make_inputs(audio=None, int16=None, rate=None):
+    inputs = []
+    for name, dtype, data in (
+        ("AUDIO", "FP32", audio),
+        ("AUDIO_INT16", "INT16", int16),
+        ("SAMPLE_RATE", "INT32", rate),
+    ):
+        if data is not None:
+            tensor = grpcclient.InferInput(name, list(data.shape), dtype)
+            tensor.set_data_from_numpy(data)
+            inputs.append(tensor)
+    return inputs
+
+
+@pytest.fixture(scope="module")
+def grpc(triton_server):
+    client = grpcclient.InferenceServerClient(triton_server.grpc_url)
+    yield client
+    client.close()
+
+
+def infer_text(grpc, **inputs) -> str:
+    result = grpc.infer("edgeasr", make_inputs(**inputs))
+    return result.as_numpy("TEXT")[0, 0].decode()
+
+
+def test_single_request_matches_onnxruntime(grpc, speechlike, reference_text) -> None:
+    audio = speechlike[3]
+    result = grpc.infer("edgeasr", make_inputs(audio=audio[None]))
+    assert result.as_numpy("TEXT")[0, 0].decode() == reference_text(audio)
+    assert result.as_numpy("LOGPROBS").shape == (1, -(-audio.size // 320), 29)
+    assert result.get_response().model_version == "1"
+
+
+def test_int16_input(grpc, speechlike, reference_text) -> None:
+    pcm = (speechlike[2] * 20000).astype(np.int16)
+    text = infer_text(grpc, int16=pcm[None], rate=np.array([[16000]], dtype=np.int32))
+    assert text == reference_text(pcm.astype(np.float32) / 32768.0)
+
+
+def test_ragged_batching_batches_different_lengths(grpc, triton_server, speechlike, reference_text) -> None:
+    stats = TritonClient(triton_server.grpc_url)
+    # A 29 s request first keeps the single model instance busy while the others queue up.
+    blocker = np.random.default_rng(2).uniform(-0.5, 0.5, 29 * 16000).astype(np.float32)
+    waves = [blocker, *speechlike]
+    expected = [reference_text(a) for a in waves]
+    for _ in range(20):  # concurrency makes batching likely, not certain: try a few rounds
+        done: queue.Queue = queue.Queue()
+        for i, audio in enumerate(waves):
+            grpc.async_infer(
+                "edgeasr",
+                make_inputs(audio=audio[None]),
+                callback=lambda result, error, i=i, done=done: done.put((i, result, error)),
+            )
+        answers = dict((i, (result, error)) for i, result, error in (done.get(timeout=60) for _ in waves))
+        for i, (result, error) in answers.items():
+            assert error is None, error
+            assert result.as_numpy("TEXT")[0, 0].decode() == expected[i]  # batching changes nothing
+        if stats.server_statistics().max_batch_size > 1:
+            break
+    assert stats.server_statistics().max_batch_size > 1, stats.server_statistics()
+
+
+LONG = np.zeros((1, 30 * 16000 + 1), dtype=np.float32)
+BAD_REQUESTS = {
+    "empty": ({"audio": np.zeros((1, 0), np.float32)}, "empty"),
+    "nan": ({"audio": np.array([[0.1, np.nan, 0.2] * 200], np.float32)}, "NaN or Inf"),
+    "inf": ({"audio": np.array([[0.1, np.inf] * 300], np.float32)}, "NaN or Inf"),
+    "too long": ({"audio": LONG}, "longer than the 30 s maximum"),
+    "sample rate": (
+        {"audio": np.zeros((1, 800), np.float32), "rate": np.array([[8000]], np.int32)},
+        "16000 Hz",
+    ),
+    "no audio": ({"rate": np.array([[16000]], np.int32)}, "exactly one of AUDIO"),
+    "two audios": (
+        {"audio": np.zeros((1, 800), np.float32), "int16": np.zeros((1, 800), np.int16)},
+        "exactly one of AUDIO",
+    ),
+    "rank": ({"audio": np.zeros((1, 2, 800), np.float32)}, ""),  # refused by Triton before the model
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_request_is_invalid_argument_and_server_keeps_serving(
+    grpc, speechlike, reference_text, case
+) -> None:
+    inputs, message = BAD_REQUESTS[case]
+    with pytest.raises(InferenceServerException) as info:
+        infer_text(grpc, **inputs)
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert message in info.value.message()
+    assert infer_text(grpc, audio=speechlike[0][None]) == reference_text(speechlike[0])
+
+
+def test_bad_requests_do_not_fail_their_batch(grpc, speechlike, reference_text) -> None:
+    done: queue.Queue = queue.Queue()
+    plan = [("good", {"audio": a[None]}) for a in speechlike[:4]] + [
+        (c, BAD_REQUESTS[c][0]) for c in ("empty", "nan", "sample rate")
+    ]
+    for i, (_, inputs) in enumerate(plan):
+        grpc.async_infer(
+            "edgeasr", make_inputs(**inputs), callback=lambda result, error, i=i: done.put((i, result, error))
+        )
+    answers = {i: (result, error) for i, result, error in (done.get(timeout=60) for _ in plan)}
+    for i, (kind, _) in enumerate(plan):
+        result, error = answers[i]
+        if kind == "good":
+            assert error is None and result.as_numpy("TEXT")[0, 0].decode() == reference_text(speechlike[i])
+        else:
+            assert error is not None and error.status() == "StatusCode.INVALID_ARGUMENT"
