@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# -- pipeline (lead): session fixtures tiny_corpus / tiny_recipe / tiny_checkpoint / tiny_repository --
+from pipeline_fixtures import *  # noqa: F403
+
 # -- serving (Triton) ---------------------------------------------------------------------------
 # `asr_onnx` is the model every serving test uses. It is a tiny stand-in with exactly the export
 # contract (audio [B,T] f32 + audio_length [B] i64 -> logprobs [B,F,29] + logprob_length [B],
@@ -53,9 +56,7 @@ def build_tiny_asr_onnx(path: Path, vocab: int = 29, seed: int = 0) -> Path:
         ],
         inits,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeasr-tests"
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeasr-tests")
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
@@ -95,7 +96,7 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory, asr_onnx: Path):
     try:
         find_tritonserver()
     except ServerError as exc:
-        pytest.skip(f"no bundled Triton server: {exc}")
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
     root = _published_repo(tmp_path_factory.mktemp("triton_models"), asr_onnx)
     server = TritonServer(root)
     server.start(timeout_s=120)

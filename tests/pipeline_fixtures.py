@@ -35,7 +35,9 @@ def tiny_recipe(tiny_corpus: Path):
     from edgeasr.recipe import TrainRecipe
 
     recipe = TrainRecipe.from_toml(TINY_RECIPE)
-    data = replace(recipe.data, train_manifest=str(tiny_corpus / "train.jsonl"), dev_manifest=str(tiny_corpus / "dev.jsonl"))
+    data = replace(
+        recipe.data, train_manifest=str(tiny_corpus / "train.jsonl"), dev_manifest=str(tiny_corpus / "dev.jsonl")
+    )
     return replace(recipe, data=data)
 
 

@@ -138,9 +138,14 @@ def test_average_cost_under_5_ms_for_3_s() -> None:
     x = voice(3.0)
     for _ in range(10):
         aug(x, rng)
+    # CPU time of this process (not wall time), best of three rounds: the budget is about the
+    # augmenter's own cost, not about other jobs sharing the machine.
     n = 100
-    start = time.perf_counter()
-    for _ in range(n):
-        aug(x, rng)
-    per_call_ms = (time.perf_counter() - start) / n * 1000
-    assert per_call_ms < 5.0, f"{per_call_ms:.2f} ms per 3 s clip"
+    rounds = []
+    for _ in range(3):
+        start = time.process_time()
+        for _ in range(n):
+            aug(x, rng)
+        rounds.append((time.process_time() - start) / n * 1000)
+    per_call_ms = min(rounds)
+    assert per_call_ms < 5.0, f"{per_call_ms:.2f} ms CPU per 3 s clip"

@@ -58,9 +58,7 @@ def test_tritonclient_stays_off_the_non_client_modules() -> None:
         "import sys, edgeasr.server, edgeasr.repository, edgeasr.modelcard, edgeasr.audio, edgeasr.decoding;"
         "print(any(m.startswith('tritonclient') for m in sys.modules))"
     )
-    assert (
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 @pytest.mark.triton
@@ -78,9 +76,7 @@ class TestAgainstServer:
     def test_other_sample_rates_are_resampled(self, triton_server, speechlike, reference_text) -> None:
         audio_8k = resample(speechlike[5], 16000, 8000)
         with TritonClient(triton_server.grpc_url) as client:
-            assert client.transcribe(audio_8k, sample_rate=8000).text == reference_text(
-                resample(audio_8k, 8000)
-            )
+            assert client.transcribe(audio_8k, sample_rate=8000).text == reference_text(resample(audio_8k, 8000))
 
     def test_transcribe_file(self, triton_server, speechlike, reference_text, tmp_path) -> None:
         sf = pytest.importorskip("soundfile")

@@ -46,9 +46,7 @@ def published(tmp_path_factory, asr_onnx) -> Path:
     root = tmp_path_factory.mktemp("triton_models")
     plan = root.parent / "model.plan"
     plan.write_bytes(b"plan")
-    ModelRepository(root).publish(
-        "edgeasr", asr_onnx, card_fields={}, options=RepositoryOptions(), plan_path=plan
-    )
+    ModelRepository(root).publish("edgeasr", asr_onnx, card_fields={}, options=RepositoryOptions(), plan_path=plan)
     return root
 
 

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("torch", reason="export needs torch (train extra)")
 
-from edgeasr.export import ExportCheckError, ExportTarget, export_checkpoint  # noqa: E402
-from edgeasr.modelcard import IntegrityError, ModelCard  # noqa: E402
-from edgeasr.recognizer import Recognizer  # noqa: E402
+from edgeasr.export import ExportCheckError, ExportTarget, export_checkpoint
+from edgeasr.modelcard import IntegrityError, ModelCard
+from edgeasr.recognizer import Recognizer
 
 
 def _versions(repo, name="edgeasr"):
@@ -19,7 +19,9 @@ def _versions(repo, name="edgeasr"):
 
 
 def test_fp32_export_is_checked_and_carded(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
-    result = export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path)
+    result = export_checkpoint(
+        tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path
+    )
     assert result.version == 1
     card = ModelCard.from_json(result.path)
     card.verify(result.path)
@@ -55,8 +57,18 @@ def test_cli_exits_non_zero_on_a_failed_check(tiny_checkpoint, tiny_corpus, tmp_
 
     target = tmp_path / "strict.toml"
     target.write_text('[target]\nname = "strict"\nmax_abs_diff = 1e-12\n')
-    code = main(["export", str(tiny_checkpoint), "--target", str(target), "--repository", str(tmp_path / "repo"),
-                 "--check-manifest", str(tiny_corpus / "dev.jsonl")])
+    code = main(
+        [
+            "export",
+            str(tiny_checkpoint),
+            "--target",
+            str(target),
+            "--repository",
+            str(tmp_path / "repo"),
+            "--check-manifest",
+            str(tiny_corpus / "dev.jsonl"),
+        ]
+    )
     assert code == 3
     assert "nothing written" in capsys.readouterr().err
     assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
@@ -72,7 +84,7 @@ def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, 
     assert rec.card["precision"] == "int8"
     with open(bundle / "model.onnx", "ab") as fh:
         fh.write(b"\0")
-    with pytest.raises(IntegrityError, match="model.onnx"):
+    with pytest.raises(IntegrityError, match=r"model\.onnx"):
         Recognizer(bundle)
     with pytest.raises(FileExistsError):
         export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=bundle)

@@ -16,9 +16,18 @@ LOG_MEL_TOLERANCE = 1e-3
 
 def _reference(cfg: FrontendConfig) -> torchaudio.transforms.MelSpectrogram:
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, win_length=cfg.win_length, hop_length=cfg.hop_length,
-        n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, center=True, pad_mode="constant", power=2.0,
-        norm=None, mel_scale="htk",
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        win_length=cfg.win_length,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        f_min=cfg.f_min,
+        f_max=cfg.f_max,
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        norm=None,
+        mel_scale="htk",
     )
 
 

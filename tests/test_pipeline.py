@@ -58,8 +58,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (work / "tiny.toml").write_text(recipe)
     _edgeasr("train", "--recipe", str(work / "tiny.toml"), "--out", str(work / "run"), "--max-steps", "15")
     repo = work / "triton_models"
-    out = _edgeasr("export", str(work / "run" / "best.pt"), "--target", str(ROOT / "export" / "cpu-fp32.toml"),
-                   "--repository", str(repo))
+    out = _edgeasr(
+        "export",
+        str(work / "run" / "best.pt"),
+        "--target",
+        str(ROOT / "export" / "cpu-fp32.toml"),
+        "--repository",
+        str(repo),
+    )
     assert "version 1" in out.stdout
     return {"corpus": corpus, "repo": repo}
 
@@ -68,9 +74,23 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def served(pipeline: dict):
     grpc = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeasr", "serve", "--model-repository", str(pipeline["repo"]), "--grpc-port",
-         str(grpc), "--http-port", str(_free_port()), "--metrics-port", str(_free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "edgeasr",
+            "serve",
+            "--model-repository",
+            str(pipeline["repo"]),
+            "--grpc-port",
+            str(grpc),
+            "--http-port",
+            str(_free_port()),
+            "--metrics-port",
+            str(_free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     deadline = time.time() + 120
@@ -131,7 +151,7 @@ def test_bad_request_gets_an_error_and_the_server_keeps_serving(served: dict) ->
     from edgeasr.client import ClientError, TritonClient
 
     client = TritonClient(served["url"])
-    with pytest.raises(ClientError, match="NaN|Inf|finite"):
+    with pytest.raises(ClientError, match=r"NaN|Inf|finite"):
         client.transcribe(np.full(16000, np.nan, np.float32), 16000)
     wav = _wavs(served["corpus"])[0]
     assert isinstance(client.transcribe_file(wav).text, str)

@@ -62,9 +62,7 @@ def test_streaming_final_equals_offline(rec: Recognizer, long_audio: np.ndarray)
     final = stream.finish()
     offline = rec.transcribe(long_audio, 16000)
     assert final.text == offline.text  # stated bound: WER difference 0 (exact) with the default context
-    np.testing.assert_allclose(
-        np.concatenate([*stream._committed]), rec.logprobs(long_audio, 16000), atol=1e-3
-    )
+    np.testing.assert_allclose(np.concatenate([*stream._committed]), rec.logprobs(long_audio, 16000), atol=1e-3)
     assert len(partials) > 10
 
 

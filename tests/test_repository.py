@@ -152,9 +152,7 @@ def test_failure_mid_publish_leaves_nothing(tmp_path: Path, asr_onnx: Path, monk
 def test_stale_temp_dirs_are_ignored_then_cleaned(tmp_path: Path, asr_onnx: Path) -> None:
     repo = ModelRepository(tmp_path)
     repo.publish("edgeasr", asr_onnx, card_fields={})
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / "edgeasr" / f".tmp-2-{int(dead.stdout)}-deadbeef"
     stale.mkdir()
     (stale / "model.onnx").write_bytes(b"half")

@@ -30,9 +30,7 @@ def test_serves_only_python_models(triton_server: TritonServer) -> None:
     repo = triton_server.model_repository
     assert sorted(p.name for p in repo.iterdir()) == ["edgeasr", "edgeasr_onnx"]
     assert python_models(repo) == triton_server.models == ["edgeasr"]
-    index = {
-        m["name"]: m.get("state") for m in http_json(f"{triton_server.http_url}/v2/repository/index", b"{}")
-    }
+    index = {m["name"]: m.get("state") for m in http_json(f"{triton_server.http_url}/v2/repository/index", b"{}")}
     assert index["edgeasr"] == "READY"
     assert index.get("edgeasr_onnx") != "READY"
     assert triton_server.grpc_url.startswith("127.0.0.1:")
@@ -68,6 +66,8 @@ def test_stop_removes_shm_left_by_a_crashed_server(triton_server: TritonServer) 
     assert server.shm_files()
     server.stop()
     assert server.shm_files() == []
+    assert server.log_path.is_file()  # a failed server's log is kept ...
+    shutil.rmtree(server.log_path.parent)  # ... until someone removes it
 
 
 def test_start_fails_with_log_tail(tmp_path: Path, triton_server: TritonServer) -> None:
@@ -79,6 +79,7 @@ def test_start_fails_with_log_tail(tmp_path: Path, triton_server: TritonServer) 
     with pytest.raises(ServerError, match=r"vocab\.json does not match"):
         server.start(timeout_s=60)
     assert not server.is_running() and server.shm_files() == []
+    shutil.rmtree(server.log_path.parent)
     with pytest.raises(ServerError, match="no models with backend"):
         TritonServer(tmp_path).start()
 
@@ -93,9 +94,7 @@ def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
                                   "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0"])
         sys.exit(args.func(args))
     """)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
         for line in proc.stdout:

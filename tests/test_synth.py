@@ -76,6 +76,12 @@ def test_single_voice_engines_fall_back_and_say_so() -> None:
     assert {u.split for u in utts} == {"train", "dev", "test"}
 
 
+def test_cli_default_engines_are_all_engines() -> None:
+    from edgeasr import data_cli
+
+    assert tuple(data_cli._ALL_ENGINES.split(",")) == synth.ALL_ENGINES == tuple(ENGINES)
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown engines"):
         SynthOptions(engines=("sam",))
@@ -105,6 +111,11 @@ def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
     a = synthesize_corpus(tmp_path / "a", options, progress=False)
     assert a.failed == 0 and sum(a.counts.values()) == 30 and a.counts["test"] >= 1
     rows = check_corpus(tmp_path / "a")
+    from edgeasr.validate import validate_manifest
+
+    report = validate_manifest(tmp_path / "a" / "train.jsonl")
+    assert report.errors == 0, report.table()
+    assert report.profile["leading_silence"]["max"] <= 0.2  # trimmed and padded to the 0.15 s margin
     train_voices = {r["voice"] for r in rows if r["split"] == "train"}
     assert not train_voices & {r["voice"] for r in rows if r["split"] == "test"}
     # resume: a missing file is redone, the others are skipped
@@ -139,6 +150,12 @@ def test_cli_synth_with_user_text(tmp_path: Path, capsys) -> None:
     assert "set a timer for five minutes" in {r["text"] for r in rows}
     rejected = (tmp_path / "c" / "rejected_text.jsonl").read_text()
     assert "日本" in rejected
+    assert "1 lines of" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c" / "summary.json").read_text())["rejected_text"] == 1
+    text.write_text("Turn off the lights\nCall mom\nOpen the door\n")  # same file name, other sentences
+    again = ["synth", "--out", str(tmp_path / "c"), "--text", str(text), "--engines", "espeak-ng", "--quiet"]
+    assert data_main(again) == 2
+    assert "plan_sha256" in capsys.readouterr().err
 
 
 class _FlakyEngine(synth.Engine):

@@ -147,3 +147,35 @@ def test_bad_options_and_input() -> None:
     with pytest.raises(TypeError):
         normalize_text(None)  # type: ignore[arg-type]
     assert normalize_text("...!?") == ""
+
+
+def test_cli_normalize_text_file_and_manifest(tmp_path, capsys) -> None:
+    import json
+
+    from edgeasr.data_cli import main as data_main
+
+    assert data_main(["normalize", "--text", "Um... Today's weather!"]) == 0
+    assert capsys.readouterr().out.strip() == "today's weather"
+    assert data_main(["normalize", "--text", "Umm ok", "--fillers", "keep"]) == 0
+    assert capsys.readouterr().out.strip() == "um ok"
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Call 555-0134\nplay 日本 music\n", encoding="utf-8")
+    assert data_main(["normalize", str(lines), "--out", str(tmp_path / "out.txt")]) == 1  # one bad line
+    assert (tmp_path / "out.txt").read_text().splitlines()[0] == "call five five five zero one three four"
+    assert "line" not in capsys.readouterr().out
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(
+        json.dumps({"audio_filepath": "a.wav", "text": "Set a timer, 5 min", "duration": 1.0}) + "\n"
+    )
+    assert data_main(["normalize", str(manifest)]) == 0
+    row = json.loads(manifest.read_text())
+    assert row["text"] == "set a timer five minutes"
+    assert (tmp_path / "m.jsonl.version").read_text().startswith("dv-")
+
+
+def test_decades_and_abbreviations() -> None:
+    assert normalize_text("the 1990s") == "the nineteen nineties"
+    assert normalize_text("80's music") == "eighties music"
+    assert normalize_text("the 2000s") == "the two thousands"
+    assert normalize_text("Dr. Smith vs. Mr. Jones") == "doctor smith versus mister jones"
+    assert normalize_text("Main St.") == "main st"

@@ -97,9 +97,7 @@ BAD_REQUESTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
-def test_bad_request_is_invalid_argument_and_server_keeps_serving(
-    grpc, speechlike, reference_text, case
-) -> None:
+def test_bad_request_is_invalid_argument_and_server_keeps_serving(grpc, speechlike, reference_text, case) -> None:
     inputs, message = BAD_REQUESTS[case]
     with pytest.raises(InferenceServerException) as info:
         infer_text(grpc, **inputs)
@@ -124,3 +122,31 @@ def test_bad_requests_do_not_fail_their_batch(grpc, speechlike, reference_text) 
             assert error is None and result.as_numpy("TEXT")[0, 0].decode() == reference_text(speechlike[i])
         else:
             assert error is not None and error.status() == "StatusCode.INVALID_ARGUMENT"
+
+
+@pytest.mark.slow
+def test_real_exported_model_matches_the_recognizer(tiny_repository, tiny_corpus) -> None:
+    """The lead's exported tiny model, served here, transcribes as on device, alone and batched."""
+    import asyncio
+    import json
+
+    from edgeasr.audio import load_audio
+    from edgeasr.client import AsyncTritonClient
+    from edgeasr.recognizer import Recognizer
+    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    items = [json.loads(line) for line in (tiny_corpus / "dev.jsonl").read_text().splitlines()[:8]]
+    waves = [load_audio(tiny_corpus / item["audio_filepath"]) for item in items]
+    expected = [Recognizer(tiny_repository / "edgeasr").transcribe(w, 16000).text for w in waves]
+
+    async def transcribe_all(url: str) -> list[str]:
+        async with AsyncTritonClient(url) as client:
+            return [t.text for t in await asyncio.gather(*(client.transcribe(w) for w in waves))]
+
+    with TritonServer(tiny_repository) as server:
+        assert [TritonClient(server.grpc_url).transcribe(w).text for w in waves] == expected
+        assert asyncio.run(transcribe_all(server.grpc_url)) == expected

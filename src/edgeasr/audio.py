@@ -78,7 +78,9 @@ def check_waveform(samples: np.ndarray, *, name: str = "audio", limits: AudioLim
         raise AudioError(f"{name}: audio contains NaN or Inf samples")
     seconds = samples.size / SAMPLE_RATE
     if seconds < limits.min_seconds:
-        raise AudioError(f"{name}: audio is {seconds * 1000:.0f} ms long, shorter than {limits.min_seconds * 1000:.0f} ms")
+        raise AudioError(
+            f"{name}: audio is {seconds * 1000:.0f} ms long, shorter than {limits.min_seconds * 1000:.0f} ms"
+        )
     if seconds > limits.max_seconds:
         raise AudioError(f"{name}: audio is {seconds:.1f} s long, longer than the {limits.max_seconds:.0f} s maximum")
     if not limits.allow_silence and not np.any(samples):

@@ -1,28 +1,31 @@
 """``edgeasr bench``: accuracy, latency and throughput from one run, held against budgets.
 
-One run over a manifest measures, on device (onnxruntime in process) or through Triton (gRPC):
+One run over one or more manifests measures, on device (onnxruntime in process) or through Triton
+(gRPC):
 
-- accuracy: WER and CER (jiwer) of the transcripts of the concurrency-1 pass;
-- latency percentiles p50/p90/p95/p99, throughput (utterances/s, audio seconds/s) and the real-time
-  factor, per level of a closed-loop concurrency sweep (1, 2, 4, 8, ...), and optionally an
-  open-loop pass with Poisson arrivals at a fixed request rate;
+- accuracy: WER and CER (jiwer) of the transcripts of the first closed-loop pass, overall and
+  per split (``--manifest test=a.jsonl --manifest dev=b.jsonl``);
+- latency p50/p90/p95/p99, throughput (utterances/s, audio seconds/s) and the real-time factor
+  per level of a closed-loop concurrency sweep (1, 2, 4, 8, ...), and optionally an open-loop
+  pass with Poisson arrivals at ``--rate`` requests per second;
 - with Triton: the server's own split of queue and compute time and the histogram of executed
-  batch sizes, from ``get_inference_statistics`` deltas over the run;
+  batch sizes, from ``get_inference_statistics`` deltas around each level;
 - on device: the peak resident memory of the process and the model size.
 
-Audio lengths are those of the manifest, as they are; warm-up requests are excluded. Outputs: a
-table on the terminal, ``results.json``, ``results.csv`` (perf_analyzer's column names where they
-overlap) and PNG plots in ``--out``. With ``--budgets`` and ``--target`` a missed limit makes the
-command exit 1 after printing what missed by how much.
+Audio lengths are the manifest's, as they are; warm-up requests are excluded, and every client
+connection exists before its level's clock starts. Outputs: a table on the terminal (with a
+progress bar while it runs), and in ``--out``: ``results.json``, ``results.csv`` (perf_analyzer's
+column names where they overlap, latencies in microseconds) and PNG plots. With ``--budgets`` and
+``--target`` a missed limit makes the command exit 1 after printing what missed by how much.
+
+``--suite`` runs the side-by-side comparison of :mod:`edgeasr.bench_suite` instead; the outputs
+are written by :mod:`edgeasr.bench_report`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
-import platform
+import queue
 import resource
 import threading
 import time
@@ -35,17 +38,24 @@ import numpy as np
 from tqdm import tqdm
 
 from edgeasr.audio import load_audio
-from edgeasr.budgets import check_budget, load_budget
+from edgeasr.bench_report import machine_info, print_table, write_outputs
+from edgeasr.budgets import check_budget, format_checks, load_budget
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
 __all__ = [
     "BenchOptions",
     "DeviceBackend",
     "LevelResult",
+    "NativeTritonBackend",
     "TritonBackend",
     "Utterance",
     "add_bench_arguments",
+    "closed_loop",
+    "level_at",
     "load_workload",
+    "load_workloads",
+    "measured_for_budget",
+    "open_loop",
     "run_bench",
     "run_bench_command",
 ]
@@ -69,9 +79,11 @@ class Utterance:
     audio: np.ndarray  # 16 kHz mono float32
     reference: str  # the manifest's text ("" when unlabelled)
     path: str  # the audio file
+    split: str = ""  # the name of the manifest it came from ("test", "dev", ...)
 
     @property
     def seconds(self) -> float:
+        """Duration in seconds."""
         return self.audio.size / 16000
 
 
@@ -85,25 +97,55 @@ class LevelResult:
     errors: int  # requests that failed
     wall_s: float  # wall time of the level
     audio_s: float  # audio seconds processed
-    p50_ms: float = 0.0
+    p50_ms: float = 0.0  # latency percentiles, milliseconds (open loop: from the scheduled arrival)
     p90_ms: float = 0.0
     p95_ms: float = 0.0
     p99_ms: float = 0.0
-    mean_ms: float = 0.0
+    mean_ms: float = 0.0  # mean latency, milliseconds
     throughput_utt_s: float = 0.0  # requests per wall second
     audio_s_per_s: float = 0.0  # audio seconds per wall second
     rtf: float = 0.0  # real-time factor: wall seconds per audio second (lower is faster)
     offered_rate: float = 0.0  # open loop: requested arrivals per second
     server: dict = field(default_factory=dict)  # Triton statistics deltas
-    latencies_ms: list = field(default_factory=list, repr=False)
+    latencies_ms: list = field(default_factory=list, repr=False)  # every request's latency (plots only)
 
 
-def load_workload(manifest: str | Path, limit: int = 0) -> list[Utterance]:
-    """Read a manifest's audio into memory (first ``limit`` rows; 0 = all)."""
+def load_workload(manifest: str | Path, limit: int = 0, split: str = "") -> list[Utterance]:
+    """Read a manifest's audio into memory.
+
+    Args:
+        manifest: a NeMo-style JSONL manifest.
+        limit: use only the first ``limit`` rows (0 = all).
+        split: the name recorded on each utterance (default: the manifest's file stem).
+
+    Returns:
+        The utterances, in manifest order.
+    """
     rows = read_manifest(manifest)
     rows = rows[:limit] if limit else rows
-    return [Utterance(load_audio(resolve_audio_path(r, manifest)), r.get("text", ""),
-                      str(resolve_audio_path(r, manifest))) for r in rows]
+    name = split or Path(manifest).stem
+    out = []
+    for r in rows:
+        path = resolve_audio_path(r, manifest)
+        out.append(Utterance(load_audio(path), r.get("text", ""), str(path), name))
+    return out
+
+
+def load_workloads(specs: list[str], limit: int = 0) -> list[Utterance]:
+    """Read several manifests given as ``NAME=PATH`` or ``PATH`` (named by file stem).
+
+    Args:
+        specs: manifest specifications.
+        limit: rows per manifest (0 = all).
+
+    Returns:
+        All utterances, manifest after manifest.
+    """
+    work: list[Utterance] = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        work += load_workload(path if sep else spec, limit, name if sep else "")
+    return work
 
 
 class DeviceBackend:
@@ -116,34 +158,60 @@ class DeviceBackend:
 
         self.recognizer = Recognizer(model, RecognizerOptions(threads=threads))
         self.model_mb = self.recognizer.model_path.stat().st_size / 2**20
-        self.description = f"on-device onnxruntime, {threads} thread(s), {self.recognizer.model_path}"
+        precision = self.recognizer.card.get("precision", "?")
+        self.description = f"on-device onnxruntime {precision}, {threads} thread(s), {self.recognizer.model_path}"
+
+    def prepare(self, workers: int) -> None:
+        """Nothing to set up per worker on device."""
 
     def transcribe(self, audio: np.ndarray) -> str:
+        """Text of one 16 kHz utterance."""
         return self.recognizer.transcribe(audio, 16000).text
 
     def statistics(self) -> dict:
+        """No server statistics on device."""
         return {}
 
 
 class TritonBackend:
-    """Triton over gRPC: one client per thread, the server's statistics read around each level."""
+    """The python-flavour model on Triton over gRPC; clients are pooled, created before measuring."""
 
     kind = "triton"
 
     def __init__(self, url: str, model_name: str = "edgeasr", model_version: str = "") -> None:
+        self.url, self.model_name, self.model_version = url, model_name, str(model_version or "")
+        self.model_mb = None
+        self._pool: queue.Queue = queue.Queue()
+        self._made = 0
+        self._lock = threading.Lock()
+        self.description = f"Triton gRPC {url}, model {model_name} version {self.model_version or 'latest'}"
+
+    def _client(self):
         from edgeasr.client import TritonClient
 
-        self._local = threading.local()
-        self._factory = lambda: TritonClient(url, model_name, model_version)
-        self.url, self.model_name, self.model_version = url, model_name, model_version
-        self.model_mb = None
-        self.description = f"Triton gRPC {url}, model {model_name} version {model_version or 'latest'}"
+        return TritonClient(self.url, self.model_name, self.model_version)
+
+    def _call(self, client, audio: np.ndarray) -> str:
+        return client.transcribe(audio, 16000).text
+
+    def prepare(self, workers: int) -> None:
+        """Open connections until ``workers`` clients exist, each warmed by one tiny request."""
+        with self._lock:
+            while self._made < workers:
+                client = self._client()
+                self._call(client, np.zeros(1600, np.float32))
+                self._pool.put(client)
+                self._made += 1
 
     def transcribe(self, audio: np.ndarray) -> str:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._factory()
-        return client.transcribe(audio, 16000).text
+        """Text of one 16 kHz utterance, on a pooled client."""
+        if not self._made:
+            self.prepare(1)
+        client = self._pool.get()
+        try:
+            return self._call(client, audio)
+        finally:
+            self._pool.put(client)
 
     def statistics(self) -> dict:
         """Cumulative queue/compute times (ns) and executed batch sizes of the model."""
@@ -151,20 +219,54 @@ class TritonBackend:
 
         with grpcclient.InferenceServerClient(self.url) as c:
             stats = c.get_inference_statistics(self.model_name, self.model_version, as_json=True)
-        out = {"queue_ns": 0, "compute_infer_ns": 0, "compute_input_ns": 0, "compute_output_ns": 0,
-               "success": 0, "executions": 0, "batches": {}}
+        out = {
+            "queue_ns": 0,
+            "compute_infer_ns": 0,
+            "compute_input_ns": 0,
+            "compute_output_ns": 0,
+            "success": 0,
+            "executions": 0,
+            "batches": {},
+        }
         for m in stats.get("model_stats", []):
             inf = m.get("inference_stats", {})
-            out["queue_ns"] += int(inf.get("queue", {}).get("ns", 0))
-            out["compute_infer_ns"] += int(inf.get("compute_infer", {}).get("ns", 0))
-            out["compute_input_ns"] += int(inf.get("compute_input", {}).get("ns", 0))
-            out["compute_output_ns"] += int(inf.get("compute_output", {}).get("ns", 0))
+            for key in ("queue", "compute_infer", "compute_input", "compute_output"):
+                out[f"{key}_ns"] += int(inf.get(key, {}).get("ns", 0))
             out["success"] += int(inf.get("success", {}).get("count", 0))
             out["executions"] += int(m.get("execution_count", 0))
             for b in m.get("batch_stats", []):
                 size = int(b["batch_size"])
                 out["batches"][size] = out["batches"].get(size, 0) + int(b.get("compute_infer", {}).get("count", 0))
         return out
+
+
+class NativeTritonBackend(TritonBackend):
+    """A native flavour (``edgeasr_onnx``/``edgeasr_trt``, e.g. on NVIDIA's GPU image) over gRPC.
+
+    These take the ONNX contract: the client sends ``audio`` [1, T] and ``audio_length`` [1] and
+    decodes the returned ``logprobs`` itself (greedy CTC), as a GPU deployment's client would.
+    """
+
+    kind = "triton"
+
+    def _client(self):
+        import tritonclient.grpc as grpcclient
+
+        return grpcclient.InferenceServerClient(self.url)
+
+    def _call(self, client, audio: np.ndarray) -> str:
+        import tritonclient.grpc as grpcclient
+
+        from edgeasr.decoding import greedy_decode
+
+        wave = np.ascontiguousarray(audio, np.float32).reshape(1, -1)
+        a = grpcclient.InferInput("audio", list(wave.shape), "FP32")
+        a.set_data_from_numpy(wave)
+        n = grpcclient.InferInput("audio_length", [1, 1], "INT64")
+        n.set_data_from_numpy(np.array([[wave.shape[1]]], np.int64))
+        res = client.infer(self.model_name, [a, n], model_version=self.model_version)
+        frames = int(res.as_numpy("logprob_length").reshape(-1)[0])
+        return greedy_decode(res.as_numpy("logprobs")[0, :frames]).text
 
 
 def _stats_delta(before: dict, after: dict) -> dict:
@@ -175,7 +277,11 @@ def _stats_delta(before: dict, after: dict) -> dict:
     delta["batch_size_histogram"] = {int(s): n for s, n in sorted(batches.items()) if n}
     n = max(1, delta["success"])
     delta["queue_ms_per_request"] = delta["queue_ns"] / n / 1e6
-    delta["compute_ms_per_request"] = (delta["compute_infer_ns"] + delta["compute_input_ns"] + delta["compute_output_ns"]) / n / 1e6
+    for key in ("compute_input", "compute_infer", "compute_output"):
+        delta[f"{key}_ms_per_request"] = delta[f"{key}_ns"] / n / 1e6
+    delta["compute_ms_per_request"] = sum(
+        delta[f"{k}_ms_per_request"] for k in ("compute_input", "compute_infer", "compute_output")
+    )
     return delta
 
 
@@ -189,7 +295,18 @@ def _summarize(level: LevelResult) -> LevelResult:
     return level
 
 
-def _closed_loop(backend, work: list[Utterance], concurrency: int, progress) -> tuple[LevelResult, list[str]]:
+def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None) -> tuple[LevelResult, list[str]]:
+    """Send ``work`` with ``concurrency`` requests in flight (closed loop).
+
+    Args:
+        backend: the backend to measure.
+        work: the requests, each sent once.
+        concurrency: requests in flight; a new one leaves as soon as one returns.
+        progress: a tqdm bar to advance per request, or None.
+
+    Returns:
+        The level's measurements and the transcripts in ``work`` order ("" for failed requests).
+    """
     texts: list[str] = [""] * len(work)
     latencies: list[float] = []
     errors = 0
@@ -200,7 +317,7 @@ def _closed_loop(backend, work: list[Utterance], concurrency: int, progress) -> 
         t0 = time.perf_counter()
         try:
             text = backend.transcribe(work[i].audio)
-        except Exception:  # noqa: BLE001 - a failed request is counted, never fatal to the run
+        except Exception:  # a failed request is counted, never fatal to the run
             with lock:
                 errors += 1
             return
@@ -208,57 +325,110 @@ def _closed_loop(backend, work: list[Utterance], concurrency: int, progress) -> 
         with lock:
             texts[i] = text
             latencies.append(dt)
-        progress.update(1)
+        if progress is not None:
+            progress.update(1)
 
-    before = backend.statistics()
-    start = time.perf_counter()
+    backend.prepare(concurrency)
     with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: None, range(concurrency)))  # threads exist before the clock starts
+        before = backend.statistics()
+        start = time.perf_counter()
         list(pool.map(one, range(len(work))))
-    wall = time.perf_counter() - start
-    level = LevelResult("closed", concurrency, len(latencies), errors, wall, sum(u.seconds for u in work),
-                        server=_stats_delta(before, backend.statistics()), latencies_ms=latencies)
+        wall = time.perf_counter() - start
+    level = LevelResult(
+        "closed",
+        concurrency,
+        len(latencies),
+        errors,
+        wall,
+        sum(u.seconds for u in work),
+        server=_stats_delta(before, backend.statistics()),
+        latencies_ms=latencies,
+    )
     return _summarize(level), texts
 
 
-def _open_loop(backend, work: list[Utterance], rate: float, seed: int, progress) -> LevelResult:
+def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=None) -> LevelResult:
+    """Send ``work`` at Poisson arrival times (open loop); latency counts from the scheduled arrival.
+
+    Args:
+        backend: the backend to measure.
+        work: the requests, each sent once.
+        rate: mean arrivals per second.
+        seed: seeds the arrival times.
+        progress: a tqdm bar to advance per request, or None.
+
+    Returns:
+        The level's measurements (``mode="open"``, ``offered_rate=rate``).
+    """
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate, len(work)))
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
+    workers = max(4, min(64, int(rate * 2)))
 
     def one(i: int, due: float) -> None:
         nonlocal errors
-        t0 = time.perf_counter()
         try:
             backend.transcribe(work[i].audio)
-        except Exception:  # noqa: BLE001
+        except Exception:  # counted, as in closed_loop
             with lock:
                 errors += 1
             return
-        with lock:
-            # latency counts from the scheduled arrival, so queueing in the client counts too
-            latencies.append((time.perf_counter() - due) * 1000 if due else (time.perf_counter() - t0) * 1000)
-        progress.update(1)
+        with lock:  # from the scheduled arrival, so waiting for a free worker counts too
+            latencies.append((time.perf_counter() - due) * 1000)
+        if progress is not None:
+            progress.update(1)
 
-    before = backend.statistics()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max(4, min(64, int(rate * 2)))) as pool:
+    backend.prepare(workers)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: None, range(workers)))
+        before = backend.statistics()
+        start = time.perf_counter()
         for i, at in enumerate(arrivals):
             delay = start + at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, i, start + at)
     wall = time.perf_counter() - start
-    level = LevelResult("open", 0, len(latencies), errors, wall, sum(u.seconds for u in work), offered_rate=rate,
-                        server=_stats_delta(before, backend.statistics()), latencies_ms=latencies)
+    level = LevelResult(
+        "open",
+        workers,
+        len(latencies),
+        errors,
+        wall,
+        sum(u.seconds for u in work),
+        offered_rate=rate,
+        server=_stats_delta(before, backend.statistics()),
+        latencies_ms=latencies,
+    )
     return _summarize(level)
 
 
-def run_bench(backend, workload: list[Utterance], options: BenchOptions = BenchOptions(), progress: bool = True) -> dict:
-    """Measure ``backend`` on ``workload``; returns the full result (JSON-ready).
+def _scores(pairs: list[tuple[str, str]]) -> dict:
+    labelled = [(r, h) for r, h in pairs if r]
+    if not labelled:
+        return {}
+    refs, hyps = [r for r, _ in labelled], [h for _, h in labelled]
+    return {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps)), "utterances": len(labelled)}
 
-    The concurrency-1 pass also gives the transcripts scored for WER/CER.
+
+def run_bench(
+    backend, workload: list[Utterance], options: BenchOptions = BenchOptions(), progress: bool = True, label: str = ""
+) -> dict:
+    """Measure ``backend`` on ``workload``.
+
+    Args:
+        backend: a :class:`DeviceBackend`, :class:`TritonBackend` or :class:`NativeTritonBackend`.
+        workload: the utterances (see :func:`load_workloads`).
+        options: levels, requests, warm-up and the open-loop rate.
+        progress: show a progress bar on stderr.
+        label: a short name of this measurement ("device-int8", "triton", ...).
+
+    Returns:
+        The full result (JSON-ready): ``summary`` (accuracy overall and per split, p50/p99 and
+        speed at the first level, memory, model size) and ``levels`` (one per pass).
     """
     rng = np.random.default_rng(options.seed)
     for u in workload[: options.warmup]:
@@ -268,30 +438,37 @@ def run_bench(backend, workload: list[Utterance], options: BenchOptions = BenchO
     levels: list[LevelResult] = []
     summary: dict = {}
     total = n * len(options.concurrency) + (n if options.rate else 0)
-    with tqdm(total=total, desc=f"bench {backend.kind}", unit="req", disable=not progress) as bar:
+    with tqdm(total=total, desc=f"bench {label or backend.kind}", unit="req", disable=not progress) as bar:
         for c in options.concurrency:
-            level, texts = _closed_loop(backend, order, c, bar)
+            level, texts = closed_loop(backend, order, c, bar)
             levels.append(level)
             if c == options.concurrency[0]:
-                refs = [u.reference for u in order]
-                labelled = [(r, h) for r, h in zip(refs, texts, strict=True) if r]
-                if labelled:
-                    summary["wer"] = float(jiwer.wer([r for r, _ in labelled], [h for _, h in labelled]))
-                    summary["cer"] = float(jiwer.cer([r for r, _ in labelled], [h for _, h in labelled]))
+                pairs = [(u.reference, h) for u, h in zip(order, texts, strict=True)]
+                summary.update(_scores(pairs))
+                splits = sorted({u.split for u in order})
+                summary["splits"] = {
+                    s: _scores([p for u, p in zip(order, pairs, strict=True) if u.split == s]) for s in splits
+                }
         if options.rate:
-            levels.append(_open_loop(backend, order, options.rate, options.seed, bar))
+            levels.append(open_loop(backend, order, options.rate, options.seed, bar))
     first = levels[0]
     summary.update(
-        p50_ms=first.p50_ms, p99_ms=first.p99_ms, p99_over_p50=first.p99_ms / first.p50_ms if first.p50_ms else None,
-        speed_x_realtime=first.audio_s_per_s, rtf=first.rtf, utterances=len(order),
+        p50_ms=first.p50_ms,
+        p99_ms=first.p99_ms,
+        p99_over_p50=first.p99_ms / first.p50_ms if first.p50_ms else None,
+        speed_x_realtime=first.audio_s_per_s,
+        rtf=first.rtf,
+        utterances=len(order),
         audio_seconds=sum(u.seconds for u in order),
         mean_utterance_s=float(np.mean([u.seconds for u in order])),
+        errors=sum(lv.errors for lv in levels),
     )
     if backend.kind == "device":
         summary["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if backend.model_mb is not None:
         summary["model_mb"] = backend.model_mb
     return {
+        "label": label or backend.kind,
         "backend": backend.description,
         "kind": backend.kind,
         "options": asdict(options),
@@ -300,129 +477,133 @@ def run_bench(backend, workload: list[Utterance], options: BenchOptions = BenchO
     }
 
 
-def _at_concurrency(result: dict, concurrency: int) -> dict:
+def level_at(result: dict, concurrency: int) -> dict:
+    """Find a closed-loop level of a result.
+
+    Args:
+        result: a :func:`run_bench` result.
+        concurrency: the level's concurrency.
+
+    Returns:
+        The level, or ``{}`` when it was not measured.
+    """
     for level in result["levels"]:
         if level["mode"] == "closed" and level["concurrency"] == concurrency:
             return level
     return {}
 
 
-_CSV_COLUMNS = [
-    ("Concurrency", lambda lv: lv["concurrency"]),
-    ("Inferences/Second", lambda lv: round(lv["throughput_utt_s"], 3)),
-    ("Audio Seconds/Second", lambda lv: round(lv["audio_s_per_s"], 3)),
-    ("p50 latency", lambda lv: int(lv["p50_ms"] * 1000)),
-    ("p90 latency", lambda lv: int(lv["p90_ms"] * 1000)),
-    ("p95 latency", lambda lv: int(lv["p95_ms"] * 1000)),
-    ("p99 latency", lambda lv: int(lv["p99_ms"] * 1000)),
-    ("Avg latency", lambda lv: int(lv["mean_ms"] * 1000)),
-    ("Server Queue", lambda lv: int(lv["server"].get("queue_ms_per_request", 0) * 1000)),
-    ("Server Compute Infer", lambda lv: int(lv["server"].get("compute_ms_per_request", 0) * 1000)),
-    ("Request Rate", lambda lv: lv["offered_rate"]),
-    ("Mode", lambda lv: lv["mode"]),
-    ("Errors", lambda lv: lv["errors"]),
-]
+def measured_for_budget(result: dict, at_concurrency: int, extra: dict | None = None) -> dict:
+    """Flatten a result into the measurements a budget is held against.
+
+    Args:
+        result: a :func:`run_bench` result.
+        at_concurrency: the budget's concurrency for ``p99_ms_at`` and ``throughput_utt_s_at``.
+        extra: run-wide measurements to add (suite ratios such as ``batching_gain``).
+
+    Returns:
+        A flat dict keyed as :data:`edgeasr.budgets.LIMIT_MEASURES` expects.
+    """
+    measured = {k: v for k, v in result["summary"].items() if not isinstance(v, dict)}
+    level = level_at(result, at_concurrency)
+    measured["p99_ms_at"] = level.get("p99_ms")
+    measured["throughput_utt_s_at"] = level.get("throughput_utt_s")
+    return {**measured, **(extra or {})}
 
 
-def write_outputs(result: dict, out: Path) -> None:
-    """results.json, results.csv (perf_analyzer column names, latencies in microseconds) and plots."""
-    out.mkdir(parents=True, exist_ok=True)
-    slim = {**result, "levels": [{k: v for k, v in lv.items() if k != "latencies_ms"} for lv in result["levels"]]}
-    (out / "results.json").write_text(json.dumps(slim, indent=2))
-    with open(out / "results.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow([name for name, _ in _CSV_COLUMNS])
-        for lv in result["levels"]:
-            w.writerow([get(lv) for _, get in _CSV_COLUMNS])
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    for lv in result["levels"]:
-        if lv["latencies_ms"]:
-            label = f"c={lv['concurrency']}" if lv["mode"] == "closed" else f"open {lv['offered_rate']:g}/s"
-            a1.hist(lv["latencies_ms"], bins=40, histtype="step", label=label)
-    a1.set(xlabel="latency (ms)", ylabel="requests", title="latency distribution")
-    a1.legend()
-    closed = [lv for lv in result["levels"] if lv["mode"] == "closed"]
-    a2.plot([lv["concurrency"] for lv in closed], [lv["throughput_utt_s"] for lv in closed], marker="o")
-    a2.set(xlabel="concurrency", ylabel="utterances / s", title="throughput", xscale="log", xticks=[lv["concurrency"] for lv in closed])
-    a2.set_xticklabels([str(lv["concurrency"]) for lv in closed])
-    fig.suptitle(result["backend"], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "bench.png", dpi=100)
-    plt.close(fig)
+# -- command line ----------------------------------------------------------------------------------
 
 
-def print_table(result: dict) -> None:
-    """The human-readable summary."""
-    s = result["summary"]
-    print(f"\n{result['backend']}")
-    if "wer" in s:
-        print(f"accuracy: WER {100 * s['wer']:.2f}%  CER {100 * s['cer']:.2f}%  over {s['utterances']} utterances "
-              f"({s['audio_seconds']:.0f} s of audio, mean {s['mean_utterance_s']:.2f} s)")
-    print(f"{'mode':<7}{'conc':>5}{'req':>6}{'err':>5}{'p50 ms':>9}{'p90':>8}{'p95':>8}{'p99':>8}{'utt/s':>8}{'audio s/s':>10}"
-          f"{'RTF':>8}{'queue ms':>9}{'batches':>20}")
-    for lv in result["levels"]:
-        hist = lv["server"].get("batch_size_histogram", {})
-        hist_s = " ".join(f"{k}:{v}" for k, v in hist.items())[:19]
-        print(f"{lv['mode']:<7}{lv['concurrency']:>5}{lv['requests']:>6}{lv['errors']:>5}{lv['p50_ms']:>9.1f}{lv['p90_ms']:>8.1f}"
-              f"{lv['p95_ms']:>8.1f}{lv['p99_ms']:>8.1f}{lv['throughput_utt_s']:>8.1f}{lv['audio_s_per_s']:>10.1f}"
-              f"{lv['rtf']:>8.4f}{lv['server'].get('queue_ms_per_request', 0):>9.2f}{hist_s:>20}")
-    if "peak_memory_mb" in s:
-        print(f"peak memory {s['peak_memory_mb']:.0f} MiB, model {s.get('model_mb', 0):.2f} MiB")
+def _levels(text: str) -> tuple[int, ...]:
+    return tuple(int(c) for c in text.split(",") if c.strip())
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``edgeasr bench``."""
-    p.add_argument("--manifest", required=True, help="utterances to send (NeMo JSONL; text used for WER)")
+    """Register the arguments of ``edgeasr bench`` (single-backend and ``--suite``)."""
+    p.add_argument(
+        "--manifest",
+        action="append",
+        required=True,
+        help="utterances to send, NAME=PATH or PATH (NeMo JSONL; text used for WER); repeat for splits",
+    )
     p.add_argument("--model", default="triton_models/edgeasr", help="on-device model (ignored with --url)")
     p.add_argument("--url", default=None, help="Triton gRPC HOST:PORT; measure through Triton")
     p.add_argument("--model-name", default="edgeasr", help="Triton model name")
     p.add_argument("--model-version", default="", help="Triton model version (empty: latest)")
+    p.add_argument(
+        "--native", action="store_true", help="with --url: the model takes the ONNX contract (edgeasr_onnx/edgeasr_trt)"
+    )
     p.add_argument("--threads", type=int, default=1, help="on-device onnxruntime threads")
     p.add_argument("--concurrency", default="1,2,4,8", help="closed-loop concurrency levels")
     p.add_argument("--requests", type=int, default=0, help="requests per level (0: each utterance once)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N rows of the manifest (0: all)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each manifest (0: all)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up requests, not measured")
     p.add_argument("--rate", type=float, default=0.0, help="open-loop Poisson request rate per second (0: none)")
     p.add_argument("--budgets", default=None, help="budgets TOML (e.g. bench/budgets.toml)")
-    p.add_argument("--target", default=None, help="budget target name in the budgets file")
-    p.add_argument("--out", default=None, help="folder for results.json, results.csv and bench.png")
+    p.add_argument("--target", default=None, help="budget target (suite: comma-separated; default all with a source)")
+    p.add_argument("--out", default=None, help="folder for results.json, results.csv and the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("suite (--suite): side by side in one run, starting its own Triton server")
+    g.add_argument("--suite", action="store_true", help="fp32 vs int8, device vs Triton, batching on vs off")
+    g.add_argument("--model-repository", default="triton_models", help="repository holding the model versions")
+    g.add_argument("--fp32-version", type=int, default=None, help="fp32 version (default: latest fp32 by card)")
+    g.add_argument("--int8-version", type=int, default=None, help="int8 version (default: latest int8 by card)")
+    g.add_argument("--triton-version", type=int, default=None, help="version served (default: int8, else fp32)")
+    g.add_argument(
+        "--repository-options",
+        default=None,
+        help="TOML whose [repository] table configures the served model (default: RepositoryOptions())",
+    )
+    g.add_argument("--device-concurrency", default="1", help="closed-loop levels of the on-device runs")
+    g.add_argument("--gain-concurrency", type=int, default=8, help="concurrency of the batching on/off A/B")
+    g.add_argument("--ab-rounds", type=int, default=3, help="alternating batching on/off rounds (median ratio)")
+    g.add_argument("--gpu-url", default=None, help="a GPU Triton (NVIDIA image) to measure as target triton-gpu")
+    g.add_argument("--gpu-model-name", default="edgeasr_onnx", help="model on --gpu-url (native flavours)")
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    """Handler of ``edgeasr bench``: measure, print, write, and gate on the budget."""
-    workload = load_workload(args.manifest, args.limit)
+    """Handler of ``edgeasr bench``: measure, print, write, and gate on the budget.
+
+    Args:
+        args: parsed by a parser set up with :func:`add_bench_arguments`.
+
+    Returns:
+        0 when every checked limit holds, 1 when a limit missed, 2 on unusable input.
+    """
+    if args.suite:
+        from edgeasr.bench_suite import run_suite_command
+
+        return run_suite_command(args)
+    budget = None
+    if args.budgets or args.target:
+        if not (args.budgets and args.target):
+            print("edgeasr bench: --budgets and --target go together")
+            return 2
+        try:
+            budget = load_budget(args.budgets, args.target)
+        except (KeyError, ValueError) as exc:
+            print(f"edgeasr bench: {exc.args[0]}")
+            return 2
+    workload = load_workloads(args.manifest, args.limit)
     if not workload:
-        print(f"edgeasr bench: {args.manifest} has no rows")
+        print(f"edgeasr bench: {', '.join(args.manifest)} has no rows")
         return 2
-    backend = (TritonBackend(args.url, args.model_name, args.model_version) if args.url
-               else DeviceBackend(args.model, args.threads))
+    if args.url:
+        cls = NativeTritonBackend if args.native else TritonBackend
+        backend = cls(args.url, args.model_name, args.model_version)
+    else:
+        backend = DeviceBackend(args.model, args.threads)
     options = BenchOptions(
-        concurrency=tuple(int(c) for c in args.concurrency.split(",") if c.strip()),
-        requests=args.requests, warmup=args.warmup, rate=args.rate,
+        concurrency=_levels(args.concurrency), requests=args.requests, warmup=args.warmup, rate=args.rate
     )
-    result = run_bench(backend, workload, options)
-    result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "processor": platform.processor()}
+    result = run_bench(backend, workload, options, progress=not args.quiet)
+    result["machine"] = machine_info()
     print_table(result)
     code = 0
-    if args.budgets and args.target:
-        budget = load_budget(args.budgets, args.target)
-        measured = dict(result["summary"])
-        level = _at_concurrency(result, budget.at_concurrency)
-        measured["p99_ms_at"] = level.get("p99_ms")
-        measured["throughput_utt_s_at"] = level.get("throughput_utt_s")
-        checks = check_budget(budget, measured)
+    if budget is not None:
+        checks = check_budget(budget, measured_for_budget(result, budget.at_concurrency))
         result["budget"] = {"target": budget.name, "checks": [asdict(c) | {"miss": c.miss} for c in checks]}
-        print(f"\nbudget {budget.name}:")
-        for c in checks:
-            shown = "-" if c.measured is None else f"{c.measured:.4g}"
-            print(f"  {'ok  ' if c.passed else 'MISS'} {c.limit_name:<24} limit {c.limit:<10.4g} measured {shown:<10} {c.miss}")
+        print("\n" + format_checks(budget, checks))
         code = 0 if all(c.passed for c in checks) else 1
     if args.out:
         write_outputs(result, Path(args.out))

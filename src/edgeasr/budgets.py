@@ -1,81 +1,41 @@
 """Benchmark budgets: limits per deployment target, loaded from ``bench/budgets.toml``.
 
     [targets.device-cpu-int8]
-    max_wer = 0.10
+    description = "on-device onnxruntime, int8, one thread"
+    source = "device-int8"          # which measurement of a suite run this target is held against
+    max_wer = 0.25
     min_speed_x_realtime = 100
 
-A limit left out is not checked. :func:`check_budget` compares a bench result with a budget and
-returns one :class:`BudgetCheck` per limit; ``edgeasr bench`` exits non-zero when any fails and
-prints what missed by how much.
+A limit left out is not checked; a limit that the run did not measure fails (a gate must never
+pass blind); an unknown key is an error (a typo must never pass silently). :func:`check_budget`
+holds a flat dict of measurements against a budget and returns one :class:`BudgetCheck` per
+limit; :func:`format_checks` renders the table of what missed by how much. ``requires = "gpu"``
+marks a target that only a machine with a CUDA GPU can measure: a suite run elsewhere skips it with the
+reason stated, never passes it.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-__all__ = ["Budget", "BudgetCheck", "check_budget", "load_budget"]
+__all__ = [
+    "LIMIT_MEASURES",
+    "SOURCES",
+    "Budget",
+    "BudgetCheck",
+    "check_budget",
+    "format_checks",
+    "load_budget",
+    "load_budgets",
+]
 
+SOURCES = ("", "device-fp32", "device-int8", "triton", "triton-nobatch", "triton-gpu")
+"""Measurements of a suite run a target can name as ``source`` ("" = the single run's result)."""
 
-@dataclass(frozen=True)
-class Budget:
-    """Limits for one target; ``None`` means not checked."""
-
-    name: str = ""  # target name (the TOML table's key)
-    max_wer: float | None = None  # corpus WER on the bench manifest, 0..1
-    max_cer: float | None = None  # corpus CER, 0..1
-    max_p99_ms: float | None = None  # p99 latency at ``at_concurrency``, milliseconds
-    at_concurrency: int = 1  # the concurrency whose p99 and throughput are checked
-    max_p99_over_p50: float | None = None  # tail ratio p99/p50 at concurrency 1
-    min_throughput_utt_s: float | None = None  # utterances per second at ``at_concurrency``
-    min_speed_x_realtime: float | None = None  # audio seconds processed per wall second, concurrency 1
-    max_memory_mb: float | None = None  # peak resident memory of the on-device path, MiB
-    max_model_mb: float | None = None  # size of the model file, MiB
-    min_batching_gain: float | None = None  # Triton: throughput with dynamic batching / without, at 8
-    max_int8_wer_increase: float | None = None  # int8 WER minus fp32 WER (side-by-side runs)
-
-
-@dataclass(frozen=True)
-class BudgetCheck:
-    """One limit held against one measurement."""
-
-    limit_name: str  # e.g. "max_wer"
-    limit: float  # the budget's value
-    measured: float | None  # what the run measured (None: not measured in this run)
-    passed: bool  # measured within the limit (an unmeasured limit fails: a gate must not pass blind)
-
-    @property
-    def miss(self) -> str:
-        """How far outside the limit, as text ("" when passed)."""
-        if self.passed:
-            return ""
-        if self.measured is None:
-            return "not measured"
-        return f"{self.measured - self.limit:+.4g}"
-
-
-def load_budget(path: str | Path, target: str) -> Budget:
-    """Read ``[targets.<target>]`` from a budgets TOML.
-
-    Raises:
-        KeyError: no such target (the message lists the ones there are).
-        ValueError: an unknown limit name (typos must not pass silently).
-    """
-    with open(path, "rb") as fh:
-        targets = tomllib.load(fh).get("targets", {})
-    if target not in targets:
-        raise KeyError(f"{path}: no budget target {target!r} (have: {', '.join(sorted(targets)) or 'none'})")
-    table = dict(targets[target])
-    table.pop("description", None)
-    known = {f.name for f in fields(Budget)}
-    unknown = set(table) - known
-    if unknown:
-        raise ValueError(f"{path}: [targets.{target}] has unknown limit(s): {', '.join(sorted(unknown))}")
-    return Budget(name=target, **table)
-
-
-_MEASURE_KEYS = {
+LIMIT_MEASURES = {
     "max_wer": "wer",
     "max_cer": "cer",
     "max_p99_ms": "p99_ms_at",
@@ -87,19 +47,160 @@ _MEASURE_KEYS = {
     "min_batching_gain": "batching_gain",
     "max_int8_wer_increase": "int8_wer_increase",
 }
+"""Limit name -> the key of the measured dict it is held against."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits for one target; a limit of ``None`` is not checked."""
+
+    name: str = ""  # target name (the TOML table's key)
+    description: str = ""  # what the target is, for people reading the table
+    source: str = ""  # suite measurement held against it (see SOURCES); "" = the single run
+    requires: str = ""  # "gpu": measurable only where a CUDA GPU exists (skipped elsewhere)
+    at_concurrency: int = 1  # the closed-loop concurrency whose p99 and throughput are checked
+    max_wer: float | None = None  # corpus WER on the bench manifest(s), 0..1
+    max_cer: float | None = None  # corpus CER, 0..1
+    max_p99_ms: float | None = None  # p99 latency at ``at_concurrency``, milliseconds
+    max_p99_over_p50: float | None = None  # tail ratio p99/p50 at concurrency 1
+    min_throughput_utt_s: float | None = None  # utterances per second at ``at_concurrency``
+    min_speed_x_realtime: float | None = None  # audio seconds per wall second at concurrency 1
+    max_memory_mb: float | None = None  # peak resident memory of the on-device process, MiB
+    max_model_mb: float | None = None  # size of the model file, MiB
+    min_batching_gain: float | None = None  # Triton throughput, dynamic batching on / off, at 8
+    max_int8_wer_increase: float | None = None  # int8 WER minus fp32 WER (absolute, 0.005 = 0.5 points)
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One limit held against one measurement."""
+
+    limit_name: str  # e.g. "max_wer"
+    limit: float  # the budget's value
+    measured: float | None  # what the run measured (None: not measured in this run)
+    passed: bool  # within the limit; an unmeasured limit fails
+
+    @property
+    def miss(self) -> str:
+        """How far outside the limit, as text (``""`` when passed).
+
+        Returns:
+            e.g. ``"+0.023 (+23%)"`` above a maximum, ``"-0.4 (-27%)"`` below a minimum, or
+            ``"not measured"``.
+        """
+        if self.passed:
+            return ""
+        if self.measured is None or math.isnan(self.measured):
+            return "not measured"
+        delta = self.measured - self.limit
+        rel = f" ({100 * delta / abs(self.limit):+.0f}%)" if self.limit else ""
+        return f"{delta:+.4g}{rel}"
+
+
+def _parse_target(path: str | Path, name: str, table: dict) -> Budget:
+    table = dict(table)
+    known = {f.name for f in fields(Budget)} - {"name"}
+    unknown = set(table) - known
+    if unknown:
+        raise ValueError(
+            f"{path}: [targets.{name}] has unknown key(s): {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    if table.get("source", "") not in SOURCES:
+        raise ValueError(f"{path}: [targets.{name}] source must be one of {SOURCES}, not {table['source']!r}")
+    if table.get("requires", "") not in ("", "gpu"):
+        raise ValueError(f'{path}: [targets.{name}] requires must be "gpu" or absent')
+    for key in LIMIT_MEASURES:
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{path}: [targets.{name}] {key} must be a number, not {value!r}")
+    at = table.get("at_concurrency", 1)
+    if isinstance(at, bool) or not isinstance(at, int) or at < 1:
+        raise ValueError(f"{path}: [targets.{name}] at_concurrency must be a positive integer")
+    return Budget(name=name, **table)
+
+
+def load_budgets(path: str | Path) -> dict[str, Budget]:
+    """Read every ``[targets.<name>]`` table of a budgets TOML.
+
+    Args:
+        path: the budgets file, e.g. ``bench/budgets.toml``.
+
+    Returns:
+        Target name -> budget, in file order.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an unknown key, a non-numeric limit or a bad ``source``/``requires``.
+    """
+    with open(path, "rb") as fh:
+        targets = tomllib.load(fh).get("targets", {})
+    return {name: _parse_target(path, name, table) for name, table in targets.items()}
+
+
+def load_budget(path: str | Path, target: str) -> Budget:
+    """Read ``[targets.<target>]`` from a budgets TOML.
+
+    Args:
+        path: the budgets file.
+        target: the target's name.
+
+    Returns:
+        The budget.
+
+    Raises:
+        KeyError: no such target (the message lists the ones there are).
+        ValueError: an unknown limit name (typos must not pass silently) or a bad value.
+    """
+    budgets = load_budgets(path)
+    if target not in budgets:
+        raise KeyError(f"{path}: no budget target {target!r} (have: {', '.join(budgets) or 'none'})")
+    return budgets[target]
 
 
 def check_budget(budget: Budget, measured: dict) -> list[BudgetCheck]:
-    """Hold ``measured`` (the flat summary of a bench run) against every limit of ``budget``."""
+    """Hold measurements against every limit of a budget.
+
+    Args:
+        budget: the limits.
+        measured: flat measurements, keyed as in :data:`LIMIT_MEASURES` (``wer``,
+            ``p99_ms_at``, ``batching_gain``, ...); absent or ``None`` means not measured.
+
+    Returns:
+        One check per limit that the budget sets, in :data:`LIMIT_MEASURES` order.
+    """
     checks = []
-    for limit_name, key in _MEASURE_KEYS.items():
+    for limit_name, key in LIMIT_MEASURES.items():
         limit = getattr(budget, limit_name)
         if limit is None:
             continue
         value = measured.get(key)
-        if value is None:
-            checks.append(BudgetCheck(limit_name, limit, None, False))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            checks.append(BudgetCheck(limit_name, float(limit), None, False))
             continue
         ok = value <= limit if limit_name.startswith("max_") else value >= limit
         checks.append(BudgetCheck(limit_name, float(limit), float(value), bool(ok)))
     return checks
+
+
+def format_checks(budget: Budget, checks: list[BudgetCheck], skipped: str = "") -> str:
+    """Render the checks of one target as a table (what missed, by how much).
+
+    Args:
+        budget: the target's budget.
+        checks: the result of :func:`check_budget`.
+        skipped: a reason when the target was not measured on this machine.
+
+    Returns:
+        Lines of text, the first naming the target and its verdict.
+    """
+    if skipped:
+        return f"budget {budget.name}: SKIPPED ({skipped})"
+    verdict = "pass" if all(c.passed for c in checks) else "MISSED"
+    at = f", at concurrency {budget.at_concurrency}" if budget.at_concurrency != 1 else ""
+    lines = [f"budget {budget.name}: {verdict}{at}" + (f"  [{budget.description}]" if budget.description else "")]
+    lines.append(f"  {'':<5}{'limit':<24}{'budget':>10}{'measured':>12}  miss")
+    for c in checks:
+        shown = "-" if c.measured is None else f"{c.measured:.4g}"
+        lines.append(f"  {'ok' if c.passed else 'MISS':<5}{c.limit_name:<24}{c.limit:>10.4g}{shown:>12}  {c.miss}")
+    return "\n".join(lines)

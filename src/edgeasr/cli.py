@@ -10,6 +10,7 @@ Sub-commands, each with ``--help`` showing its defaults:
     edgeasr transcribe   audio files to text, on device or through Triton (--url)
     edgeasr eval         WER/CER per split of a model
     edgeasr bench        accuracy, latency and throughput over a manifest, against budgets
+    edgeasr canary ...   shadow traffic and staged rollouts that compare what versions say
 
 Heavy imports (torch, tritonclient) happen inside the handlers, so ``edgeasr transcribe`` on a
 device never loads torch.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
 
 __all__ = ["build_parser", "main"]
 
@@ -45,8 +45,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     target = ExportTarget.from_toml(args.target)
     try:
         result = export_checkpoint(
-            args.checkpoint, target, check_manifest=args.check_manifest, repository=args.repository,
-            repository_toml=args.target, out=args.out,
+            args.checkpoint,
+            target,
+            check_manifest=args.check_manifest,
+            repository=args.repository,
+            repository_toml=args.target,
+            out=args.out,
         )
     except ExportCheckError as exc:
         print(f"edgeasr export: check failed, nothing written: {exc}", file=sys.stderr)
@@ -183,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="accuracy, latency and throughput against budgets", formatter_class=_FMT)
     add_bench_arguments(p)
     p.set_defaults(func=_cmd_bench)
+
+    from edgeasr.canary import add_canary_parser
+
+    add_canary_parser(sub)
     return parser
 
 
@@ -201,5 +209,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-

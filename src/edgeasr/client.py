@@ -120,9 +120,7 @@ def _batch_stats(stats: Any) -> BatchStats:
         success += int(model.inference_stats.success.count)
         failure += int(model.inference_stats.fail.count)
         for entry in model.batch_stats:
-            sizes[int(entry.batch_size)] = sizes.get(int(entry.batch_size), 0) + int(
-                entry.compute_infer.count
-            )
+            sizes[int(entry.batch_size)] = sizes.get(int(entry.batch_size), 0) + int(entry.compute_infer.count)
     return BatchStats(inference, execution, dict(sorted(sizes.items())), success, failure)
 
 
@@ -239,9 +237,7 @@ class TritonClient:
         """Return True when the server and the model are ready (False when unreachable)."""
         try:
             return bool(self._client.is_server_ready(client_timeout=self.timeout_s)) and bool(
-                self._client.is_model_ready(
-                    self.model_name, self.model_version, client_timeout=self.timeout_s
-                )
+                self._client.is_model_ready(self.model_name, self.model_version, client_timeout=self.timeout_s)
             )
         except InferenceServerException:
             return False
@@ -340,9 +336,7 @@ class AsyncTritonClient:
         """Return True when the server and the model are ready (False when unreachable)."""
         try:
             return bool(await self._client.is_server_ready(client_timeout=self.timeout_s)) and bool(
-                await self._client.is_model_ready(
-                    self.model_name, self.model_version, client_timeout=self.timeout_s
-                )
+                await self._client.is_model_ready(self.model_name, self.model_version, client_timeout=self.timeout_s)
             )
         except InferenceServerException:
             return False

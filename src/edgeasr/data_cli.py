@@ -16,6 +16,9 @@ from pathlib import Path
 __all__ = ["add_data_parser", "main"]
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
+_ALL_ENGINES = (
+    "espeak-ng,flite,festival,piper,hibari,kokoro"  # edgeasr.synth.ALL_ENGINES, without importing it
+)
 
 
 def _floats(text: str) -> tuple[float, float]:
@@ -125,6 +128,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     except (ValueError, EngineUnavailable, OSError) as exc:
         print(f"edgeasr data synth: {exc}", file=sys.stderr)
         return 2
+    if summary.rejected_text:
+        print(
+            f"warning: {summary.rejected_text} lines of {args.text} not used (rejected_text.jsonl)",
+            file=sys.stderr,
+        )
     for name, reason in summary.unavailable.items():
         print(f"warning: engine {name} skipped: {reason}", file=sys.stderr)
     print(
@@ -267,9 +275,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="corpus folder (created; an interrupted run resumes here)")
     p.add_argument("--num-sentences", type=int, default=1000, help="distinct in-domain prompts to generate")
     p.add_argument("--text", help="your own sentences, one per line, instead of generated prompts")
-    p.add_argument(
-        "--engines", default="espeak-ng,flite,festival", help="comma-separated engines (see --list-engines)"
-    )
+    p.add_argument("--engines", default=_ALL_ENGINES, help="comma-separated engines (see --list-engines)")
     p.add_argument("--list-engines", action="store_true", help="list engines and whether they run here")
     p.add_argument(
         "--engine-weights", type=_weights, default=(), help="override shares, e.g. espeak-ng=0.5,kokoro=0.02"

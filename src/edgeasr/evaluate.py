@@ -19,9 +19,10 @@ import jiwer
 import numpy as np
 
 from edgeasr.audio import AudioError, load_audio
+from edgeasr.augment import add_noise, pink_noise
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
-__all__ = ["SplitResult", "evaluate_split", "pink_noise", "mix_at_snr", "run_demo", "run_eval_command"]
+__all__ = ["SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
 
 
 @dataclass(frozen=True)
@@ -37,24 +38,9 @@ class SplitResult:
     worst: list  # [{"audio", "reference", "hypothesis", "wer"}] sorted worst first
 
 
-def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Pink (1/f) noise of ``n`` samples, unit RMS: white noise shaped in the frequency domain."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.arange(spectrum.size, dtype=np.float64)
-    f[0] = 1.0
-    noise = np.fft.irfft(spectrum / np.sqrt(f), n)
-    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
-
-
-def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """Add ``noise`` scaled so that speech power over noise power is ``snr_db``."""
-    p_speech = float(np.mean(wave.astype(np.float64) ** 2)) + 1e-12
-    p_noise = float(np.mean(noise.astype(np.float64) ** 2)) + 1e-12
-    scale = np.sqrt(p_speech / (p_noise * 10 ** (snr_db / 10)))
-    return (wave + scale * noise[: wave.size]).astype(np.float32)
-
-
-def evaluate_split(recognizer, manifest: str | Path, name: str, snr_db: float | None = None, worst: int = 10) -> SplitResult:
+def evaluate_split(
+    recognizer, manifest: str | Path, name: str, snr_db: float | None = None, worst: int = 10
+) -> SplitResult:
     """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``) and score it."""
     rows = read_manifest(manifest)
     rng = np.random.default_rng(1234)
@@ -64,7 +50,7 @@ def evaluate_split(recognizer, manifest: str | Path, name: str, snr_db: float | 
         try:
             wave = load_audio(path)
             if snr_db is not None:
-                wave = mix_at_snr(wave, pink_noise(wave.size, rng), snr_db)
+                wave = add_noise(wave, pink_noise(wave.size, rng), snr_db)
             res = recognizer.transcribe(wave, 16000)
         except AudioError as exc:
             print(f"edgeasr eval: skipped {exc}", file=sys.stderr)
@@ -73,9 +59,15 @@ def evaluate_split(recognizer, manifest: str | Path, name: str, snr_db: float | 
         refs.append(row["text"])
         hyps.append(res.text)
         latencies.append(res.latency_s * 1000)
-        per.append({"audio": str(path), "reference": row["text"], "hypothesis": res.text,
-                    "latency_ms": res.latency_s * 1000,
-                    "wer": float(jiwer.wer(row["text"], res.text)) if row["text"] else float(bool(res.text))})
+        per.append(
+            {
+                "audio": str(path),
+                "reference": row["text"],
+                "hypothesis": res.text,
+                "latency_ms": res.latency_s * 1000,
+                "wer": float(jiwer.wer(row["text"], res.text)) if row["text"] else float(bool(res.text)),
+            }
+        )
     per.sort(key=lambda r: -r["wer"])
     return SplitResult(
         name=name,
@@ -110,14 +102,19 @@ def run_eval_command(args: argparse.Namespace) -> int:
     print(f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')})")
     print(f"{'split':<22}{'utts':>6}{'failed':>8}{'WER %':>8}{'CER %':>8}{'p50 ms':>9}")
     for r in results:
-        print(f"{r.name:<22}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}")
+        print(
+            f"{r.name:<22}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}"
+        )
     if results and args.worst:
         print("\nworst utterances of the first split:")
         for w in results[0].worst:
             print(f"  {100 * w['wer']:5.0f}%  ref: {w['reference']}\n         hyp: {w['hypothesis']}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"model": str(rec.model_path), "card": rec.card,
-                                              "splits": [asdict(r) for r in results]}, indent=2))
+        Path(args.out).write_text(
+            json.dumps(
+                {"model": str(rec.model_path), "card": rec.card, "splits": [asdict(r) for r in results]}, indent=2
+            )
+        )
     return 0
 
 
@@ -127,13 +124,17 @@ def run_demo(model: str, manifest: str, threads: int = 1) -> int:
 
     rec = Recognizer(model, RecognizerOptions(threads=threads))
     card = rec.card
-    print(f"model {rec.model_path} (version {card.get('version', '?')}, {card.get('precision', '?')}, "
-          f"{card.get('params', 0) / 1e6:.2f} M parameters, data {card.get('data_version', '?')})")
+    print(
+        f"model {rec.model_path} (version {card.get('version', '?')}, {card.get('precision', '?')}, "
+        f"{card.get('params', 0) / 1e6:.2f} M parameters, data {card.get('data_version', '?')})"
+    )
     result = evaluate_split(rec, manifest, Path(manifest).stem, worst=1_000_000)
     for item in sorted(result.worst, key=lambda r: r["audio"]):
         print(f"  {Path(item['audio']).name:<28} {item['latency_ms']:6.1f} ms  {item['hypothesis']}")
         if item["hypothesis"] != item["reference"]:
             print(f"  {'':<28} {'':>9}  (reference: {item['reference']})")
-    print(f"WER {100 * result.wer:.1f}%  CER {100 * result.cer:.1f}%  over {result.utterances} samples; "
-          f"median latency {result.latency_p50_ms:.1f} ms per utterance on {threads} thread(s)")
+    print(
+        f"WER {100 * result.wer:.1f}%  CER {100 * result.cer:.1f}%  over {result.utterances} samples; "
+        f"median latency {result.latency_p50_ms:.1f} ms per utterance on {threads} thread(s)"
+    )
     return 0

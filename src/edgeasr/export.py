@@ -55,7 +55,9 @@ class ExportTarget:
     name: str = "cpu-fp32"  # target name, recorded in the card
     format: str = "onnx"  # "onnx" (Triton + device), "edge" (device bundle only) or "tensorrt"
     precision: str = "fp32"  # "fp32", "int8" (ONNX) or "fp16"/"int8" (TensorRT)
-    quantization: str = "dynamic"  # int8 only: "dynamic" (weights int8, activations at run time) or "static" (QDQ, calibrated)
+    quantization: str = (
+        "dynamic"  # int8 only: "dynamic" (weights int8, activations at run time) or "static" (QDQ, calibrated)
+    )
     calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
     parity_utterances: int = 16  # utterances compared between torch and ONNX
@@ -185,14 +187,23 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
     exclude = _frontend_nodes(fp32_path)
     if method == "dynamic":
         q.quantize_dynamic(
-            str(fp32_path), str(int8_path), weight_type=q.QuantType.QInt8, per_channel=True,
+            str(fp32_path),
+            str(int8_path),
+            weight_type=q.QuantType.QInt8,
+            per_channel=True,
             nodes_to_exclude=exclude,
         )
     elif method == "static":
         q.quantize_static(
-            str(fp32_path), str(int8_path), _CalibrationReader(calibration), quant_format=q.QuantFormat.QDQ,
-            per_channel=True, activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-            nodes_to_exclude=exclude, calibrate_method=q.CalibrationMethod.MinMax,
+            str(fp32_path),
+            str(int8_path),
+            _CalibrationReader(calibration),
+            quant_format=q.QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=q.QuantType.QInt8,
+            weight_type=q.QuantType.QInt8,
+            nodes_to_exclude=exclude,
+            calibrate_method=q.CalibrationMethod.MinMax,
         )
     else:
         raise ValueError(f"unknown quantization method {method!r} (dynamic or static)")
@@ -264,16 +275,21 @@ def export_checkpoint(
         fp32_wer = _wer_of(fp32, waves, refs)
         metrics["wer_fp32"] = fp32_wer
         if target.precision == "int8":
-            final = quantize_onnx(fp32, Path(tmp) / "model_int8.onnx", target.quantization, waves[: target.calibration_utterances])
+            final = quantize_onnx(
+                fp32, Path(tmp) / "model_int8.onnx", target.quantization, waves[: target.calibration_utterances]
+            )
             int8_wer = _wer_of(final, waves, refs)
             metrics["wer_int8"] = int8_wer
             metrics["size_ratio_int8_fp32"] = final.stat().st_size / fp32.stat().st_size
             print(
                 f"int8 ({target.quantization}) vs fp32 WER: {100 * int8_wer:.2f}% vs {100 * fp32_wer:.2f}% "
-                f"(allowed increase {100 * target.max_wer_increase:.2f}), size ratio {metrics['size_ratio_int8_fp32']:.2f}"
+                f"(allowed increase {100 * target.max_wer_increase:.2f}), "
+                f"size ratio {metrics['size_ratio_int8_fp32']:.2f}"
             )
             if int8_wer - fp32_wer > target.max_wer_increase:
-                raise ExportCheckError(f"int8 WER {int8_wer:.4f} exceeds fp32 {fp32_wer:.4f} by more than {target.max_wer_increase}")
+                raise ExportCheckError(
+                    f"int8 WER {int8_wer:.4f} exceeds fp32 {fp32_wer:.4f} by more than {target.max_wer_increase}"
+                )
         elif target.precision != "fp32":
             raise ValueError(f"ONNX export supports fp32 and int8, not {target.precision}")
         metrics["wer"] = metrics.get("wer_int8", fp32_wer)

@@ -76,7 +76,12 @@ def mel_filterbank(cfg: FrontendConfig) -> torch.Tensor:
 
 
 def _cos_sin(rows: int, cols: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    angle = 2.0 * math.pi * torch.outer(torch.arange(rows, dtype=torch.float64), torch.arange(cols, dtype=torch.float64)) / n
+    angle = (
+        2.0
+        * math.pi
+        * torch.outer(torch.arange(rows, dtype=torch.float64), torch.arange(cols, dtype=torch.float64))
+        / n
+    )
     return torch.cos(angle).float(), torch.sin(angle).float()
 
 

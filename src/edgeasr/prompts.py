@@ -75,9 +75,7 @@ NAMES = _w(
     "danielle, randy, beverly, eugene, isabella, vincent, theresa, russell, diana, louis, natalie, "
     "mom, dad, grandma, grandpa"
 )
-RELATIONS = _w(
-    "my wife, my husband, my sister, my brother, my boss, the office, the doctor, my son, my daughter"
-)
+RELATIONS = _w("my wife, my husband, my sister, my brother, my boss, the office, the doctor, my son, my daughter")
 ARTISTS = _w(
     "the beatles, taylor swift, miles davis, john coltrane, ella fitzgerald, louis armstrong, "
     "bob dylan, johnny cash, dolly parton, elvis presley, aretha franklin, stevie wonder, "
@@ -191,9 +189,7 @@ RECIPES = _w(
 )
 WEATHER_THINGS = _w("rain, snow, sun, wind, fog, a storm, thunder, hail, frost, a heat wave, sleet, showers")
 DAYS = _w("monday, tuesday, wednesday, thursday, friday, saturday, sunday")
-MONTHS = _w(
-    "january, february, march, april, may, june, july, august, september, october, november, december"
-)
+MONTHS = _w("january, february, march, april, may, june, july, august, september, october, november, december")
 WHEN = _w(
     "today, tomorrow, tonight, this morning, this afternoon, this evening, this weekend, next week, "
     "tomorrow morning, tomorrow night, later today, right now, over the next hour, on the weekend"

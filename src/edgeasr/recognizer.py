@@ -64,7 +64,7 @@ def resolve_model_dir(model: str | os.PathLike) -> Path:
         return path
     if (path / "model.onnx").is_file():
         return path / "model.onnx"
-    versions = sorted((int(p.name) for p in path.glob("*") if p.name.isdigit() and (p / "model.onnx").is_file()))
+    versions = sorted(int(p.name) for p in path.glob("*") if p.name.isdigit() and (p / "model.onnx").is_file())
     if versions:
         return path / str(versions[-1]) / "model.onnx"
     raise FileNotFoundError(f"{path}: no model.onnx (expected an .onnx file, a version dir or a model dir)")
@@ -73,7 +73,9 @@ def resolve_model_dir(model: str | os.PathLike) -> Path:
 class Recognizer:
     """Speech to text on the local CPU with an exported edgeasr ONNX model."""
 
-    def __init__(self, model: str | os.PathLike = "triton_models/edgeasr", options: RecognizerOptions | None = None) -> None:
+    def __init__(
+        self, model: str | os.PathLike = "triton_models/edgeasr", options: RecognizerOptions | None = None
+    ) -> None:
         """Load a model.
 
         Args:
@@ -228,10 +230,8 @@ class StreamingSession:
         seg_start -= seg_start % _SAMPLES_PER_FRAME
         out = self._rec._run(self._audio[seg_start - self._base :])
         offset = seg_start // _SAMPLES_PER_FRAME
-        if final:
-            safe = _frames_for(total)
-        else:
-            safe = max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)
+        # a frame is final once the audio it depends on (context_seconds after it) has arrived
+        safe = _frames_for(total) if final else max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)
         safe = min(safe, offset + out.shape[0])
         if safe > self._n_committed:
             self._committed.append(out[self._n_committed - offset : safe - offset])

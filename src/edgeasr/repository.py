@@ -69,6 +69,7 @@ class RepositoryOptions:
     """How published models are configured for Triton (the ``[repository]`` table of a TOML file)."""
 
     max_batch_size: int = 16  # largest batch the dynamic batcher forms (requests per execution)
+    dynamic_batching: bool = True  # batch concurrent requests; False = one request per execution
     max_queue_delay_us: int = 0  # batcher wait for more requests; 0 = none, a lone request never waits
     preferred_batch_sizes: tuple[int, ...] = ()  # batch sizes the batcher aims for; () = any
     instance_count: int = 1  # model instances (python flavour and native CPU flavour)
@@ -93,14 +94,10 @@ class RepositoryOptions:
         if self.latest_n < 1:
             raise ValueError(f"latest_n must be >= 1, got {self.latest_n}")
         if self.onnx_instance_kind not in _KINDS:
-            raise ValueError(
-                f"onnx_instance_kind must be one of {sorted(_KINDS)}, got {self.onnx_instance_kind!r}"
-            )
+            raise ValueError(f"onnx_instance_kind must be one of {sorted(_KINDS)}, got {self.onnx_instance_kind!r}")
         unknown = set(self.flavours) - set(FLAVOURS)
         if unknown or not self.flavours:
-            raise ValueError(
-                f"flavours must be a non-empty subset of {sorted(FLAVOURS)}, got {self.flavours}"
-            )
+            raise ValueError(f"flavours must be a non-empty subset of {sorted(FLAVOURS)}, got {self.flavours}")
         if self.max_audio_seconds <= 0 or self.warmup_seconds < 0:
             raise ValueError("max_audio_seconds must be > 0 and warmup_seconds >= 0")
 
@@ -148,6 +145,8 @@ def _policy_line(policy: str, latest_n: int = 1, versions: Sequence[int] = ()) -
 
 
 def _batching(opts: RepositoryOptions) -> str:
+    if not opts.dynamic_batching:
+        return "# no dynamic_batching: Triton's default scheduler runs one request per execution"
     parts = []
     if opts.preferred_batch_sizes:
         parts.append(f"preferred_batch_size: [ {', '.join(map(str, opts.preferred_batch_sizes))} ]")
@@ -186,8 +185,7 @@ def python_config(name: str, opts: RepositoryOptions, vocab_size: int = len(TOKE
         _policy_line(opts.version_policy, opts.latest_n),
         "input [",
         '  { name: "AUDIO" data_type: TYPE_FP32 dims: [ -1 ] allow_ragged_batch: true optional: true },',
-        '  { name: "AUDIO_INT16" data_type: TYPE_INT16 dims: [ -1 ]'
-        " allow_ragged_batch: true optional: true },",
+        '  { name: "AUDIO_INT16" data_type: TYPE_INT16 dims: [ -1 ] allow_ragged_batch: true optional: true },',
         '  { name: "SAMPLE_RATE" data_type: TYPE_INT32 dims: [ 1 ] optional: true }',
         "]",
         "output [",
@@ -205,8 +203,7 @@ def python_config(name: str, opts: RepositoryOptions, vocab_size: int = len(TOKE
         lines += [
             "model_warmup [ {",
             '  name: "zero_audio" batch_size: 1',
-            f'  inputs {{ key: "AUDIO" value: {{ data_type: TYPE_FP32 dims: [ {samples} ]'
-            " zero_data: true } }",
+            f'  inputs {{ key: "AUDIO" value: {{ data_type: TYPE_FP32 dims: [ {samples} ] zero_data: true }} }}',
             "} ]",
         ]
     return "\n".join(lines) + "\n"
@@ -253,8 +250,7 @@ def native_config(name: str, flavour: str, opts: RepositoryOptions, vocab_size: 
         lines += [
             "model_warmup [ {",
             '  name: "zero_audio" batch_size: 1',
-            f'  inputs {{ key: "audio" value: {{ data_type: TYPE_FP32 dims: [ {samples} ]'
-            " zero_data: true } }",
+            f'  inputs {{ key: "audio" value: {{ data_type: TYPE_FP32 dims: [ {samples} ] zero_data: true }} }}',
             '  inputs { key: "audio_length" value: { data_type: TYPE_INT64 dims: [ 1 ] '
             'input_data_file: "audio_length" } }',
             "} ]",
@@ -442,9 +438,7 @@ class ModelRepository:
                 staged[model] = tmp
                 self._write_version(tmp, flavour, onnx_path, plan_path, tokens)
                 extra = {**dict(fields_.get("extra") or {}), "flavour": flavour}
-                card = ModelCard.for_files(
-                    tmp, **{**fields_, "name": model, "version": version, "extra": extra}
-                )
+                card = ModelCard.for_files(tmp, **{**fields_, "name": model, "version": version, "extra": extra})
                 card.to_json(tmp)
                 _fsync_dir(tmp)
             for model, tmp in staged.items():
@@ -514,9 +508,7 @@ class ModelRepository:
 
     # -- live versions (canary / rollback) -------------------------------------------------------
 
-    def set_live(
-        self, name: str, versions: Sequence[int] | None = None, *, latest_n: int | None = None
-    ) -> None:
+    def set_live(self, name: str, versions: Sequence[int] | None = None, *, latest_n: int | None = None) -> None:
         """Choose which versions Triton serves, in every flavour's ``config.pbtxt``.
 
         Triton applies it on the next (re)load of the model (``load_model`` in explicit mode,
@@ -542,9 +534,7 @@ class ModelRepository:
             if versions is not None:
                 missing = sorted(set(map(int, versions)) - set(self.versions(model)))
                 if missing or not versions:
-                    raise ValueError(
-                        f"{model}: cannot serve versions {missing or '[]'}; have {self.versions(model)}"
-                    )
+                    raise ValueError(f"{model}: cannot serve versions {missing or '[]'}; have {self.versions(model)}")
                 line = _policy_line("specific", versions=sorted(set(map(int, versions))))
             elif latest_n is not None:
                 line = _policy_line("latest", latest_n)

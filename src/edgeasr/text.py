@@ -9,8 +9,10 @@ The rules, applied in this order:
 
 1. **Unicode.** NFKC, then typographic apostrophes and quotes (’ ‘ ʼ ′ `) become ``'``; accented
    Latin letters lose their accents (``café`` -> ``cafe``).
-2. **Symbols with a spoken form** become words: ``%`` -> "percent", ``&`` -> "and", ``+`` ->
-   "plus", ``@`` -> "at", ``=`` -> "equals", ``#5`` -> "number five", ``°`` -> "degrees";
+2. **Abbreviations and symbols with a spoken form** become words: ``Mr.`` -> "mister",
+   ``Dr.`` -> "doctor" (see ``ABBREVIATIONS``; others keep their letters: "St." -> "st");
+   ``%`` -> "percent", ``&`` -> "and", ``+`` -> "plus", ``@`` -> "at", ``=`` -> "equals",
+   ``#5`` -> "number five", ``°`` -> "degrees";
    currency before a number is said after it: ``$5`` -> "five dollars", ``$5.50`` -> "five
    dollars fifty cents" (``£`` pounds, ``€`` euros).
 3. **Numbers are spelled as words** (:func:`number_to_words`), recognised in this order:
@@ -22,6 +24,7 @@ The rules, applied in this order:
      three four") when they hold at least ``digit_string_min_length`` digits in all, otherwise a
      range ("5-10" -> "five to ten");
    - ordinals ``1st 2nd 3rd 4th`` -> "first second third fourth";
+   - decades ``1990s`` / ``90s`` / ``80's`` -> "nineteen nineties" / "nineties" / "eighties";
    - decimals ``3.5`` -> "three point five" (digits after the point one by one);
    - a number with a leading zero or at least ``digit_string_min_length`` digits and no
      thousands separators is a *digit string* (codes, phone numbers, PINs): digit by digit,
@@ -56,6 +59,7 @@ import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
+    "ABBREVIATIONS",
     "CHARSET",
     "DEFAULT_OPTIONS",
     "FILLERS",
@@ -113,7 +117,6 @@ UNITS: dict[str, str] = {
     "h": "hours",
     "sec": "seconds",
     "secs": "seconds",
-    "s": "seconds",
     "°c": "degrees celsius",
     "°f": "degrees fahrenheit",
     "c": "celsius",
@@ -298,6 +301,7 @@ _RE_CURRENCY = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b")
 _RE_HASH = re.compile(r"#\s?(?=\d)")
 _RE_HYPHEN_DIGITS = re.compile(r"(?<![\d.])\d+(?:-\d+)+\b")
 _RE_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
+_RE_DECADE = re.compile(r"\b(\d0|\d{3}0)'?s\b", re.IGNORECASE)
 _RE_DECIMAL = re.compile(r"(?<![\d.])(-?)(\d[\d,]*)\.(\d+)\b")
 _RE_INTEGER = re.compile(r"(?<![\w.])(-?)(\d{1,3}(?:,\d{3})+|\d+)(?![\d])")
 _RE_UNIT_AFTER_NUMBER = re.compile(
@@ -306,6 +310,19 @@ _RE_UNIT_AFTER_NUMBER = re.compile(
     + r")(?![\w/])",
     re.IGNORECASE,
 )
+ABBREVIATIONS: dict[str, str] = {
+    "mr.": "mister",
+    "mrs.": "missus",
+    "dr.": "doctor",
+    "vs.": "versus",
+    "etc.": "et cetera",
+    "approx.": "approximately",
+}
+"""Abbreviations (with their period, any case) spelled out as words; others just lose the period."""
+_RE_ABBREVIATION = re.compile(
+    r"(?<![\w.])(" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")(?!\w)", re.IGNORECASE
+)
+
 _SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at ", "=": " equals ", "°": " degrees "}
 _RE_NON_WORD = re.compile(r"[^a-z' ]+")
 
@@ -358,6 +375,12 @@ def _expand_numbers(text: str, options: NormalizeOptions) -> str:
             return " " + digits_to_words("".join(groups)) + " "
         return " " + " to ".join(_integer_words(g, options) for g in groups) + " "
 
+    def decade(m: re.Match) -> str:
+        words = _integer_words(m.group(1), options).split()
+        last = words[-1]
+        words[-1] = last[:-1] + "ies" if last.endswith("y") else last + "s"
+        return " " + " ".join(words) + " "
+
     def ordinal(m: re.Match) -> str:
         return " " + ordinal_to_words(int(m.group(1))) + " "
 
@@ -378,6 +401,7 @@ def _expand_numbers(text: str, options: NormalizeOptions) -> str:
     text = _RE_HASH.sub(" number ", text)
     text = _RE_HYPHEN_DIGITS.sub(hyphen_digits, text)
     text = _RE_ORDINAL.sub(ordinal, text)
+    text = _RE_DECADE.sub(decade, text)
     text = _RE_DECIMAL.sub(decimal, text)
     text = _RE_INTEGER.sub(integer, text)
     return text
@@ -421,6 +445,7 @@ def normalize_text(text: str, options: NormalizeOptions = DEFAULT_OPTIONS) -> st
     t = _strip_accents(t)
     if options.spell_units:
         t = _expand_units(t)
+    t = _RE_ABBREVIATION.sub(lambda m: " " + ABBREVIATIONS[m.group(1).lower()] + " ", t)
     t = _expand_numbers(t, options)
     for sym, words in _SYMBOLS.items():
         t = t.replace(sym, words)

@@ -108,7 +108,9 @@ def _epoch_batches(durations: np.ndarray, max_seconds: float, seed: int, epoch: 
     return [[(i, int(rng.integers(2**31))) for i in b] for b in batches]
 
 
-def _spec_augment(feats: torch.Tensor, lengths: torch.Tensor, cfg: SpecAugmentConfig, gen: torch.Generator) -> torch.Tensor:
+def _spec_augment(
+    feats: torch.Tensor, lengths: torch.Tensor, cfg: SpecAugmentConfig, gen: torch.Generator
+) -> torch.Tensor:
     feats = feats.clone()
     n_mels = feats.shape[1]
     for b in range(feats.shape[0]):
@@ -261,7 +263,7 @@ def train(
 
     augmenter = None
     if recipe.data.augment:
-        from edgeasr.augment import AugmentOptions, Augmenter
+        from edgeasr.augment import Augmenter, AugmentOptions
 
         augmenter = Augmenter(AugmentOptions(), seed=opt_cfg.seed)
     dataset = _Utterances(rows, train_manifest, augmenter)
@@ -301,8 +303,11 @@ def train(
         payload = {"model": model.state_dict(), "step": step, "best_wer": best_wer, **meta}
         if with_optimizer:
             payload.update(
-                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), history=history,
-                epoch=epoch, epoch_pos=epoch_pos,
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                history=history,
+                epoch=epoch,
+                epoch_pos=epoch_pos,
             )
         tmp = path.with_suffix(".tmp")
         torch.save(payload, tmp)
@@ -328,7 +333,10 @@ def train(
         batches = _epoch_batches(durations, recipe.data.max_batch_seconds, opt_cfg.seed, epoch)
         batches = batches[epoch_pos:][rank::world]
         loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=_collate, num_workers=recipe.data.num_workers,
+            dataset,
+            batch_sampler=batches,
+            collate_fn=_collate,
+            num_workers=recipe.data.num_workers,
             persistent_workers=False,
         )
         for batch in loader:
@@ -386,4 +394,3 @@ def train(
     if world > 1:
         torch.distributed.destroy_process_group()
     return TrainResult(out, out / "best.pt", best_wer, step, dv)
-

@@ -87,9 +87,7 @@ def verify_version_dir(version_dir):
             actual[rel] = _sha256(path)
     problems = [f"{rel} is missing" for rel in sorted(set(listed) - set(actual))]
     problems += [
-        f"{rel} does not match its sha256"
-        for rel in sorted(listed)
-        if rel in actual and actual[rel] != listed[rel]
+        f"{rel} does not match its sha256" for rel in sorted(listed) if rel in actual and actual[rel] != listed[rel]
     ]
     problems += [f"{rel} is not listed in the card" for rel in sorted(set(actual) - set(listed))]
     if problems:
@@ -134,9 +132,7 @@ class TritonPythonModel:
             raise ValueError(f"ONNX model inputs must be ['audio', 'audio_length'], got {names}")
         vocab = self.session.get_outputs()[0].shape[-1]
         if isinstance(vocab, int) and vocab != len(self.tokens):
-            raise ValueError(
-                f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}"
-            )
+            raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -183,9 +179,7 @@ class TritonPythonModel:
             batch[i, : row.shape[0]] = row
         logprobs, frames = self.session.run(None, {"audio": batch, "audio_length": lengths})[:2]
         frames = np.asarray(frames).reshape(-1)
-        return [
-            np.ascontiguousarray(logprobs[i, : int(frames[i])], dtype=np.float32) for i in range(len(rows))
-        ]
+        return [np.ascontiguousarray(logprobs[i, : int(frames[i])], dtype=np.float32) for i in range(len(rows))]
 
     def execute(self, requests):
         """Serve a (dynamic) batch: one response per request, in order."""
@@ -195,16 +189,17 @@ class TritonPythonModel:
             try:
                 valid.append((i, self._audio_rows(request)))
             except RequestError as exc:
-                responses[i] = pb_utils.InferenceResponse(
-                    output_tensors=[], error=_invalid_argument(str(exc))
-                )
+                responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
         if valid:
             flat = [row for _, rows in valid for row in rows]
             try:
                 results = self._run(flat)
             except Exception as exc:  # an onnxruntime failure fails these requests, not the server
-                error = pb_utils.TritonError(f"inference failed: {exc}")
+                # one TritonError object per response: the python backend frees each response's
+                # error with the response, so a shared object garbles the messages and can crash
+                # the stub (and the server) when several failed requests share a batch
                 for i, _ in valid:
+                    error = pb_utils.TritonError(f"inference failed: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
                 return responses
             start = 0
