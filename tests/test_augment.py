@@ -25,9 +25,7 @@ OFF = dict(speed_prob=0.0, pitch_prob=0.0, reverb_prob=0.0, noise_prob=0.0, band
 
 def voice(seconds: float = 3.0, f0: float = 140.0) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
-    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 10)) * (
-        0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)
-    )
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 10)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
     return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
 
 

@@ -59,9 +59,7 @@ def test_librispeech_layout(tmp_path: Path) -> None:
     tone(chapter / "84-121123-0000.flac")
     tone(chapter / "84-121123-0001.flac")
     (chapter / "84-121123.trans.txt").write_text(
-        "84-121123-0000 GO DO YOU HEAR\n"
-        "84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n"
-        "84-121123-0002 MISSING FILE\n"
+        "84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n84-121123-0002 MISSING FILE\n"
     )
     assert detect_layout(tmp_path / "LibriSpeech") == "librispeech"
     summary = import_corpus(tmp_path / "LibriSpeech", tmp_path / "out", progress=False)
@@ -81,15 +79,11 @@ def test_commonvoice_tsv(tmp_path: Path) -> None:
         "def456\ttwo.wav\tPlay 日本 music\t1\n"
         "abc123\tthree.wav\tNot there\t1\n"
     )
-    summary = import_corpus(
-        tmp_path / "validated.tsv", tmp_path / "out", ImportOptions(split="dev"), progress=False
-    )
+    summary = import_corpus(tmp_path / "validated.tsv", tmp_path / "out", ImportOptions(split="dev"), progress=False)
     assert (summary.imported, summary.rejected) == (1, 2)
     assert summary.reasons == {"unknown_characters": 1, "bad_source_row": 1}
     rows = check_outputs(tmp_path / "out" / "dev.jsonl")
-    assert (
-        rows[0]["text"] == "what's the time" and rows[0]["split"] == "dev" and rows[0]["voice"] == "cv-abc123"
-    )
+    assert rows[0]["text"] == "what's the time" and rows[0]["split"] == "dev" and rows[0]["voice"] == "cv-abc123"
     with pytest.raises(ValueError, match="Common Voice"):
         (tmp_path / "bad.tsv").write_text("a\tb\n1\t2\n")
         import_corpus(tmp_path / "bad.tsv", tmp_path / "out2", progress=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgeasr import synth
+from edgeasr import synth, tts
 from edgeasr.data_cli import main as data_main
 from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
 from edgeasr.synth import (
@@ -139,12 +139,8 @@ def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
 def test_cli_synth_with_user_text(tmp_path: Path, capsys) -> None:
     need_binary("espeak-ng")
     text = tmp_path / "mine.txt"
-    text.write_text(
-        "Turn on the lights\nSet a timer for 5 minutes\nplay 日本 music\nCall mom\nOpen the door\n"
-    )
-    code = data_main(
-        ["synth", "--out", str(tmp_path / "c"), "--text", str(text), "--engines", "espeak-ng", "--quiet"]
-    )
+    text.write_text("Turn on the lights\nSet a timer for 5 minutes\nplay 日本 music\nCall mom\nOpen the door\n")
+    code = data_main(["synth", "--out", str(tmp_path / "c"), "--text", str(text), "--engines", "espeak-ng", "--quiet"])
     assert code == 0, capsys.readouterr().err
     rows = check_corpus(tmp_path / "c")
     assert "set a timer for five minutes" in {r["text"] for r in rows}
@@ -182,7 +178,7 @@ class _FlakyEngine(synth.Engine):
 
 def test_failures_are_reported_never_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ENGINES, "flaky", _FlakyEngine)
-    monkeypatch.setattr(synth, "_ENGINE_CACHE", {})
+    monkeypatch.setattr(tts, "_ENGINE_CACHE", {})
     summary = synthesize_corpus(tmp_path, SynthOptions(num_sentences=200, engines=("flaky",)), progress=False)
     failures = [json.loads(x) for x in (tmp_path / "failures.jsonl").read_text().splitlines()]
     assert summary.failed == len(failures) > 0
@@ -208,9 +204,7 @@ def _speak(engine: str, voice_index: int = 0, speeds: tuple[float, ...] = (0.8, 
     return results
 
 
-@pytest.mark.parametrize(
-    "engine,binary", [("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "festival")]
-)
+@pytest.mark.parametrize("engine,binary", [("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "festival")])
 def test_rule_based_engines_speak_and_follow_speed(engine: str, binary: str) -> None:
     need_binary(binary)
     slow, fast = _speak(engine)
@@ -253,7 +247,5 @@ def test_kokoro_blends_are_new_voices() -> None:
     names = [v.name for v in engine.voices()]
     assert len(names) == 21 and "jf_alpha:0.5+jm_kumo:0.5" in names
     blend = engine.style("jf_alpha:0.5+jm_kumo:0.5")
-    np.testing.assert_allclose(
-        blend, 0.5 * engine.style("jf_alpha") + 0.5 * engine.style("jm_kumo"), rtol=1e-5
-    )
+    np.testing.assert_allclose(blend, 0.5 * engine.style("jf_alpha") + 0.5 * engine.style("jm_kumo"), rtol=1e-5)
     _speak("kokoro", names.index("jf_alpha:0.5+jm_kumo:0.5"), speeds=(1.0,))

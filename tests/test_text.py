@@ -164,9 +164,7 @@ def test_cli_normalize_text_file_and_manifest(tmp_path, capsys) -> None:
     assert (tmp_path / "out.txt").read_text().splitlines()[0] == "call five five five zero one three four"
     assert "line" not in capsys.readouterr().out
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(
-        json.dumps({"audio_filepath": "a.wav", "text": "Set a timer, 5 min", "duration": 1.0}) + "\n"
-    )
+    manifest.write_text(json.dumps({"audio_filepath": "a.wav", "text": "Set a timer, 5 min", "duration": 1.0}) + "\n")
     assert data_main(["normalize", str(manifest)]) == 0
     row = json.loads(manifest.read_text())
     assert row["text"] == "set a timer five minutes"

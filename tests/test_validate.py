@@ -38,9 +38,7 @@ def test_every_defect_class_is_caught_on_its_line() -> None:
     assert 1 not in found and 2 not in found  # the clean rows stay clean
     assert report.rows == 22
     assert report.exit_code == 1
-    assert report.usable_rows == 22 - len(
-        {ln for ln, c in found.items() if any(CHECKS[x] == "error" for x in c)}
-    )
+    assert report.usable_rows == 22 - len({ln for ln, c in found.items() if any(CHECKS[x] == "error" for x in c)})
 
 
 def test_table_json_profile_and_exit_code_via_cli(tmp_path: Path, capsys) -> None:
@@ -83,9 +81,7 @@ def _clean_corpus(tmp_path: Path, n: int = 12) -> Path:
         t = np.arange(16000) / 16000
         wave = 0.3 * np.sin(2 * np.pi * (120 + 10 * i) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(tmp_path / f"u{i}.wav", wave.astype(np.float32), 16000, subtype="PCM_16")
-        rows.append(
-            {"audio_filepath": f"u{i}.wav", "text": f"call number {number_to_words(i)}", "duration": 1.0}
-        )
+        rows.append({"audio_filepath": f"u{i}.wav", "text": f"call number {number_to_words(i)}", "duration": 1.0})
     manifest = tmp_path / "clean.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return manifest
@@ -97,9 +93,7 @@ def test_clean_manifest_exits_zero_and_strict_fails_on_warnings(tmp_path: Path) 
     assert report.errors == 0 and report.exit_code == 0, report.table()
     shutil.copy(tmp_path / "u0.wav", tmp_path / "copy.wav")
     with open(manifest, "a") as fh:
-        fh.write(
-            json.dumps({"audio_filepath": "copy.wav", "text": "call number zero", "duration": 1.0}) + "\n"
-        )
+        fh.write(json.dumps({"audio_filepath": "copy.wav", "text": "call number zero", "duration": 1.0}) + "\n")
     report = validate_manifest(manifest)
     assert report.counts.get("duplicate_audio") == 2 and report.exit_code == 0
     assert validate_manifest(manifest, ValidateOptions(fail_on_warnings=True)).exit_code == 1

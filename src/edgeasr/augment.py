@@ -182,9 +182,7 @@ def time_stretch(wave: np.ndarray, rate: float, frame: int = 512, tolerance: int
     return out.astype(np.float32)
 
 
-def synthetic_rir(
-    rng: np.random.Generator, rt60: float, drr_db: float, sample_rate: int = SAMPLE_RATE
-) -> np.ndarray:
+def synthetic_rir(rng: np.random.Generator, rt60: float, drr_db: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A room impulse response: unit direct path at lag 0, then exponentially decaying noise.
 
     Args:

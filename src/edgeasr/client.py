@@ -173,7 +173,9 @@ class TritonClient:
             time.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _infer(self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...]) -> tuple[Any, int]:
+    def _infer(
+        self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...], request_id: str = ""
+    ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return self._call(
             lambda: self._client.infer(
@@ -181,16 +183,18 @@ class TritonClient:
                 inputs,
                 model_version=self.model_version,
                 outputs=_outputs(outputs),
+                request_id=request_id,
                 client_timeout=self.timeout_s,
             )
         )
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
+    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "") -> Transcript:
         """Transcribe one utterance.
 
         Args:
             audio: mono (or (frames, channels)) PCM, int16 or float in [-1, 1].
             sample_rate: the rate of ``audio``; other than 16 kHz is resampled here.
+            request_id: a correlation id sent with the request (Triton logs and traces carry it).
 
         Returns:
             The transcript, with ``latency_s`` (including retries) and ``model_version`` set.
@@ -199,7 +203,7 @@ class TritonClient:
             ClientError: the request failed (the message says why, with the server's text).
         """
         started = time.perf_counter()
-        result, attempts = self._infer(audio, sample_rate, ("TEXT",))
+        result, attempts = self._infer(audio, sample_rate, ("TEXT",), request_id)
         return _transcript(result, started, attempts)
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
@@ -304,7 +308,9 @@ class AsyncTritonClient:
             await asyncio.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _infer(self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...]) -> tuple[Any, int]:
+    async def _infer(
+        self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...], request_id: str = ""
+    ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return await self._call(
             lambda: self._client.infer(
@@ -312,14 +318,17 @@ class AsyncTritonClient:
                 inputs,
                 model_version=self.model_version,
                 outputs=_outputs(outputs),
+                request_id=request_id,
                 client_timeout=self.timeout_s,
             )
         )
 
-    async def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
+    async def transcribe(
+        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = ""
+    ) -> Transcript:
         """Transcribe one utterance; see :meth:`TritonClient.transcribe`."""
         started = time.perf_counter()
-        result, attempts = await self._infer(audio, sample_rate, ("TEXT",))
+        result, attempts = await self._infer(audio, sample_rate, ("TEXT",), request_id)
         return _transcript(result, started, attempts)
 
     async def transcribe_file(self, path: str | os.PathLike) -> Transcript:

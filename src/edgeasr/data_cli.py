@@ -16,9 +16,7 @@ from pathlib import Path
 __all__ = ["add_data_parser", "main"]
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
-_ALL_ENGINES = (
-    "espeak-ng,flite,festival,piper,hibari,kokoro"  # edgeasr.synth.ALL_ENGINES, without importing it
-)
+_ALL_ENGINES = "espeak-ng,flite,festival,piper,hibari,kokoro"  # edgeasr.synth.ALL_ENGINES, without importing it
 
 
 def _floats(text: str) -> tuple[float, float]:
@@ -46,9 +44,7 @@ def _add_condition_args(p: argparse.ArgumentParser) -> None:
     d = ConditionOptions()
     g = p.add_argument_group("audio conditioning (see edgeasr.conditioning)")
     g.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence as it is")
-    g.add_argument(
-        "--margin", type=float, default=d.margin_s, help="silence kept at each end after trimming (s)"
-    )
+    g.add_argument("--margin", type=float, default=d.margin_s, help="silence kept at each end after trimming (s)")
     g.add_argument(
         "--silence-threshold",
         type=float,
@@ -158,9 +154,7 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
             return 1
         return 0
     if args.input is None:
-        print(
-            "edgeasr data normalize: give INPUT (a .jsonl manifest or a text file) or --text", file=sys.stderr
-        )
+        print("edgeasr data normalize: give INPUT (a .jsonl manifest or a text file) or --text", file=sys.stderr)
         return 2
     src = Path(args.input)
     problems = 0
@@ -340,9 +334,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="write the reference profile (distributions for drift checks) here")
     p.add_argument("--min-duration", type=float, default=0.3, help="shortest acceptable clip (s)")
     p.add_argument("--max-duration", type=float, default=20.0, help="longest acceptable clip (s)")
-    p.add_argument(
-        "--max-silence", type=float, default=1.0, help="longest acceptable leading/trailing silence (s)"
-    )
+    p.add_argument("--max-silence", type=float, default=1.0, help="longest acceptable leading/trailing silence (s)")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)

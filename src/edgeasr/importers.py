@@ -98,8 +98,7 @@ class ImportSummary:
         why = ", ".join(f"{k} {v}" for k, v in sorted(self.reasons.items()))
         return (
             f"{self.manifest}: {self.imported} rows imported ({self.version}, {self.clipped} clipped at the "
-            f"source); {self.rejected} rejected"
-            + (f" ({why}; see the .rejected.jsonl)" if self.rejected else "")
+            f"source); {self.rejected} rejected" + (f" ({why}; see the .rejected.jsonl)" if self.rejected else "")
         )
 
 
@@ -141,16 +140,12 @@ def _list_folder(root: Path) -> list[SourceItem]:
         rel = str(audio.relative_to(root))
         txt = audio.with_suffix(".txt")
         if not txt.is_file():
-            items.append(
-                SourceItem(_key(rel), str(audio), None, {"source": rel}, f"no transcript {txt.name}")
-            )
+            items.append(SourceItem(_key(rel), str(audio), None, {"source": rel}, f"no transcript {txt.name}"))
             continue
         try:
             text = txt.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            items.append(
-                SourceItem(_key(rel), str(audio), None, {"source": rel}, f"transcript unreadable: {exc}")
-            )
+            items.append(SourceItem(_key(rel), str(audio), None, {"source": rel}, f"transcript unreadable: {exc}"))
             continue
         items.append(SourceItem(_key(rel), str(audio), text, {"source": rel}))
     return items
@@ -168,9 +163,7 @@ def _list_librispeech(root: Path) -> list[SourceItem]:
             rel = str(audio.relative_to(root))
             problem = "" if audio.is_file() else f"{rel} listed in {trans.name}:{lineno} does not exist"
             items.append(
-                SourceItem(
-                    _key(utt), str(audio), text, {"voice": f"librispeech-{speaker}", "source": rel}, problem
-                )
+                SourceItem(_key(utt), str(audio), text, {"voice": f"librispeech-{speaker}", "source": rel}, problem)
             )
     return items
 
@@ -188,9 +181,7 @@ def _list_commonvoice(tsv: Path) -> list[SourceItem]:
         for lineno, rec in enumerate(reader, 2):
             name = (rec.get("path") or "").strip()
             if not name:
-                items.append(
-                    SourceItem(_key(str(lineno)), "", rec.get("sentence"), {}, f"line {lineno}: no path")
-                )
+                items.append(SourceItem(_key(str(lineno)), "", rec.get("sentence"), {}, f"line {lineno}: no path"))
                 continue
             audio = clips / name
             extra = {"source": name}
@@ -211,14 +202,10 @@ def _list_jsonl(manifest: Path) -> list[SourceItem]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            items.append(
-                SourceItem(_key(str(i)), "", None, {"source": f"line {i}"}, f"line {i}: not JSON ({exc.msg})")
-            )
+            items.append(SourceItem(_key(str(i)), "", None, {"source": f"line {i}"}, f"line {i}: not JSON ({exc.msg})"))
             continue
         if not isinstance(row, dict):
-            items.append(
-                SourceItem(_key(str(i)), "", None, {"source": f"line {i}"}, f"line {i}: not a JSON object")
-            )
+            items.append(SourceItem(_key(str(i)), "", None, {"source": f"line {i}"}, f"line {i}: not a JSON object"))
             continue
         audio_field = row.get("audio_filepath")
         extra = {k: v for k, v in row.items() if k not in ("audio_filepath", "text", "duration")}

@@ -146,7 +146,7 @@ def _policy_line(policy: str, latest_n: int = 1, versions: Sequence[int] = ()) -
 
 def _batching(opts: RepositoryOptions) -> str:
     if not opts.dynamic_batching:
-        return "# no dynamic_batching: Triton's default scheduler runs one request per execution"
+        return ""  # no batcher: Triton's default scheduler runs one request per execution
     parts = []
     if opts.preferred_batch_sizes:
         parts.append(f"preferred_batch_size: [ {', '.join(map(str, opts.preferred_batch_sizes))} ]")
@@ -206,7 +206,7 @@ def python_config(name: str, opts: RepositoryOptions, vocab_size: int = len(TOKE
             f'  inputs {{ key: "AUDIO" value: {{ data_type: TYPE_FP32 dims: [ {samples} ] zero_data: true }} }}',
             "} ]",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line for line in lines if line) + "\n"
 
 
 def native_config(name: str, flavour: str, opts: RepositoryOptions, vocab_size: int = len(TOKENS)) -> str:
@@ -255,7 +255,7 @@ def native_config(name: str, flavour: str, opts: RepositoryOptions, vocab_size: 
             'input_data_file: "audio_length" } }',
             "} ]",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line for line in lines if line) + "\n"
 
 
 # -- file helpers ---------------------------------------------------------------------------------

@@ -272,11 +272,7 @@ def _year_to_words(n: int) -> str:
 
 def _integer_words(digits: str, options: NormalizeOptions, *, grouped: bool = False) -> str:
     """Spell an integer written as ``digits`` (no separators) following the rules of rule 3."""
-    if (
-        not grouped
-        and len(digits) > 1
-        and (digits.startswith("0") or len(digits) >= options.digit_string_min_length)
-    ):
+    if not grouped and len(digits) > 1 and (digits.startswith("0") or len(digits) >= options.digit_string_min_length):
         return digits_to_words(digits)
     value = int(digits)
     if options.years_as_pairs and not grouped and len(digits) == 4 and 1100 <= value <= 2099 and value % 1000:

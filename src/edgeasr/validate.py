@@ -281,9 +281,7 @@ def _check_audio(path: Path, options: ValidateOptions) -> tuple[list[tuple[str, 
         return problems, m
     m["loudness"] = loudness_dbfs(wave, options.condition, rate)
     if clip.is_clipped:
-        problems.append(
-            ("clipping", f"{clip.clipped_runs} runs of clipped samples ({clip.clipped_samples} samples)")
-        )
+        problems.append(("clipping", f"{clip.clipped_runs} runs of clipped samples ({clip.clipped_samples} samples)"))
     if sil.leading_s > options.max_leading_silence_s:
         problems.append(
             (
@@ -311,9 +309,7 @@ def _check_text(text: str) -> list[tuple[str, str]]:
         normalized = normalize_text(text)
     except TextNormalizationError as exc:
         shown = ", ".join(f"{c!r}" for c in exc.characters[:10])
-        return [
-            ("charset", f"characters with no spoken form in {CHARSET!r} even after normalization: {shown}")
-        ]
+        return [("charset", f"characters with no spoken form in {CHARSET!r} even after normalization: {shown}")]
     if normalized != text:
         outside = unknown_characters(text)
         extra = f" (characters outside the set: {''.join(outside)!r})" if outside else ""
@@ -364,11 +360,7 @@ def validate_manifest(
             schema.append("audio_filepath must be a non-empty string")
         if not isinstance(text, str):
             schema.append("text must be a string")
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, (int, float))
-            or not math.isfinite(duration)
-        ):
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
             schema.append("duration must be a finite number")
         audio_str = audio_field if isinstance(audio_field, str) else ""
         if schema:
@@ -402,9 +394,7 @@ def validate_manifest(
                     audio_str,
                 )
         if "hash" in m:
-            hashes.setdefault(m["hash"], []).append(
-                (lineno, text if isinstance(text, str) else "", audio_str)
-            )
+            hashes.setdefault(m["hash"], []).append((lineno, text if isinstance(text, str) else "", audio_str))
         if lineno not in bad_lines and "loudness" in m and isinstance(text, str):
             m["chars_per_second"] = len(text.replace(" ", "")) / m["speech_seconds"]
             m["words_per_second"] = len(text.split()) / m["speech_seconds"]
@@ -461,9 +451,7 @@ def validate_manifest(
     )
 
 
-def _profile(
-    path: Path, entries: list[tuple[int, dict | None, str]], usable: list[tuple[int, dict, dict]]
-) -> dict:
+def _profile(path: Path, entries: list[tuple[int, dict | None, str]], usable: list[tuple[int, dict, dict]]) -> dict:
     rows = [row for _, row, _ in usable]
     texts = [str(r.get("text", "")) for r in rows]
     chars = Counter(c for t in texts for c in t)
