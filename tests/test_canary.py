@@ -102,8 +102,15 @@ def test_shadow_proxy_with_fakes_logs_pairs_and_never_fails_or_delays_the_champi
     audio = np.zeros(8000, np.float32)
     for challenger, max_pending in ((Fake(error=True), 64), (Fake(sleep_s=2.0), 2)):
         log = tmp_path / f"pairs-{challenger.error}.jsonl"
-        proxy = ShadowProxy(Fake("the champion"), challenger, log=log, champion_version="1",
-                            challenger_version="2", workers=2, max_pending=max_pending)
+        proxy = ShadowProxy(
+            Fake("the champion"),
+            challenger,
+            log=log,
+            champion_version="1",
+            challenger_version="2",
+            workers=2,
+            max_pending=max_pending,
+        )
         for i in range(4):
             started = time.perf_counter()
             out = proxy.transcribe(audio, 16000, request_id=f"req-{i}")
@@ -132,8 +139,9 @@ def test_rollout_with_fakes_holds_on_inconclusive_and_counts_failures(tmp_path: 
     # too few samples for a verdict at every analysis: held, traffic left as it was
     (tmp_path / "held").mkdir()
     router = _fake_router(tmp_path / "held", {"1": Fake(), "2": Fake()})
-    result = Rollout(_policy(champion="1", challenger="2", requests_per_step=5, max_holds=1), router,
-                     _fake_traffic).run()
+    result = Rollout(
+        _policy(champion="1", challenger="2", requests_per_step=5, max_holds=1), router, _fake_traffic
+    ).run()
     assert result.final == "held" and result.exit_code == EXIT_HELD
     assert [d["outcome"] for d in result.decisions] == ["inconclusive", "inconclusive"]
     state = read_live(router.live_file)
@@ -178,11 +186,16 @@ def _broken_onnx(path: Path) -> Path:
         helper.make_node("Add", ["zero", "one"], ["logprob_length"]),
     ]
     graph = helper.make_graph(
-        nodes, "broken_asr",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", "T"]),
-         helper.make_tensor_value_info("audio_length", TensorProto.INT64, ["B"])],
-        [helper.make_tensor_value_info("logprobs", TensorProto.FLOAT, ["B", "F", 29]),
-         helper.make_tensor_value_info("logprob_length", TensorProto.INT64, ["B"])],
+        nodes,
+        "broken_asr",
+        [
+            helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["B", "T"]),
+            helper.make_tensor_value_info("audio_length", TensorProto.INT64, ["B"]),
+        ],
+        [
+            helper.make_tensor_value_info("logprobs", TensorProto.FLOAT, ["B", "F", 29]),
+            helper.make_tensor_value_info("logprob_length", TensorProto.INT64, ["B"]),
+        ],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeasr-tests")
@@ -214,19 +227,35 @@ def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.Tem
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = str(work / "optimized.onnx")
     ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"])
-    assert repo.publish("edgeasr", work / "optimized.onnx", card_fields={"source_checkpoint": "v1, ORT-optimized"},
-                        options=options) == 2
+    assert (
+        repo.publish(
+            "edgeasr", work / "optimized.onnx", card_fields={"source_checkpoint": "v1, ORT-optimized"}, options=options
+        )
+        == 2
+    )
     broken = build_tiny_asr_onnx(work / "random.onnx", seed=3)
-    assert repo.publish("edgeasr", broken, card_fields={"source_checkpoint": "untrained random weights"},
-                        options=options) == 3
+    assert (
+        repo.publish("edgeasr", broken, card_fields={"source_checkpoint": "untrained random weights"}, options=options)
+        == 3
+    )
     int8 = quantize_onnx(fp32, work / "int8.onnx", "dynamic", [])
-    assert repo.publish("edgeasr", int8, card_fields={"precision": "int8", "source_checkpoint": "v1 int8"},
-                        options=options) == 4
+    assert (
+        repo.publish(
+            "edgeasr", int8, card_fields={"precision": "int8", "source_checkpoint": "v1 int8"}, options=options
+        )
+        == 4
+    )
     server = TritonServer(root, models=["edgeasr"])
     server.start(timeout_s=120)
     try:
-        yield {"url": server.grpc_url, "root": root, "server": server, "work": work,
-               "manifest": tiny_corpus / "train.jsonl", "utts": load_utterances(tiny_corpus / "train.jsonl", 24)}
+        yield {
+            "url": server.grpc_url,
+            "root": root,
+            "server": server,
+            "work": work,
+            "manifest": tiny_corpus / "train.jsonl",
+            "utts": load_utterances(tiny_corpus / "train.jsonl", 24),
+        }
     finally:
         server.stop()
 
@@ -241,8 +270,9 @@ def _client(three: dict, version: str):
 def test_shadow_against_the_broken_version_logs_pairs(three: dict, tmp_path: Path) -> None:
     champion = _client(three, "1")
     direct = [champion.transcribe(u.audio).text for u in three["utts"][:12]]
-    proxy = ShadowProxy(champion, _client(three, "3"), log=tmp_path / "pairs.jsonl", champion_version="1",
-                        challenger_version="3")
+    proxy = ShadowProxy(
+        champion, _client(three, "3"), log=tmp_path / "pairs.jsonl", champion_version="1", challenger_version="3"
+    )
     slowest = 0.0
     for u, expected in zip(three["utts"][:12], direct, strict=True):
         started = time.perf_counter()
@@ -268,9 +298,25 @@ def test_shadow_against_the_broken_version_logs_pairs(three: dict, tmp_path: Pat
 
 @pytest.mark.triton
 def test_shadow_command_refuses_int8_of_the_untrained_model(three: dict, tmp_path: Path) -> None:
-    code = _cli("shadow", "--url", three["url"], "--model", "edgeasr", "--champion", "1", "--challenger", "4",
-                "--manifest", str(three["manifest"]), "--limit", "24", "--policy", str(_policy_toml(tmp_path)),
-                "--out", str(tmp_path / "int8"))
+    code = _cli(
+        "shadow",
+        "--url",
+        three["url"],
+        "--model",
+        "edgeasr",
+        "--champion",
+        "1",
+        "--challenger",
+        "4",
+        "--manifest",
+        str(three["manifest"]),
+        "--limit",
+        "24",
+        "--policy",
+        str(_policy_toml(tmp_path)),
+        "--out",
+        str(tmp_path / "int8"),
+    )
     report = json.loads((tmp_path / "int8" / "report.json").read_text())
     metrics = report["decisions"][0]["analysis"]["metrics"]
     assert code == EXIT_ROLLED_BACK and report["final"] == "failure"
@@ -279,9 +325,25 @@ def test_shadow_command_refuses_int8_of_the_untrained_model(three: dict, tmp_pat
 
 @pytest.mark.triton
 def test_shadow_command_optimized_against_fp32(three: dict, tmp_path: Path) -> None:
-    code = _cli("shadow", "--url", three["url"], "--model", "edgeasr", "--champion", "1", "--challenger", "2",
-                "--manifest", str(three["manifest"]), "--limit", "24", "--policy", str(_policy_toml(tmp_path)),
-                "--out", str(tmp_path / "shadow"))
+    code = _cli(
+        "shadow",
+        "--url",
+        three["url"],
+        "--model",
+        "edgeasr",
+        "--champion",
+        "1",
+        "--challenger",
+        "2",
+        "--manifest",
+        str(three["manifest"]),
+        "--limit",
+        "24",
+        "--policy",
+        str(_policy_toml(tmp_path)),
+        "--out",
+        str(tmp_path / "shadow"),
+    )
     report = json.loads((tmp_path / "shadow" / "report.json").read_text())
     metrics = report["decisions"][0]["analysis"]["metrics"]
     assert code == EXIT_PROMOTED, report["decisions"][0]["reasons"]
@@ -297,8 +359,13 @@ def test_shadow_command_optimized_against_fp32(three: dict, tmp_path: Path) -> N
 def _policy_toml(tmp_path: Path, **canary: object) -> Path:
     lines = ["[canary]", "requests_per_step = 24", "concurrency = 2"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in canary.items()]
-    lines += ["[analysis]", "min_samples = 20", "bootstrap_resamples = 400", "max_p50_latency_increase_s = 1.0",
-              "max_p99_latency_increase_s = 2.0"]
+    lines += [
+        "[analysis]",
+        "min_samples = 20",
+        "bootstrap_resamples = 400",
+        "max_p50_latency_increase_s = 1.0",
+        "max_p99_latency_increase_s = 2.0",
+    ]
     path = tmp_path / "canary.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -307,9 +374,28 @@ def _policy_toml(tmp_path: Path, **canary: object) -> Path:
 @pytest.mark.triton
 def test_rollout_dry_run_changes_nothing(three: dict, tmp_path: Path) -> None:
     live = tmp_path / "live.json"
-    code = _cli("rollout", "--url", three["url"], "--policy", str(_policy_toml(tmp_path, steps=[50, 100])),
-                "--champion", "1", "--challenger", "2", "--manifest", str(three["manifest"]), "--limit", "24",
-                "--repository", str(three["root"]), "--live-file", str(live), "--dry-run", "--out", str(tmp_path / "r"))
+    code = _cli(
+        "rollout",
+        "--url",
+        three["url"],
+        "--policy",
+        str(_policy_toml(tmp_path, steps=[50, 100])),
+        "--champion",
+        "1",
+        "--challenger",
+        "2",
+        "--manifest",
+        str(three["manifest"]),
+        "--limit",
+        "24",
+        "--repository",
+        str(three["root"]),
+        "--live-file",
+        str(live),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == EXIT_PROMOTED  # what it would do
     assert not live.exists()
     report = json.loads((tmp_path / "r" / "report.json").read_text())
@@ -320,9 +406,27 @@ def test_rollout_dry_run_changes_nothing(three: dict, tmp_path: Path) -> None:
 @pytest.mark.triton
 def test_rollout_rolls_back_the_broken_version(three: dict, tmp_path: Path) -> None:
     live = tmp_path / "live.json"
-    code = _cli("rollout", "--url", three["url"], "--policy", str(_policy_toml(tmp_path)), "--champion", "1",
-                "--challenger", "3", "--manifest", str(three["manifest"]), "--limit", "24",
-                "--repository", str(three["root"]), "--live-file", str(live), "--out", str(tmp_path / "r"))
+    code = _cli(
+        "rollout",
+        "--url",
+        three["url"],
+        "--policy",
+        str(_policy_toml(tmp_path)),
+        "--champion",
+        "1",
+        "--challenger",
+        "3",
+        "--manifest",
+        str(three["manifest"]),
+        "--limit",
+        "24",
+        "--repository",
+        str(three["root"]),
+        "--live-file",
+        str(live),
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == EXIT_ROLLED_BACK
     state = read_live(live)
     assert (state.champion, state.challenger, state.phase) == ("1", "", "rolled_back")
@@ -365,8 +469,12 @@ def test_rollout_promotes_the_good_challenger_without_dropping_requests(three: d
     router = CanaryRouter(live, make, log=tmp_path / "pairs.jsonl")
     utts = three["utts"]
     try:
-        result = Rollout(_policy(champion="1", challenger="2", retire_versions=True), router,
-                         lambda r, n: replay(r, utts, n, concurrency=2), control=control).run()
+        result = Rollout(
+            _policy(champion="1", challenger="2", retire_versions=True),
+            router,
+            lambda r, n: replay(r, utts, n, concurrency=2),
+            control=control,
+        ).run()
         time.sleep(0.5)  # users keep going across the reload
     finally:
         stop.set()
@@ -405,10 +513,12 @@ def test_a_version_whose_inference_fails_does_not_take_the_champion_down(tmp_pat
     repo.publish("edgeasr", build_tiny_asr_onnx(tmp_path / "good.onnx"), options=options)
     repo.publish("edgeasr", _broken_onnx(tmp_path / "broken.onnx"), options=options)
     with TritonServer(repo.root, models=["edgeasr"]) as server:
+
         def fail(k: int) -> str:
             try:
                 TritonClient(server.grpc_url, "edgeasr", "2", timeout_s=5.0, retries=0).transcribe(
-                    np.zeros(16000 + 160 * k, np.float32))
+                    np.zeros(16000 + 160 * k, np.float32)
+                )
             except ClientError as exc:
                 return str(exc)
             return "answered"

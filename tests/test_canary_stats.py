@@ -18,14 +18,27 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTS = AnalysisOptions(min_samples=30, bootstrap_resamples=300)
 
 
-def _pair(champ: str | None, chall: str | None, *, dur: float = 2.0, ref: str | None = None,
-          lat: tuple[float, float] = (0.010, 0.012), skipped: bool = False) -> dict:
+def _pair(
+    champ: str | None,
+    chall: str | None,
+    *,
+    dur: float = 2.0,
+    ref: str | None = None,
+    lat: tuple[float, float] = (0.010, 0.012),
+    skipped: bool = False,
+) -> dict:
     def side(text: str | None, latency: float, version: str) -> dict:
         return {"version": version, "text": text, "latency_s": latency, "error": None if text is not None else "boom"}
 
     challenger = {"version": "2", "skipped": "shed"} if skipped else side(chall, lat[1], "2")
-    return {"id": "x", "duration_s": dur, "reference": ref, "served_by": "champion",
-            "champion": side(champ, lat[0], "1"), "challenger": challenger}
+    return {
+        "id": "x",
+        "duration_s": dur,
+        "reference": ref,
+        "served_by": "champion",
+        "champion": side(champ, lat[0], "1"),
+        "challenger": challenger,
+    }
 
 
 def test_word_edits() -> None:
@@ -76,8 +89,7 @@ def test_short_utterances_cannot_raise_false_alarms() -> None:
     weighted = analyze(long + short, AnalysisOptions(min_samples=30, bootstrap_resamples=300))
     assert weighted.outcome == "success", weighted.reasons
     assert weighted.metrics["empty_rate_delta"].value < 0.02
-    unweighted = analyze(long + short, AnalysisOptions(min_samples=30, bootstrap_resamples=300,
-                                                       short_utterance_s=0.01))
+    unweighted = analyze(long + short, AnalysisOptions(min_samples=30, bootstrap_resamples=300, short_utterance_s=0.01))
     assert unweighted.outcome == "failure"
     assert unweighted.metrics["empty_rate_delta"].value == pytest.approx(0.1)
 
@@ -122,14 +134,40 @@ def test_report_has_every_decision_in_json_markdown_and_plot(tmp_path: Path) -> 
     ok = analyze([_pair("a b", "a b") for _ in range(40)], OPTS).to_dict()
     bad = analyze([_pair("a b", None) for _ in range(40)], OPTS).to_dict()
     decisions = [
-        {"index": 0, "step": 0, "percent": 5.0, "outcome": "success", "action": "next step", "reasons": [],
-         "pairs": 40, "analysis": ok},
-        {"index": 1, "step": 1, "percent": 25.0, "outcome": "failure", "action": "roll back",
-         "reasons": bad["reasons"], "pairs": 40, "analysis": bad},
+        {
+            "index": 0,
+            "step": 0,
+            "percent": 5.0,
+            "outcome": "success",
+            "action": "next step",
+            "reasons": [],
+            "pairs": 40,
+            "analysis": ok,
+        },
+        {
+            "index": 1,
+            "step": 1,
+            "percent": 25.0,
+            "outcome": "failure",
+            "action": "roll back",
+            "reasons": bad["reasons"],
+            "pairs": 40,
+            "analysis": bad,
+        },
     ]
-    report = {"kind": "rollout", "final": "rolled_back", "exit_code": 3, "champion": "1", "challenger": "2",
-              "dry_run": False, "policy": CanaryPolicy().to_dict(), "stats": {"requests": 80}, "decisions": decisions,
-              "live_before": {"champion": "1", "phase": "stable"}, "live_after": {"champion": "1"}}
+    report = {
+        "kind": "rollout",
+        "final": "rolled_back",
+        "exit_code": 3,
+        "champion": "1",
+        "challenger": "2",
+        "dry_run": False,
+        "policy": CanaryPolicy().to_dict(),
+        "stats": {"requests": 80},
+        "decisions": decisions,
+        "live_before": {"champion": "1", "phase": "stable"},
+        "live_after": {"champion": "1"},
+    }
     paths = write_report(report, tmp_path)
     data = json.loads(paths["json"].read_text())  # strict JSON: NaN rates became null
     assert [d["action"] for d in data["decisions"]] == ["next step", "roll back"]

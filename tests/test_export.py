@@ -43,6 +43,11 @@ def test_int8_export_becomes_the_next_version_and_is_smaller(tiny_checkpoint, ti
     assert int8.stat().st_size < fp32.stat().st_size
     card = ModelCard.from_json(result.path)
     assert card.precision == "int8" and "wer_int8" in card.metrics
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
+    assert "ConvInteger" in ops  # the encoder is quantized ...
+    assert "MatMulInteger" not in ops and ops.count("MatMul") == 7  # ... the frontend's matrix products are not
 
 
 def test_failed_parity_check_writes_nothing(tiny_checkpoint, tiny_corpus, tmp_path) -> None:

@@ -57,8 +57,13 @@ def test_manifests_per_step_promote_and_rollback(tmp_path: Path) -> None:
     policy = CanaryPolicy.from_toml(ROOT / "export" / "canary.toml")
     policy = CanaryPolicy(champion="1", challenger="2", steps=policy.steps)
     paths = write_manifests(policy, tmp_path, storage_uri="s3://models/edgeasr/repo-v2", namespace="asr")
-    assert [p.name for p in paths] == ["step-1-5pct.yaml", "step-2-25pct.yaml", "step-3-50pct.yaml",
-                                       "promote.yaml", "rollback.yaml"]
+    assert [p.name for p in paths] == [
+        "step-1-5pct.yaml",
+        "step-2-25pct.yaml",
+        "step-3-50pct.yaml",
+        "promote.yaml",
+        "rollback.yaml",
+    ]
     docs = [_load(p.read_text()) for p in paths]
     for doc in docs:
         assert validate_inference_service(doc) == []
@@ -94,8 +99,20 @@ def test_validation_catches_what_kserve_would_reject(change, problem: str) -> No
 def test_kserve_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     parser = argparse.ArgumentParser()
     add_canary_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["canary", "kserve", "--policy", str(ROOT / "export" / "canary.toml"), "--challenger",
-                              "2", "--storage-uri", "pvc://models/edgeasr", "--out", str(tmp_path)])
+    args = parser.parse_args(
+        [
+            "canary",
+            "kserve",
+            "--policy",
+            str(ROOT / "export" / "canary.toml"),
+            "--challenger",
+            "2",
+            "--storage-uri",
+            "pvc://models/edgeasr",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert args.func(args) == 0
     assert len(capsys.readouterr().out.split()) == 5
     assert "canaryTrafficPercent: 25" in (tmp_path / "step-2-25pct.yaml").read_text()

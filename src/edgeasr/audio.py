@@ -22,6 +22,7 @@ __all__ = [
     "load_audio",
     "resample",
     "to_mono_float",
+    "valid_wav_seconds",
 ]
 
 SAMPLE_RATE = 16_000
@@ -116,3 +117,22 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"{path}: not a readable audio file ({exc})") from None
     return resample(to_mono_float(data, name=str(path)), int(rate))
+
+
+def valid_wav_seconds(path: str | os.PathLike) -> float | None:
+    """Duration of an existing, readable, non-empty 16 kHz mono audio file, else None.
+
+    Used by corpus writers to resume: a file that passes is kept, anything else is made again.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        info = sf.info(str(path))
+    except Exception:  # any unreadable file is simply "not valid"
+        return None
+    if info.frames <= 0 or info.samplerate != SAMPLE_RATE or info.channels != 1:
+        return None
+    return info.frames / SAMPLE_RATE

@@ -262,25 +262,43 @@ def _call(client: Transcriber, audio: np.ndarray, sample_rate: int, version: str
     try:
         result = client.transcribe(audio, sample_rate)
     except Exception as exc:  # any failure of one side is data, not a crash
-        side = {"version": version, "text": None, "latency_s": time.perf_counter() - started,
-                "error": f"{type(exc).__name__}: {exc}"}
+        side = {
+            "version": version,
+            "text": None,
+            "latency_s": time.perf_counter() - started,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
         return side, exc
-    side = {"version": str(result.model_version or version), "text": result.text,
-            "latency_s": time.perf_counter() - started, "error": None}
+    side = {
+        "version": str(result.model_version or version),
+        "text": result.text,
+        "latency_s": time.perf_counter() - started,
+        "error": None,
+    }
     return side, result
 
 
 class _Engine:
     """Routing-independent core: mirrors, pair records, in-flight counts, statistics."""
 
-    def __init__(self, log: str | os.PathLike | PairLog | None, workers: int, max_pending: int,
-                 keep_records: int) -> None:
+    def __init__(
+        self, log: str | os.PathLike | PairLog | None, workers: int, max_pending: int, keep_records: int
+    ) -> None:
         self.log = log if isinstance(log, PairLog) or log is None else PairLog(log)
         self.max_pending = int(max_pending)
         self.records: deque[dict[str, Any]] = deque(maxlen=keep_records)
-        self.stats = {"requests": 0, "served_champion": 0, "served_challenger": 0, "mirrored": 0, "shed": 0,
-                      "pairs": 0, "champion_errors": 0, "challenger_errors": 0, "served_errors": 0,
-                      "log_errors": 0}
+        self.stats = {
+            "requests": 0,
+            "served_champion": 0,
+            "served_challenger": 0,
+            "mirrored": 0,
+            "shed": 0,
+            "pairs": 0,
+            "champion_errors": 0,
+            "challenger_errors": 0,
+            "served_errors": 0,
+            "log_errors": 0,
+        }
         self._executor = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="edgeasr-mirror")
         self._lock = threading.Condition()
         self._pending = 0
@@ -338,8 +356,13 @@ class _Engine:
             self._inflight[version] = self._inflight.get(version, 1) - 1
             self._lock.notify_all()
 
-    def _exchange(self, route: Callable[[], tuple[dict[str, tuple[Transcriber, str]], str, bool]],
-                  audio: np.ndarray, sample_rate: int, meta: dict[str, Any]) -> Transcript:
+    def _exchange(
+        self,
+        route: Callable[[], tuple[dict[str, tuple[Transcriber, str]], str, bool]],
+        audio: np.ndarray,
+        sample_rate: int,
+        meta: dict[str, Any],
+    ) -> Transcript:
         """Serve ``audio`` from the routed role, mirror it to the other role; log the pair.
 
         ``route()`` runs under the lock and returns (roles, served role, mirror?): the routing
@@ -428,12 +451,23 @@ class _Engine:
                     self.stats["log_errors"] += 1
 
 
-def _meta(request_id: str | None, audio_name: str, duration_s: float | None, reference: str | None,
-          audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
+def _meta(
+    request_id: str | None,
+    audio_name: str,
+    duration_s: float | None,
+    reference: str | None,
+    audio: np.ndarray,
+    sample_rate: int,
+) -> dict[str, Any]:
     if duration_s is None:
         duration_s = float(np.asarray(audio).shape[0]) / float(sample_rate)
-    return {"id": request_id or uuid.uuid4().hex, "ts": round(time.time(), 6), "audio": audio_name,
-            "duration_s": round(float(duration_s), 4), "reference": reference}
+    return {
+        "id": request_id or uuid.uuid4().hex,
+        "ts": round(time.time(), 6),
+        "audio": audio_name,
+        "duration_s": round(float(duration_s), 4),
+        "reference": reference,
+    }
 
 
 class ShadowProxy(_Engine):
@@ -455,16 +489,34 @@ class ShadowProxy(_Engine):
         >>> proxy.transcribe(audio).text   # version 1's answer; version 2's is in pairs.jsonl
     """
 
-    def __init__(self, champion: Transcriber, challenger: Transcriber, *,
-                 log: str | os.PathLike | PairLog | None = None, champion_version: str = "",
-                 challenger_version: str = "", workers: int = 4, max_pending: int = 64,
-                 keep_records: int = 100_000) -> None:
+    def __init__(
+        self,
+        champion: Transcriber,
+        challenger: Transcriber,
+        *,
+        log: str | os.PathLike | PairLog | None = None,
+        champion_version: str = "",
+        challenger_version: str = "",
+        workers: int = 4,
+        max_pending: int = 64,
+        keep_records: int = 100_000,
+    ) -> None:
         super().__init__(log, workers, max_pending, keep_records)
-        self._roles = {"champion": (champion, str(champion_version) or "champion"),
-                       "challenger": (challenger, str(challenger_version) or "challenger")}
+        self._roles = {
+            "champion": (champion, str(champion_version) or "champion"),
+            "challenger": (challenger, str(challenger_version) or "challenger"),
+        }
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str | None = None,
-                   reference: str | None = None, audio_name: str = "", duration_s: float | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        request_id: str | None = None,
+        reference: str | None = None,
+        audio_name: str = "",
+        duration_s: float | None = None,
+    ) -> Transcript:
         """Transcribe with the champion; mirror to the challenger without waiting for it.
 
         Args:
@@ -503,9 +555,17 @@ class CanaryRouter(_Engine):
         keep_records: recent records kept in :attr:`records`.
     """
 
-    def __init__(self, live_file: str | os.PathLike, client_for: Callable[[str], Transcriber], *, shadow: bool = True,
-                 log: str | os.PathLike | PairLog | None = None, workers: int = 4, max_pending: int = 64,
-                 keep_records: int = 100_000) -> None:
+    def __init__(
+        self,
+        live_file: str | os.PathLike,
+        client_for: Callable[[str], Transcriber],
+        *,
+        shadow: bool = True,
+        log: str | os.PathLike | PairLog | None = None,
+        workers: int = 4,
+        max_pending: int = 64,
+        keep_records: int = 100_000,
+    ) -> None:
         super().__init__(log, workers, max_pending, keep_records)
         self.live_file = Path(live_file)
         self.shadow = bool(shadow)
@@ -545,8 +605,16 @@ class CanaryRouter(_Engine):
             self._stamp = None
             return self._live_locked()
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str | None = None,
-                   reference: str | None = None, audio_name: str = "", duration_s: float | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        request_id: str | None = None,
+        reference: str | None = None,
+        audio_name: str = "",
+        duration_s: float | None = None,
+    ) -> Transcript:
         """Route one request by the live state; see :meth:`ShadowProxy.transcribe` for the arguments.
 
         Returns:
@@ -579,8 +647,11 @@ def _now() -> str:
 
 def _policy(args: argparse.Namespace) -> CanaryPolicy:
     policy = CanaryPolicy.from_toml(args.policy) if getattr(args, "policy", None) else CanaryPolicy()
-    changes = {k: getattr(args, k) for k in ("model", "champion", "challenger", "requests_per_step")
-               if getattr(args, k, None) not in (None, "")}
+    changes = {
+        k: getattr(args, k)
+        for k in ("model", "champion", "challenger", "requests_per_step")
+        if getattr(args, k, None) not in (None, "")
+    }
     return replace(policy, **changes) if changes else policy
 
 
@@ -602,24 +673,53 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     utterances = load_utterances(args.manifest, args.limit)
     make = _client_factory(args.url, policy.model, policy.timeout_s)
-    proxy = ShadowProxy(make(policy.champion), make(policy.challenger), log=out / "pairs.jsonl",
-                        champion_version=policy.champion, challenger_version=policy.challenger,
-                        workers=policy.mirror_workers, max_pending=policy.max_pending_mirrors)
+    proxy = ShadowProxy(
+        make(policy.champion),
+        make(policy.challenger),
+        log=out / "pairs.jsonl",
+        champion_version=policy.champion,
+        challenger_version=policy.challenger,
+        workers=policy.mirror_workers,
+        max_pending=policy.max_pending_mirrors,
+    )
     started = _now()
     count = args.requests or len(utterances)
     served = replay(proxy, utterances, count, concurrency=policy.concurrency)
     proxy.close(policy.drain_timeout_s)
     analysis = analyze(list(proxy.records), policy.analysis)
     outcome = analysis.outcome
-    summary = {"kind": "shadow", "final": outcome, "exit_code": _EXIT[outcome], "champion": policy.champion,
-               "challenger": policy.challenger, "dry_run": True, "policy": policy.to_dict(), "stats": proxy.stats,
-               "champion_failed_requests": served["errors"], "started": started, "ended": _now(),
-               "decisions": [{"index": 0, "step": 0, "percent": 0.0, "exposure_percent": 0.0, "outcome": outcome,
-                              "action": "report", "reasons": list(analysis.reasons), "pairs": analysis.pairs,
-                              "analysis": analysis.to_dict(), "time": _now()}]}
+    summary = {
+        "kind": "shadow",
+        "final": outcome,
+        "exit_code": _EXIT[outcome],
+        "champion": policy.champion,
+        "challenger": policy.challenger,
+        "dry_run": True,
+        "policy": policy.to_dict(),
+        "stats": proxy.stats,
+        "champion_failed_requests": served["errors"],
+        "started": started,
+        "ended": _now(),
+        "decisions": [
+            {
+                "index": 0,
+                "step": 0,
+                "percent": 0.0,
+                "exposure_percent": 0.0,
+                "outcome": outcome,
+                "action": "report",
+                "reasons": list(analysis.reasons),
+                "pairs": analysis.pairs,
+                "analysis": analysis.to_dict(),
+                "time": _now(),
+            }
+        ],
+    }
     paths = write_report(summary, out)
-    print(f"shadow {policy.model} {policy.champion} -> {policy.challenger}: {outcome} on {analysis.pairs} pairs; "
-          f"champion failed {served['errors']}/{count}; report {paths['markdown']}")
+    print(
+        f"shadow {policy.model} {policy.champion} -> {policy.challenger}: {outcome} on {analysis.pairs} pairs; "
+        f"champion failed {served['errors']}/{count}; report {paths['markdown']}"
+    )
     for reason in analysis.reasons:
         print(f"  {reason}")
     return _EXIT[outcome]
@@ -645,17 +745,25 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         live.parent.mkdir(parents=True, exist_ok=True)
         write_live(live, LiveState(policy.model, policy.champion))
     utterances = load_utterances(args.manifest, args.limit)
-    router = CanaryRouter(live, _client_factory(args.url, policy.model, policy.timeout_s), shadow=policy.shadow,
-                          log=Path(args.out) / "pairs.jsonl", workers=policy.mirror_workers,
-                          max_pending=policy.max_pending_mirrors)
+    router = CanaryRouter(
+        live,
+        _client_factory(args.url, policy.model, policy.timeout_s),
+        shadow=policy.shadow,
+        log=Path(args.out) / "pairs.jsonl",
+        workers=policy.mirror_workers,
+        max_pending=policy.max_pending_mirrors,
+    )
     offset = [0]
 
     def traffic(r: CanaryRouter, count: int) -> None:
         replay(r, utterances, count, concurrency=policy.concurrency, offset=offset[0])
         offset[0] += count
 
-    control = (TritonVersionControl(args.url, args.repository, policy.model)
-               if policy.retire_versions and not args.dry_run else None)
+    control = (
+        TritonVersionControl(args.url, args.repository, policy.model)
+        if policy.retire_versions and not args.dry_run
+        else None
+    )
     try:
         result = Rollout(policy, router, traffic, control=control, dry_run=args.dry_run, log=print).run()
     except ValueError as exc:
@@ -672,8 +780,14 @@ def _cmd_kserve(args: argparse.Namespace) -> int:
     from edgeasr.kserve import write_manifests
 
     policy = _policy(args)
-    paths = write_manifests(policy, args.out, storage_uri=args.storage_uri, name=args.name,
-                            namespace=args.namespace, runtime_version=args.runtime_version)
+    paths = write_manifests(
+        policy,
+        args.out,
+        storage_uri=args.storage_uri,
+        name=args.name,
+        namespace=args.namespace,
+        runtime_version=args.runtime_version,
+    )
     for path in paths:
         print(path)
     return 0
@@ -706,15 +820,21 @@ def add_canary_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     """
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = subparsers.add_parser(
-        "canary", help="shadow traffic, staged canary rollout and KServe manifests", formatter_class=fmt,
+        "canary",
+        help="shadow traffic, staged canary rollout and KServe manifests",
+        formatter_class=fmt,
         description="Compare what two versions of the model say (shadow), roll a challenger out in steps with "
         "an analysis after each (rollout), or write the policy as KServe InferenceServices (kserve). "
-        "Exit codes: 0 promoted/success, 3 rolled back/failure, 4 held/inconclusive, 1 error.")
+        "Exit codes: 0 promoted/success, 3 rolled back/failure, 4 held/inconclusive, 1 error.",
+    )
     sub = parser.add_subparsers(dest="canary_command", required=True, metavar="ACTION")
 
     def common(p: argparse.ArgumentParser, server: bool = True) -> None:
-        p.add_argument("--policy", default=None,
-                       help="policy TOML ([canary], [analysis]), e.g. export/canary.toml; unset = defaults")
+        p.add_argument(
+            "--policy",
+            default=None,
+            help="policy TOML ([canary], [analysis]), e.g. export/canary.toml; unset = defaults",
+        )
         p.add_argument("--model", default=None, help="Triton model name (overrides the policy)")
         p.add_argument("--champion", default=None, help="champion (live) version (overrides the policy)")
         p.add_argument("--challenger", default=None, help="challenger version (overrides the policy)")

@@ -64,11 +64,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- started {report.get('started', '')}, ended {report.get('ended', '')}",
     ]
     if report.get("kind") == "rollout":
-        lines.append(f"- steps {policy.get('steps')} %, {policy.get('requests_per_step')} requests per analysis, "
-                     f"failure limit {policy.get('max_failures')}, holds per step {policy.get('max_holds')}")
+        lines.append(
+            f"- steps {policy.get('steps')} %, {policy.get('requests_per_step')} requests per analysis, "
+            f"failure limit {policy.get('max_failures')}, holds per step {policy.get('max_holds')}"
+        )
         before, after = report.get("live_before", {}), report.get("live_after", {})
-        lines.append(f"- live before: champion {before.get('champion')} ({before.get('phase')}); after: "
-                     f"{json.dumps(after.get('would_be', after), sort_keys=True)}")
+        lines.append(
+            f"- live before: champion {before.get('champion')} ({before.get('phase')}); after: "
+            f"{json.dumps(after.get('would_be', after), sort_keys=True)}"
+        )
         if report.get("retired"):
             lines.append(f"- retired from Triton's version policy: {', '.join(report['retired'])}")
     a = analysis.get
@@ -90,8 +94,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for d in report.get("decisions", []):
         m = d.get("analysis", {}).get("metrics", {})
-        cells = [str(d["index"]), str(d["step"] + 1), f"{d['percent']:g}", d["outcome"], d.get("action", ""),
-                 str(d["pairs"])]
+        cells = [
+            str(d["index"]),
+            str(d["step"] + 1),
+            f"{d['percent']:g}",
+            d["outcome"],
+            d.get("action", ""),
+            str(d["pairs"]),
+        ]
         cells += [_metric(m.get(k)) for k in ("disagreement", "wer_delta", "error_rate_delta", "empty_rate_delta")]
         cells += [_metric(m.get(k), 1000) for k in ("p50_latency_delta_s", "p99_latency_delta_s")]
         lines.append("| " + " | ".join(cells) + " |")
@@ -136,9 +146,14 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set_title(f"{report.get('kind', 'rollout')} {report['champion']} -> {report['challenger']}: {report['final']}")
     for x, d in zip(xs, decisions, strict=True):
         ax.annotate(d.get("action", ""), (x, d["percent"]), ha="center", va="bottom", fontsize=7)
-    series = (("disagreement", axes[1], 1.0), ("wer_delta", axes[1], 1.0), ("error_rate_delta", axes[1], 1.0),
-              ("empty_rate_delta", axes[1], 1.0), ("p50_latency_delta_s", axes[2], 1000.0),
-              ("p99_latency_delta_s", axes[2], 1000.0))
+    series = (
+        ("disagreement", axes[1], 1.0),
+        ("wer_delta", axes[1], 1.0),
+        ("error_rate_delta", axes[1], 1.0),
+        ("empty_rate_delta", axes[1], 1.0),
+        ("p50_latency_delta_s", axes[2], 1000.0),
+        ("p99_latency_delta_s", axes[2], 1000.0),
+    )
     for k, (name, axis, scale) in enumerate(series):
         shift = 0.06 * (k % 4 - 1.5)
         pts = [(x + shift, d["analysis"]["metrics"].get(name)) for x, d in zip(xs, decisions, strict=True)]

@@ -82,8 +82,11 @@ class TritonVersionControl:
     def served_versions(self) -> list[int]:
         """Return the model's versions that are READY in Triton now."""
         index = self._client.get_model_repository_index(as_json=True, client_timeout=self.timeout_s)
-        return sorted(int(m["version"]) for m in index.get("models", [])
-                      if m.get("name") == self.model and m.get("state") == "READY" and m.get("version"))
+        return sorted(
+            int(m["version"])
+            for m in index.get("models", [])
+            if m.get("name") == self.model and m.get("state") == "READY" and m.get("version")
+        )
 
     def retire(self, version: str | int) -> list[int]:
         """Stop serving ``version``: version policy = the other ready versions, then reload.
@@ -113,6 +116,7 @@ class TritonVersionControl:
         ModelRepository(self.repository).set_live(self.model)
         self._client.load_model(self.model, client_timeout=self.timeout_s)
         return self.served_versions()
+
 
 # -- traffic replay ---------------------------------------------------------------------------------
 
@@ -156,8 +160,14 @@ def load_utterances(manifest: str | os.PathLike, limit: int | None = None) -> li
     return out
 
 
-def replay(target: ShadowProxy | CanaryRouter, utterances: Sequence[Utterance], count: int, *,
-           concurrency: int = 1, offset: int = 0) -> dict[str, int]:
+def replay(
+    target: ShadowProxy | CanaryRouter,
+    utterances: Sequence[Utterance],
+    count: int,
+    *,
+    concurrency: int = 1,
+    offset: int = 0,
+) -> dict[str, int]:
     """Send ``count`` requests through a proxy or router, cycling through ``utterances``.
 
     Args:
@@ -183,6 +193,7 @@ def replay(target: ShadowProxy | CanaryRouter, utterances: Sequence[Utterance], 
     with ThreadPoolExecutor(max_workers=max(1, int(concurrency))) as pool:
         errors = sum(not ok for ok in pool.map(one, range(int(count))))
     return {"requests": int(count), "errors": errors}
+
 
 # -- the staged rollout -----------------------------------------------------------------------------
 
@@ -228,12 +239,20 @@ class Rollout:
         log: called with one line per decision (e.g. ``print``).
     """
 
-    def __init__(self, policy: CanaryPolicy, router: CanaryRouter, traffic: Callable[[CanaryRouter, int], Any], *,
-                 control: TritonVersionControl | None = None, dry_run: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        policy: CanaryPolicy,
+        router: CanaryRouter,
+        traffic: Callable[[CanaryRouter, int], Any],
+        *,
+        control: TritonVersionControl | None = None,
+        dry_run: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         if not policy.champion or not policy.challenger or policy.champion == policy.challenger:
-            raise ValueError(f"need distinct champion and challenger versions, got {policy.champion!r}, "
-                             f"{policy.challenger!r}")
+            raise ValueError(
+                f"need distinct champion and challenger versions, got {policy.champion!r}, {policy.challenger!r}"
+            )
         self.policy, self.router, self.traffic = policy, router, traffic
         self.control, self.dry_run = control, bool(dry_run)
         self._log = log or (lambda _line: None)
@@ -269,10 +288,14 @@ class Rollout:
             The result (the report writers take its :meth:`~RolloutResult.to_dict`).
         """
         p = self.policy
-        before = (asdict(read_live(self.router.live_file)) if self.router.live_file.exists()
-                  else asdict(LiveState(p.model, p.champion)))
-        result = RolloutResult("held", EXIT_HELD, p.champion, p.challenger, self.dry_run, [], before, {}, [],
-                               p.to_dict(), {}, _now())
+        before = (
+            asdict(read_live(self.router.live_file))
+            if self.router.live_file.exists()
+            else asdict(LiveState(p.model, p.champion))
+        )
+        result = RolloutResult(
+            "held", EXIT_HELD, p.champion, p.challenger, self.dry_run, [], before, {}, [], p.to_dict(), {}, _now()
+        )
         failures = 0
         for step, percent in enumerate(p.steps):
             exposure = 0.0 if self.dry_run else percent
@@ -284,11 +307,18 @@ class Rollout:
                     self.traffic(self.router, p.requests_per_step)
                     self.router.drain(p.drain_timeout_s)
                     analysis = analyze(list(window), p.analysis)
-                    decision = {"index": len(result.decisions), "step": step, "percent": percent,
-                                "exposure_percent": exposure, "outcome": analysis.outcome,
-                                "reasons": list(analysis.reasons), "pairs": analysis.pairs,
-                                "served_errors": self.router.stats["served_errors"] - served_before,
-                                "analysis": analysis.to_dict(), "time": _now()}
+                    decision = {
+                        "index": len(result.decisions),
+                        "step": step,
+                        "percent": percent,
+                        "exposure_percent": exposure,
+                        "outcome": analysis.outcome,
+                        "reasons": list(analysis.reasons),
+                        "pairs": analysis.pairs,
+                        "served_errors": self.router.stats["served_errors"] - served_before,
+                        "analysis": analysis.to_dict(),
+                        "time": _now(),
+                    }
                     result.decisions.append(decision)
                     if analysis.outcome == SUCCESS:
                         decision["action"] = "promote" if step == len(p.steps) - 1 else "next step"
@@ -342,8 +372,8 @@ class Rollout:
         self.router.drain(p.drain_timeout_s)
         result.stats = dict(self.router.stats)
         result.ended = _now()
-        self._log(f"{'dry run: would have ' if self.dry_run else ''}{final.replace('_', ' ')}: "
-                  f"champion {state.champion} (exit code {result.exit_code})")
+        self._log(
+            f"{'dry run: would have ' if self.dry_run else ''}{final.replace('_', ' ')}: "
+            f"champion {state.champion} (exit code {result.exit_code})"
+        )
         return result
-
-

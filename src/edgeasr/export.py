@@ -153,10 +153,25 @@ def check_parity(model, onnx_path: Path, waves: list[np.ndarray]) -> dict:
 
 
 def _frontend_nodes(onnx_path: Path) -> list[str]:
+    """Names of the graph nodes that compute the feature frontend (kept in float by quantization).
+
+    The exporter records each node's module scope in its metadata (``pkg.torch.onnx.name_scopes``,
+    e.g. ``['', 'frontend', 'matmul']``); node names themselves carry no module path.
+    """
+    import ast
+
     import onnx
 
-    graph = onnx.load(str(onnx_path)).graph
-    return [n.name for n in graph.node if n.name.startswith("/frontend/")]
+    names = []
+    for node in onnx.load(str(onnx_path)).graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            scopes = []
+        if "frontend" in scopes or node.name.startswith("/frontend/"):
+            names.append(node.name)
+    return names
 
 
 class _CalibrationReader:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.audio import SAMPLE_RATE, AudioError, load_audio
+from edgeasr.audio import SAMPLE_RATE, AudioError, load_audio, valid_wav_seconds
 from edgeasr.conditioning import ConditionOptions, clipping_stats, condition_waveform, silence_stats
 from edgeasr.manifest import resolve_audio_path, write_manifest
 from edgeasr.text import DEFAULT_OPTIONS, NormalizeOptions, TextNormalizationError, normalize_text
@@ -262,20 +262,6 @@ def list_source(source: str | os.PathLike, layout: str = "auto") -> tuple[str, l
     raise ValueError(f"unknown layout {layout!r}; choose from auto, {', '.join(LAYOUTS)}")
 
 
-def _existing_duration(path: Path) -> float | None:
-    import soundfile as sf
-
-    if not path.is_file():
-        return None
-    try:
-        info = sf.info(str(path))
-    except Exception:
-        return None
-    if info.frames <= 0 or info.samplerate != SAMPLE_RATE or info.channels != 1:
-        return None
-    return info.frames / SAMPLE_RATE
-
-
 def _import_one(args: tuple[SourceItem, str, ImportOptions]) -> dict:
     """Worker: decode, check, condition and write one item; returns a row or a rejection."""
     from edgeasr.synth import write_wave
@@ -296,7 +282,7 @@ def _import_one(args: tuple[SourceItem, str, ImportOptions]) -> dict:
             "item": item,
         }
     out = Path(wav_dir) / f"{item.key}.wav"
-    duration = _existing_duration(out)
+    duration = valid_wav_seconds(out)
     if duration is None:
         try:
             wave = load_audio(item.audio)

@@ -58,25 +58,78 @@ __all__ = [
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
-PREDICTOR_IMPLEMENTATIONS = frozenset({
-    "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml", "lightgbm",
-    "paddle", "model",
-})
+PREDICTOR_IMPLEMENTATIONS = frozenset(
+    {
+        "sklearn",
+        "xgboost",
+        "tensorflow",
+        "pytorch",
+        "triton",
+        "onnx",
+        "huggingface",
+        "pmml",
+        "lightgbm",
+        "paddle",
+        "model",
+    }
+)
 """``PredictorSpec`` one-of fields (exactly one must be set; ``model`` is the current form)."""
-COMPONENT_EXTENSION_FIELDS = frozenset({
-    "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "containerConcurrency", "timeout",
-    "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
-})
+COMPONENT_EXTENSION_FIELDS = frozenset(
+    {
+        "minReplicas",
+        "maxReplicas",
+        "scaleTarget",
+        "scaleMetric",
+        "containerConcurrency",
+        "timeout",
+        "canaryTrafficPercent",
+        "logger",
+        "batcher",
+        "labels",
+        "annotations",
+        "deploymentStrategy",
+    }
+)
 """``ComponentExtensionSpec`` fields, inlined into the predictor."""
-_POD_FIELDS = frozenset({
-    "containers", "initContainers", "volumes", "serviceAccountName", "nodeSelector", "affinity",
-    "tolerations", "imagePullSecrets", "priorityClassName", "schedulerName", "securityContext",
-    "runtimeClassName", "hostNetwork", "dnsPolicy", "storageUris", "workerSpec",
-})
-_CONTAINER_FIELDS = frozenset({
-    "name", "image", "command", "args", "workingDir", "ports", "env", "envFrom", "resources",
-    "volumeMounts", "livenessProbe", "readinessProbe", "startupProbe", "imagePullPolicy", "securityContext",
-})
+_POD_FIELDS = frozenset(
+    {
+        "containers",
+        "initContainers",
+        "volumes",
+        "serviceAccountName",
+        "nodeSelector",
+        "affinity",
+        "tolerations",
+        "imagePullSecrets",
+        "priorityClassName",
+        "schedulerName",
+        "securityContext",
+        "runtimeClassName",
+        "hostNetwork",
+        "dnsPolicy",
+        "storageUris",
+        "workerSpec",
+    }
+)
+_CONTAINER_FIELDS = frozenset(
+    {
+        "name",
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "ports",
+        "env",
+        "envFrom",
+        "resources",
+        "volumeMounts",
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "imagePullPolicy",
+        "securityContext",
+    }
+)
 MODEL_FIELDS = frozenset({"modelFormat", "runtime", "storageUri", "runtimeVersion", "protocolVersion", "storage"}) | (
     _CONTAINER_FIELDS
 )
@@ -261,17 +314,25 @@ def write_manifests(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    notes = {"edgeasr/model": policy.model, "edgeasr/champion": policy.champion,
-             "edgeasr/challenger": policy.challenger}
+    notes = {
+        "edgeasr/model": policy.model,
+        "edgeasr/champion": policy.champion,
+        "edgeasr/challenger": policy.challenger,
+    }
     plan: list[tuple[str, float | None]] = [
         (f"step-{i + 1}-{round(p)}pct.yaml", p) for i, p in enumerate(policy.steps) if p < 100
     ]
     plan += [("promote.yaml", None), ("rollback.yaml", 0.0)]
     written = []
     for filename, pct in plan:
-        doc = inference_service(name, storage_uri, canary_percent=pct, namespace=namespace,
-                                runtime_version=runtime_version,
-                                annotations={**notes, "edgeasr/stage": filename.removesuffix(".yaml")})
+        doc = inference_service(
+            name,
+            storage_uri,
+            canary_percent=pct,
+            namespace=namespace,
+            runtime_version=runtime_version,
+            annotations={**notes, "edgeasr/stage": filename.removesuffix(".yaml")},
+        )
         problems = validate_inference_service(doc)
         if problems:
             raise ValueError(f"{filename}: {'; '.join(problems)}")

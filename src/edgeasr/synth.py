@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.audio import SAMPLE_RATE
+from edgeasr.audio import SAMPLE_RATE, valid_wav_seconds
 from edgeasr.conditioning import ConditionOptions, condition_waveform
 from edgeasr.manifest import write_manifest
 from edgeasr.prompts import PromptOptions, generate_prompts, split_sentences
@@ -245,21 +245,6 @@ def write_wave(path: str | os.PathLike, wave: np.ndarray, sample_rate: int = SAM
     os.replace(tmp, path)
 
 
-def _valid_existing(path: Path) -> float | None:
-    """Duration of an existing, readable, non-empty 16 kHz mono WAV, else None."""
-    if not path.is_file():
-        return None
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except Exception:
-        return None
-    if info.frames <= 0 or info.samplerate != SAMPLE_RATE or info.channels != 1:
-        return None
-    return info.frames / info.samplerate
-
-
 def _to_corpus_audio(wave: np.ndarray, rate: int, pitch: float, condition: ConditionOptions) -> np.ndarray:
     import soxr
 
@@ -422,7 +407,7 @@ def synthesize_corpus(
     durations: dict[str, float] = {}
     todo: list[Utterance] = []
     for u in utts:
-        d = _valid_existing(wav_dir / f"{u.utt_id}.wav")
+        d = valid_wav_seconds(wav_dir / f"{u.utt_id}.wav")
         if d is None:
             todo.append(u)
         else:
