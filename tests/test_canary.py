@@ -4,9 +4,8 @@ Versions (one server for the module): 1 = the tiny model exported fp32 (the defa
 2 = the same model built differently: graph-optimized offline by onnxruntime (fused, constant-folded,
 a smaller file; a good challenger: it says what version 1 says), 3 = deliberately broken: untrained
 random weights with the export contract (as if the wrong file had been shipped; it passes the model
-card integrity check, loads, answers fast, and says garbage), 4 = version 1 quantized to int8. The
-tiny model is trained for seconds, its log-probabilities are nearly flat, and int8 changes most of
-what it says: the canary must refuse it although the export's WER check let it through.
+card integrity check, loads, answers fast, and says garbage), 4 = version 1 quantized to int8 (the
+frontend stays in float, so it says nearly what version 1 says).
 
 A version whose every inference *fails* is tested on a server of its own (the last test): concurrent
 failures of one version must not take the champion down.
@@ -297,7 +296,7 @@ def test_shadow_against_the_broken_version_logs_pairs(three: dict, tmp_path: Pat
 
 
 @pytest.mark.triton
-def test_shadow_command_refuses_int8_of_the_untrained_model(three: dict, tmp_path: Path) -> None:
+def test_shadow_command_int8_against_fp32_keeps_most_transcripts(three: dict, tmp_path: Path) -> None:
     code = _cli(
         "shadow",
         "--url",
@@ -319,8 +318,9 @@ def test_shadow_command_refuses_int8_of_the_untrained_model(three: dict, tmp_pat
     )
     report = json.loads((tmp_path / "int8" / "report.json").read_text())
     metrics = report["decisions"][0]["analysis"]["metrics"]
-    assert code == EXIT_ROLLED_BACK and report["final"] == "failure"
-    assert metrics["disagreement"]["verdict"] == "fail" and metrics["error_rate_delta"]["value"] == 0
+    # int8 keeps the frontend in float: it says nearly what fp32 says (24 pairs are too few to promote)
+    assert code in (EXIT_PROMOTED, EXIT_HELD) and report["final"] in ("success", "inconclusive")
+    assert metrics["disagreement"]["value"] < 0.3 and metrics["error_rate_delta"]["value"] == 0
 
 
 @pytest.mark.triton
