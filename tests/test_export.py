@@ -94,3 +94,39 @@ def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, 
     with pytest.raises(FileExistsError):
         export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=bundle)
     assert not os.path.exists(str(bundle) + ".partial")
+
+
+def test_beam_target_ships_the_tuned_decoder(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from edgeasr.language_model import NGramModel, sentences_from_manifests
+
+    lm = NGramModel.estimate(sentences_from_manifests([tiny_corpus / "train.jsonl"]), order=3)
+    lm.write_arpa(tmp_path / "lm.arpa")
+    target = ExportTarget(decoder="beam", lm=str(tmp_path / "lm.arpa"), lm_weights=(0.5, 1.0), word_scores=(0.0,))
+    manifest = tiny_corpus / "dev.jsonl"
+    try:
+        result = export_checkpoint(tiny_checkpoint, target, check_manifest=manifest, repository=tmp_path / "repo")
+    except ExportCheckError as exc:  # an untrained model may decode worse with a lexicon: then nothing is written
+        assert "does not beat greedy" in str(exc)
+        assert not (tmp_path / "repo" / "edgeasr" / "1").exists()
+        return
+    files = {p.name for p in result.path.iterdir()}
+    assert {"lm.arpa", "decoder.json", "beam_search.py", "model.py", "model.onnx"} <= files
+    card = ModelCard.from_json(result.path)
+    card.verify(result.path)  # the decoder files are covered by the card's sha256 list
+    assert {"lm.arpa", "decoder.json", "beam_search.py"} <= set(card.files)
+    assert card.extra["decoder"] == "beam" and len(card.extra["tuning_grid"]) == 2
+    assert card.metrics["wer"] <= card.metrics["wer_greedy"]
+    assert not (tmp_path / "repo" / "edgeasr_onnx" / "1" / "lm.arpa").exists()  # the native flavour decodes client-side
+    assert Recognizer(result.path).decoder_name == "beam"
+
+
+def test_beam_target_needs_a_language_model(tmp_path) -> None:
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\n')
+    with pytest.raises(ValueError, match="lm ="):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "viterbi"\n')
+    with pytest.raises(ValueError, match="greedy or beam"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\nlm_weights = [1, 2]\n')
+    assert ExportTarget.from_toml(tmp_path / "t.toml").lm_weights == (1.0, 2.0)

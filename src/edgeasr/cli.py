@@ -5,6 +5,7 @@ Sub-commands, each with ``--help`` showing its defaults:
     edgeasr demo         the shipped default model on the shipped samples: transcripts, WER, latency
     edgeasr data ...     synthesize, import, normalize and validate corpora
     edgeasr train        train a CTC model by a recipe
+    edgeasr lm           build the word n-gram the beam-search decoder uses
     edgeasr export       export a checkpoint (checked) into the Triton repository or a device bundle
     edgeasr serve        run the real Triton server on a model repository
     edgeasr transcribe   audio files to text, on device or through Triton (--url)
@@ -36,6 +37,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{recipe.name}"
     result = train(recipe, out, resume=args.resume, init=args.init, max_steps=args.max_steps)
     print(f"best dev WER {100 * result.best_dev_wer:.2f}% after {result.steps} steps: {result.best_checkpoint}")
+    return 0
+
+
+def _cmd_lm(args: argparse.Namespace) -> int:
+    from edgeasr.language_model import NGramModel, sentences_from_manifests
+
+    sentences = sentences_from_manifests(args.manifests)
+    for path in args.text or []:
+        from edgeasr.prompts import load_text_list
+
+        listed = load_text_list(path)
+        for bad in listed.rejected:
+            print(f"edgeasr lm: {path}:{bad['line']}: skipped ({bad['reason']})", file=sys.stderr)
+        sentences += listed.sentences
+    held = set(sentences_from_manifests(args.hold_out))
+    kept = [s for s in sentences if s not in held]
+    model = NGramModel.estimate(kept, order=args.order)
+    model.write_arpa(args.out)
+    sizes = ", ".join(f"{len(t)} {n}-grams" for n, t in enumerate(model.entries, 1))
+    print(
+        f"{args.out}: {len(model.vocabulary)} words, {sizes} from {model.sentences} sentences "
+        f"({len(sentences) - len(kept)} held-out sentences dropped)"
+    )
     return 0
 
 
@@ -87,7 +111,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     from edgeasr.recognizer import Recognizer, RecognizerOptions
 
     try:
-        rec = Recognizer(args.model, RecognizerOptions(threads=args.threads))
+        rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"edgeasr transcribe: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -150,6 +174,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser(
+        "lm",
+        help="build the word n-gram (ARPA) for the beam-search decoder",
+        formatter_class=_FMT,
+        description="Estimate an interpolated Kneser-Ney word n-gram from manifest texts (and your own "
+        "sentences) and write it as ARPA; an export target with decoder = 'beam' ships it (edgeasr.language_model).",
+    )
+    p.add_argument("manifests", nargs="*", default=[], help="manifests whose text fields are the training text")
+    p.add_argument("--text", action="append", help="a file of your own sentences, one per line; repeatable")
+    p.add_argument("--hold-out", action="append", default=[], help="drop every sentence of this manifest; repeatable")
+    p.add_argument("--order", type=int, default=4, help="longest n-gram")
+    p.add_argument("--out", default="work/lm/lm.arpa", help="ARPA file to write")
+    p.set_defaults(func=_cmd_lm)
+
     p = sub.add_parser("export", help="export a checkpoint, checked, into a Triton repository", formatter_class=_FMT)
     p.add_argument("checkpoint", help="best.pt from edgeasr train")
     p.add_argument("--target", default="export/cpu-fp32.toml", help="export target (TOML)")
@@ -171,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (on device)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--words", action="store_true", help="include per-word timestamps (on device, with --json)")
+    p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default="auto",
+        help="on device: auto uses the beam search when the model ships one",
+    )
     p.set_defaults(func=_cmd_transcribe)
 
     p = sub.add_parser("eval", help="WER and CER per split", formatter_class=_FMT)
@@ -180,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
     p.add_argument("--out", default=None, help="write the report as JSON here")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default="auto",
+        help="auto uses the beam search when the model ships one",
+    )
     p.set_defaults(func=_cmd_eval)
 
     from edgeasr.bench import add_bench_arguments

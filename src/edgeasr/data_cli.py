@@ -239,6 +239,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from edgeasr.manifest import merge_manifests
+
+    try:
+        version, counts = merge_manifests(args.manifests, args.out, hold_out=args.hold_out)
+    except (ValueError, OSError) as exc:
+        print(f"edgeasr data merge: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.out}: {counts['kept']} rows (data version {version}); dropped {counts['held_out_text']} "
+        f"with a held-out sentence, {counts['held_out_voice']} with a held-out voice, "
+        f"{counts['duplicates']} duplicates"
+    )
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------------------------
@@ -338,6 +354,23 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "merge",
+        help="combine manifests without leaking held-out sentences or voices",
+        formatter_class=_FMT,
+        description="Concatenate manifests (audio stays where it is) and drop every row whose sentence "
+        "or voice occurs in a --hold-out manifest (see edgeasr.manifest.merge_manifests).",
+    )
+    p.add_argument("manifests", nargs="+", help="manifests to combine, in order")
+    p.add_argument("--out", required=True, help="the merged manifest (with its .version sidecar)")
+    p.add_argument(
+        "--hold-out",
+        action="append",
+        default=[],
+        help="a manifest (e.g. dev or test) whose sentences and voices must not appear in the output; repeatable",
+    )
+    p.set_defaults(func=_cmd_merge)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,14 +92,17 @@ def run_eval_command(args: argparse.Namespace) -> int:
     """Handler of ``edgeasr eval``: a table of WER/CER per split, the worst utterances, optional JSON."""
     from edgeasr.recognizer import Recognizer, RecognizerOptions
 
-    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads))
+    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=getattr(args, "decoder", "auto")))
     snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
     results = []
     for name, manifest in _named_manifests(args.manifests):
         results.append(evaluate_split(rec, manifest, name, worst=args.worst))
         for snr in snrs:
             results.append(evaluate_split(rec, manifest, f"{name}@{snr:g}dB", snr_db=snr, worst=args.worst))
-    print(f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')})")
+    print(
+        f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')}, "
+        f"{rec.decoder_name} decoding)"
+    )
     print(f"{'split':<22}{'utts':>6}{'failed':>8}{'WER %':>8}{'CER %':>8}{'p50 ms':>9}")
     for r in results:
         print(
@@ -112,7 +115,13 @@ def run_eval_command(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(
             json.dumps(
-                {"model": str(rec.model_path), "card": rec.card, "splits": [asdict(r) for r in results]}, indent=2
+                {
+                    "model": str(rec.model_path),
+                    "decoder": rec.decoder_name,
+                    "card": rec.card,
+                    "splits": [asdict(r) for r in results],
+                },
+                indent=2,
             )
         )
     return 0

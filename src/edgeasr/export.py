@@ -7,6 +7,10 @@ Every export is checked before anything is written:
    identical greedy transcripts.
 2. *Quantization* (int8 targets): WER of the int8 model against the fp32 model on the check
    manifest; the increase must stay within ``max_wer_increase``.
+3. *Decoder* (``decoder = "beam"``): the beam search's ``lm_weight`` and ``word_score`` are chosen
+   on the check manifest from the target's grid, and the result must beat greedy decoding there.
+   The version folder of the python flavour (and an edge bundle) then carries ``lm.arpa``,
+   ``decoder.json`` and ``beam_search.py`` (see :mod:`edgeasr.beam_search`).
 
 A failed check writes nothing, prints the numbers, and :class:`ExportCheckError` makes the command
 exit non-zero. A passing export becomes version N+1 of the model in the repository (see
@@ -41,6 +45,7 @@ __all__ = [
     "export_checkpoint",
     "export_onnx",
     "quantize_onnx",
+    "tune_beam_search",
 ]
 
 
@@ -65,6 +70,13 @@ class ExportTarget:
     max_wer_increase: float = 0.005  # int8: allowed absolute WER increase over fp32 on the check manifest
     max_check_utterances: int = 200  # utterances of the check manifest used for the WER comparison
     model_name: str = "edgeasr"  # model name in the Triton repository
+    decoder: str = "greedy"  # "greedy", or "beam": ship the word n-gram and tuned beam-search settings
+    lm: str = ""  # beam: the ARPA word n-gram (``edgeasr lm build``), relative to the working directory
+    lm_weights: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2)  # beam: LM weights tried on the check manifest
+    word_scores: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0)  # beam: word insertion scores tried with them
+    beam_size: int = 64  # beam: hypotheses kept per frame
+    beam_size_token: int = 16  # beam: tokens tried per frame
+    beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ExportTarget:
@@ -74,7 +86,14 @@ class ExportTarget:
         known = {f.name for f in fields(cls)}
         if set(table) - known:
             raise ValueError(f"{path}: unknown [target] field(s): {', '.join(sorted(set(table) - known))}")
+        for key in ("lm_weights", "word_scores"):
+            if key in table:
+                table[key] = tuple(float(v) for v in table[key])
         target = cls(**table)
+        if target.decoder not in ("greedy", "beam"):
+            raise ValueError(f"{path}: decoder must be greedy or beam, not {target.decoder!r}")
+        if target.decoder == "beam" and not target.lm:
+            raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
         if target.format not in ("onnx", "edge", "tensorrt"):
             raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
         if target.precision not in ("fp32", "fp16", "int8"):
@@ -233,6 +252,63 @@ def _wer_of(onnx_path: Path, waves: list[np.ndarray], refs: list[str]) -> float:
     return float(jiwer.wer(refs, hyps))
 
 
+def tune_beam_search(
+    onnx_path: Path, waves: list[np.ndarray], refs: list[str], target: ExportTarget, out_dir: Path
+) -> tuple[dict[str, Path], dict]:
+    """Choose ``lm_weight`` and ``word_score`` on the check set; write ``decoder.json`` into ``out_dir``.
+
+    Returns:
+        The files the python flavour ships (``lm.arpa``, ``decoder.json``, ``beam_search.py``) and
+        the tuning numbers (greedy WER, the grid, the chosen WER) for the model card.
+
+    Raises:
+        ExportCheckError: the best setting does not beat greedy decoding on the check set.
+    """
+    import jiwer
+
+    from edgeasr import beam_search
+    from edgeasr.beam_search import BeamSearchDecoder, BeamSearchOptions
+
+    lm = Path(target.lm)
+    if not lm.is_file():
+        raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm build`)")
+    session = _session(onnx_path)
+    logprobs = [_onnx_logprobs(session, w) for w in waves]
+    greedy_wer = float(jiwer.wer(refs, [greedy_decode(lp).text for lp in logprobs]))
+    grid = []
+    for lm_weight in target.lm_weights:
+        for word_score in target.word_scores:
+            options = BeamSearchOptions(
+                beam_size=target.beam_size,
+                beam_size_token=target.beam_size_token,
+                beam_threshold=target.beam_threshold,
+                lm_weight=lm_weight,
+                word_score=word_score,
+            )
+            decoder = BeamSearchDecoder(lm, list(TOKENS), options)
+            hyps = [" ".join(w for w, _, _ in decoder.search(lp)) for lp in logprobs]
+            grid.append((float(jiwer.wer(refs, hyps)), lm_weight, word_score, options))
+    best_wer, lm_weight, word_score, options = min(grid, key=lambda g: g[0])
+    print(
+        f"beam search on the check set: WER {100 * best_wer:.2f}% (lm_weight {lm_weight}, word_score {word_score}) "
+        f"vs greedy {100 * greedy_wer:.2f}%"
+    )
+    if best_wer > greedy_wer:
+        raise ExportCheckError(f"the beam search ({best_wer:.4f}) does not beat greedy decoding ({greedy_wer:.4f})")
+    options.to_json(out_dir / beam_search.DECODER_FILE)
+    files = {
+        beam_search.LM_FILE: lm,
+        beam_search.DECODER_FILE: out_dir / beam_search.DECODER_FILE,
+        beam_search.MODULE_FILE: Path(beam_search.__file__),
+    }
+    tuning = {
+        "wer_greedy": greedy_wer,
+        "wer_beam": best_wer,
+        "grid": [{"lm_weight": g[1], "word_score": g[2], "wer": g[0]} for g in grid],
+    }
+    return files, tuning
+
+
 def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
     rows = read_manifest(manifest)[:limit]
     if not rows:
@@ -308,6 +384,14 @@ def export_checkpoint(
         elif target.precision != "fp32":
             raise ValueError(f"ONNX export supports fp32 and int8, not {target.precision}")
         metrics["wer"] = metrics.get("wer_int8", fp32_wer)
+        decoder_files: dict[str, Path] = {}
+        decoder_card: dict = {"decoder": "greedy"}
+        if target.decoder == "beam":
+            decoder_files, tuning = tune_beam_search(final, waves, refs, target, Path(tmp))
+            metrics["wer_greedy"] = tuning["wer_greedy"]
+            metrics["wer"] = tuning["wer_beam"]
+            options = json.loads((Path(tmp) / "decoder.json").read_text())
+            decoder_card = {"decoder": "beam", "beam_search": options, "tuning_grid": tuning["grid"]}
         card_fields = {
             "source_checkpoint": str(checkpoint),
             "data_version": ckpt.get("data_version", ""),
@@ -323,20 +407,27 @@ def export_checkpoint(
                 "recipe": ckpt["recipe"].get("name"),
                 "train_steps": ckpt.get("step"),
                 "frontend": ckpt["recipe"]["model"]["frontend"],
+                **decoder_card,
             },
         }
         if target.format == "edge":
-            return _write_edge_bundle(final, Path(out or f"{target.model_name}-{target.name}"), target, card_fields)
+            return _write_edge_bundle(
+                final, Path(out or f"{target.model_name}-{target.name}"), target, card_fields, decoder_files
+            )
         from edgeasr.repository import ModelRepository, RepositoryOptions
 
         options = RepositoryOptions.from_toml(repository_toml) if repository_toml else RepositoryOptions()
         repo = ModelRepository(repository)
-        version = repo.publish(target.model_name, final, card_fields=card_fields, options=options)
+        version = repo.publish(
+            target.model_name, final, card_fields=card_fields, options=options, decoder_files=decoder_files
+        )
         return ExportResult(Path(repository) / target.model_name / str(version), version, card_fields)
 
 
-def _write_edge_bundle(onnx_path: Path, out: Path, target: ExportTarget, card_fields: dict) -> ExportResult:
-    """A self-contained device bundle: model.onnx, vocab.json, model_card.json (no torch needed)."""
+def _write_edge_bundle(
+    onnx_path: Path, out: Path, target: ExportTarget, card_fields: dict, decoder_files: dict[str, Path]
+) -> ExportResult:
+    """A self-contained device bundle: model.onnx, vocab.json, the decoder files, model_card.json (no torch)."""
     from edgeasr.modelcard import ModelCard
 
     if out.exists():
@@ -346,6 +437,8 @@ def _write_edge_bundle(onnx_path: Path, out: Path, target: ExportTarget, card_fi
     tmp.mkdir(parents=True)
     shutil.copyfile(onnx_path, tmp / "model.onnx")
     (tmp / "vocab.json").write_text(json.dumps(list(TOKENS)))
+    for name, src in decoder_files.items():
+        shutil.copyfile(src, tmp / name)
     card = ModelCard.for_files(tmp, name=target.model_name, version=1, **card_fields)
     card.to_json(tmp / "model_card.json")
     tmp.rename(out)

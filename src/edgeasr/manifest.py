@@ -19,6 +19,7 @@ __all__ = [
     "REQUIRED_FIELDS",
     "compute_data_version",
     "data_version",
+    "merge_manifests",
     "read_manifest",
     "resolve_audio_path",
     "write_manifest",
@@ -99,3 +100,52 @@ def write_manifest(rows: Iterable[dict], path: str | os.PathLike) -> str:
 def data_version(path: str | os.PathLike) -> str:
     """The data version of a manifest, computed from its current content (never trusted from the sidecar)."""
     return compute_data_version(read_manifest(path), path)
+
+
+def merge_manifests(
+    sources: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    hold_out: Iterable[str | os.PathLike] = (),
+) -> tuple[str, dict]:
+    """Concatenate manifests into ``out``, dropping rows that would leak held-out material.
+
+    Rows keep every field; ``audio_filepath`` is rewritten relative to ``out``'s folder so the
+    merged manifest points at the original audio without copying it. A row is dropped when its
+    text or its voice occurs in any ``hold_out`` manifest (typically the dev and test manifests of
+    the corpus a model is scored on), so corpora synthesized with different seeds or splits can be
+    combined without training on a held-out sentence or voice. Exact duplicates (same audio file)
+    are kept once.
+
+    Args:
+        sources: manifests to combine, in order.
+        out: the merged manifest (written with its ``.version`` sidecar).
+        hold_out: manifests whose sentences and voices must not appear in ``out``.
+
+    Returns:
+        The data version of ``out`` and counts: ``{"kept", "held_out_text", "held_out_voice", "duplicates"}``.
+    """
+    out = Path(out)
+    held_text, held_voice = set(), set()
+    for path in hold_out:
+        for row in read_manifest(path):
+            held_text.add(row.get("text", ""))
+            if row.get("voice"):
+                held_voice.add(row["voice"])
+    counts = {"kept": 0, "held_out_text": 0, "held_out_voice": 0, "duplicates": 0}
+    seen: set[Path] = set()
+    merged = []
+    base = out.resolve().parent
+    for src in sources:
+        for row in read_manifest(src):
+            audio = resolve_audio_path(row, src)
+            if row.get("text", "") in held_text:
+                counts["held_out_text"] += 1
+            elif row.get("voice") and row["voice"] in held_voice:
+                counts["held_out_voice"] += 1
+            elif audio in seen:
+                counts["duplicates"] += 1
+            else:
+                seen.add(audio)
+                merged.append({**row, "audio_filepath": os.path.relpath(audio, base)})
+                counts["kept"] += 1
+    return write_manifest(merged, out), counts

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio
-from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, greedy_decode
+from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, Word, greedy_decode
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
 
@@ -48,6 +48,7 @@ class RecognizerOptions:
     max_seconds: float = 3600.0  # longer inputs are refused (AudioError)
     verify_card: bool = True  # check the model files against model_card.json before loading
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
+    decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
 
 
 def resolve_model_dir(model: str | os.PathLike) -> Path:
@@ -107,6 +108,35 @@ class Recognizer:
         so.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         self.version = str(self.card.get("version", ""))
+        self.beam_search = self._load_decoder(folder)
+
+    def _load_decoder(self, folder: Path):
+        """The model's beam-search decoder, or None for greedy decoding (per ``options.decoder``)."""
+        from edgeasr.beam_search import BeamSearchDecoder, has_beam_search
+
+        choice = self.options.decoder
+        if choice not in ("auto", "greedy", "beam"):
+            raise ValueError(f"decoder must be auto, greedy or beam, not {choice!r}")
+        if choice == "greedy" or (choice == "auto" and not has_beam_search(folder)):
+            return None
+        if not has_beam_search(folder):
+            raise FileNotFoundError(f"{folder}: decoder='beam' but the model ships no lm.arpa/decoder.json")
+        return BeamSearchDecoder.from_dir(folder, list(self.tokens))
+
+    @property
+    def decoder_name(self) -> str:
+        """``"beam"`` or ``"greedy"``: how this recognizer turns log-probabilities into words."""
+        return "greedy" if self.beam_search is None else "beam"
+
+    def decode(self, logprobs: np.ndarray, time_offset: float = 0.0) -> Transcript:
+        """Words and timestamps of one utterance's (frames, vocab) log-probabilities."""
+        if self.beam_search is None:
+            return greedy_decode(logprobs, self.tokens, time_offset=time_offset)
+        words = tuple(
+            Word(w, time_offset + s * FRAME_SECONDS, time_offset + e * FRAME_SECONDS)
+            for w, s, e in self.beam_search.search(logprobs)
+        )
+        return Transcript(text=" ".join(w.text for w in words), words=words)
 
     # -- core --------------------------------------------------------------------------------
 
@@ -161,7 +191,7 @@ class Recognizer:
         """
         started = time.perf_counter()
         logp = self.logprobs(audio, sample_rate)
-        result = greedy_decode(logp, self.tokens)
+        result = self.decode(logp)
         return Transcript(result.text, result.words, time.perf_counter() - started, self.version)
 
     def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:
@@ -177,7 +207,7 @@ class Recognizer:
         elapsed = time.perf_counter() - started
         results = []
         for i in range(len(waves)):
-            r = greedy_decode(logp[i, : int(out_len[i])], self.tokens)
+            r = self.decode(logp[i, : int(out_len[i])])
             results.append(Transcript(r.text, r.words, elapsed, self.version))
         return results
 
@@ -196,7 +226,9 @@ class StreamingSession:
 
     A frame is *committed* once ``context_seconds`` of audio after it has arrived: its
     log-probabilities can no longer change. :attr:`partial` decodes the committed frames plus a
-    provisional tail; :meth:`finish` decodes everything, equal to offline decoding.
+    provisional tail greedily (cheap enough for every chunk); :meth:`finish` decodes everything
+    with the recognizer's decoder (the beam search when the model ships one), equal to offline
+    decoding.
     """
 
     def __init__(self, recognizer: Recognizer) -> None:
@@ -269,4 +301,4 @@ class StreamingSession:
         """Decode the rest of the audio and return the final transcript."""
         self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
-        return greedy_decode(self._all_frames(), self._rec.tokens)
+        return self._rec.decode(self._all_frames())

@@ -390,6 +390,7 @@ class ModelRepository:
         options: RepositoryOptions = RepositoryOptions(),
         plan_path: str | os.PathLike | None = None,
         tokens: Sequence[str] = TOKENS,
+        decoder_files: Mapping[str, str | os.PathLike] | None = None,
     ) -> int:
         """Publish an exported model as version N+1 of every flavour, atomically.
 
@@ -402,6 +403,8 @@ class ModelRepository:
             plan_path: a TensorRT plan built from the same ONNX; adds the ``trt`` flavour.
             tokens: the model's output vocabulary (written to ``vocab.json``); ``card_fields["tokens"]``
                 wins when given.
+            decoder_files: files the python flavour decodes with, by name in the version folder
+                (``lm.arpa`` and ``decoder.json`` for the beam search; see :mod:`edgeasr.beam_search`).
 
         Returns:
             The new version number N+1 (the same for every flavour).
@@ -437,6 +440,9 @@ class ModelRepository:
                 tmp.mkdir()
                 staged[model] = tmp
                 self._write_version(tmp, flavour, onnx_path, plan_path, tokens)
+                if flavour == "python":
+                    for file_name, src in (decoder_files or {}).items():
+                        _copy_durable(Path(src), tmp / file_name)
                 extra = {**dict(fields_.get("extra") or {}), "flavour": flavour}
                 card = ModelCard.for_files(tmp, **{**fields_, "name": model, "version": version, "extra": extra})
                 card.to_json(tmp)

@@ -1,0 +1,182 @@
+"""The lexicon beam search: synthetic emissions, the shipped model's decoder, Triton against device."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+
+from edgeasr.beam_search import BeamSearchDecoder, BeamSearchOptions, has_beam_search
+from edgeasr.decoding import BLANK, TOKENS, greedy_decode
+from edgeasr.language_model import NGramModel
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = ["play music", "play some music", "play the news", "call mom", "call my mom", "play music loud"]
+
+
+def _emissions(frames: list[dict[str, float]]) -> np.ndarray:
+    """(frames, vocab) log-probabilities: each frame's named tokens get their mass, the rest share 0.01."""
+    out = np.full((len(frames), len(TOKENS)), 0.01 / len(TOKENS), np.float64)
+    for t, probs in enumerate(frames):
+        for tok, p in probs.items():
+            out[t, BLANK if tok == "_" else TOKENS.index(tok)] = p
+    out /= out.sum(axis=1, keepdims=True)
+    return np.log(out).astype(np.float32)
+
+
+def _spell(text: str, doubtful: dict[int, dict[str, float]] | None = None) -> np.ndarray:
+    """Frames for ``text``: each character once followed by a blank; ``doubtful`` overrides a character's frame."""
+    frames: list[dict[str, float]] = [{"_": 0.95}]
+    for i, ch in enumerate(text):
+        frames.append((doubtful or {}).get(i, {ch: 0.9}))
+        frames.append({"_": 0.9})
+    return _emissions(frames)
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return NGramModel.estimate(SENTENCES, order=3).write_arpa(tmp_path_factory.mktemp("lm") / "lm.arpa")
+
+
+def test_lexicon_corrects_what_greedy_misspells(lm_path: Path) -> None:
+    # "play music" with the "i" of music heard as "e" more than "i"
+    logp = _spell("play music", doubtful={8: {"e": 0.5, "i": 0.4}})
+    assert greedy_decode(logp).text == "play musec"
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    words = decoder.search(logp)
+    assert [w for w, _, _ in words] == ["play", "music"]
+    (_, s1, e1), (_, s2, e2) = words
+    assert 0 < s1 < e1 <= s2 < e2 <= logp.shape[0]  # frame spans in order, inside the audio
+    assert e1 - s1 == 7 and e2 - s2 == 9  # "p_l_a_y" and "m_u_s_i_c" on the path
+
+
+def test_words_outside_the_lexicon_are_never_output(lm_path: Path) -> None:
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    logp = _spell("call mum", doubtful={6: {"u": 0.5, "o": 0.4}})
+    assert greedy_decode(logp).text == "call mum"
+    text = " ".join(w for w, _, _ in decoder.search(logp))
+    assert text.split() and set(text.split()) <= set(decoder.vocabulary)
+    assert text == "call mom"
+
+
+def test_empty_input_and_wrong_shapes(lm_path: Path) -> None:
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    assert decoder.search(np.zeros((0, len(TOKENS)), np.float32)) == []
+    assert decoder.search(_emissions([{"_": 0.99}] * 30)) == []  # silence: no words
+    with pytest.raises(ValueError, match="frames"):
+        decoder.search(np.zeros((10, 5), np.float32))
+    with pytest.raises(ValueError, match="frames"):
+        decoder.search(np.zeros(10, np.float32))
+
+
+def test_options_round_trip_and_refuse_unknown_keys(tmp_path: Path, lm_path: Path) -> None:
+    options = BeamSearchOptions(lm_weight=0.8, word_score=-2.0)
+    options.to_json(tmp_path / "decoder.json")
+    assert BeamSearchOptions.from_json(tmp_path / "decoder.json") == options
+    assert not has_beam_search(tmp_path)
+    shutil.copyfile(lm_path, tmp_path / "lm.arpa")
+    assert has_beam_search(tmp_path)
+    assert BeamSearchDecoder.from_dir(tmp_path, list(TOKENS), beam_size=8).options.beam_size == 8
+    (tmp_path / "decoder.json").write_text(json.dumps({"lm_weight": 1.0, "beam_width": 3}))
+    with pytest.raises(ValueError, match="beam_width"):
+        BeamSearchOptions.from_json(tmp_path / "decoder.json")
+
+
+def test_a_language_model_the_tokens_cannot_spell_is_refused(tmp_path: Path) -> None:
+    arpa = NGramModel.estimate(["über straße"], order=2).write_arpa(tmp_path / "lm.arpa")
+    with pytest.raises(ValueError, match="spelled"):
+        BeamSearchDecoder(arpa, list(TOKENS))
+
+
+# -- the shipped default model ----------------------------------------------------------------
+
+SHIPPED = ROOT / "triton_models" / "edgeasr"
+SAMPLES = ROOT / "samples" / "manifest.jsonl"
+
+
+def _shipped_version() -> Path:
+    from edgeasr.recognizer import resolve_model_dir
+
+    return resolve_model_dir(SHIPPED).parent
+
+
+shipped = pytest.mark.skipif(
+    not SHIPPED.is_dir() or not SAMPLES.is_file(), reason="the shipped model or samples are not in this checkout"
+)
+
+
+@shipped
+def test_shipped_model_decodes_with_its_beam_search_and_beats_greedy() -> None:
+    import jiwer
+
+    from edgeasr.audio import load_audio
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+    assert has_beam_search(_shipped_version()), "the shipped default version ships no lm.arpa/decoder.json"
+    beam = Recognizer(SHIPPED, RecognizerOptions(decoder="auto"))
+    greedy = Recognizer(SHIPPED, RecognizerOptions(decoder="greedy"))
+    assert (beam.decoder_name, greedy.decoder_name) == ("beam", "greedy")
+    rows = read_manifest(SAMPLES)
+    refs, by_beam, by_greedy = [], [], []
+    for row in rows:
+        wave = load_audio(resolve_audio_path(row, SAMPLES))
+        refs.append(row["text"])
+        by_beam.append(beam.transcribe(wave, 16000))
+        by_greedy.append(greedy.transcribe(wave, 16000).text)
+        assert by_greedy[-1] == greedy_decode(greedy.logprobs(wave, 16000)).text
+    assert jiwer.wer(refs, [t.text for t in by_beam]) < jiwer.wer(refs, by_greedy)
+    for t in by_beam:  # word timestamps lie in order inside the audio
+        ends = [(w.start, w.end) for w in t.words]
+        assert all(0 <= s < e for s, e in ends) and ends == sorted(ends)
+    # streaming ends with the same decoder as offline
+    stream = beam.create_stream()
+    wave = load_audio(resolve_audio_path(rows[0], SAMPLES))
+    for i in range(0, wave.size, 2560):
+        stream.accept_waveform(wave[i : i + 2560])
+    assert stream.finish().text == by_beam[0].text
+
+
+def test_beam_decoder_on_a_model_without_one_is_a_clear_error(tiny_repository: Path) -> None:
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+    assert Recognizer(tiny_repository / "edgeasr").decoder_name == "greedy"
+    with pytest.raises(FileNotFoundError, match=r"lm\.arpa"):
+        Recognizer(tiny_repository / "edgeasr", RecognizerOptions(decoder="beam"))
+    with pytest.raises(ValueError, match="auto, greedy or beam"):
+        Recognizer(tiny_repository / "edgeasr", RecognizerOptions(decoder="viterbi"))
+
+
+@shipped
+@pytest.mark.triton
+def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -> None:
+    from edgeasr.audio import load_audio
+    from edgeasr.client import TritonClient
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.recognizer import Recognizer
+    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    version = _shipped_version()
+    root = tmp_path / "triton_models"
+    shutil.copytree(SHIPPED, root / "edgeasr", ignore=shutil.ignore_patterns(*[
+        p.name for p in SHIPPED.iterdir() if p.name.isdigit() and p.name != version.name
+    ]))  # fmt: skip
+    device = Recognizer(root / "edgeasr")
+    server = TritonServer(root)
+    server.start(timeout_s=120)
+    try:
+        client = TritonClient(server.grpc_url, "edgeasr")
+        for row in read_manifest(SAMPLES):
+            wave = load_audio(resolve_audio_path(row, SAMPLES))
+            assert client.transcribe(wave).text == device.transcribe(wave, 16000).text
+    finally:
+        server.stop()

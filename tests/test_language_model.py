@@ -1,0 +1,97 @@
+"""The word n-gram: Kneser-Ney estimation, ARPA output that KenLM reads, and ``edgeasr lm``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeasr.language_model import EOS, UNK, NGramModel
+
+SENTENCES = [
+    "play music",
+    "play some music",
+    "play the news",
+    "call mom",
+    "call my mom",
+    "set a timer for five minutes",
+    "set an alarm for five a m",
+    "play music in the kitchen",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> NGramModel:
+    return NGramModel.estimate(SENTENCES, order=3)
+
+
+@pytest.mark.parametrize("context", [(), ("play",), ("<s>", "play"), ("set", "a"), ("never", "seen"), ("for",)])
+def test_each_context_is_a_probability_distribution(model: NGramModel, context: tuple[str, ...]) -> None:
+    words = [*model.vocabulary, EOS, UNK]
+    total = sum(10 ** model.log10_prob((*context, w)) for w in words)
+    assert total == pytest.approx(1.0, abs=1e-9)
+
+
+def test_seen_continuations_beat_unseen_ones(model: NGramModel) -> None:
+    assert model.log10_prob(("play", "music")) > model.log10_prob(("play", "mom"))
+    assert model.log10_prob(("call", "my", "mom")) > model.log10_prob(("call", "my", "music"))
+    assert model.vocabulary == sorted({w for s in SENTENCES for w in s.split()})
+
+
+def test_kenlm_reads_the_arpa_and_agrees(model: NGramModel, tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from flashlight.lib.text.decoder.kenlm import KenLM
+    from flashlight.lib.text.dictionary import Dictionary
+
+    arpa = model.write_arpa(tmp_path / "lm.arpa")
+    words = Dictionary()
+    for w in [*model.vocabulary, UNK]:
+        words.add_entry(w)
+    words.set_default_index(words.get_index(UNK))
+    lm = KenLM(str(arpa), words)
+    state = lm.start(False)
+    history = ("<s>",)
+    for w in ["play", "music", "in", "the", "news"]:  # "the news" after "in" backs off
+        state, score = lm.score(state, words.get_index(w))
+        history = (*history, w)
+        assert score == pytest.approx(model.log10_prob(history[-3:]), abs=1e-4)  # KenLM scores in log10
+    _, end = lm.finish(state)
+    assert end == pytest.approx(model.log10_prob((*history[-2:], EOS)), abs=1e-4)
+
+
+def test_arpa_is_reproducible_and_counts_match(model: NGramModel, tmp_path: Path) -> None:
+    a = model.write_arpa(tmp_path / "a.arpa").read_text()
+    b = NGramModel.estimate(SENTENCES, order=3).write_arpa(tmp_path / "b.arpa").read_text()
+    assert a == b
+    header = [line for line in a.splitlines() if line.startswith("ngram ")]
+    assert header == [f"ngram {n}={len(t)}" for n, t in enumerate(model.entries, 1)]
+    assert a.rstrip().endswith("\\end\\")
+
+
+def test_no_words_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no words"):
+        NGramModel.estimate(["", "   "])
+    with pytest.raises(ValueError, match="order"):
+        NGramModel.estimate(SENTENCES, order=0)
+
+
+def test_lm_command_drops_held_out_sentences(tmp_path: Path) -> None:
+    from edgeasr.manifest import write_manifest
+
+    rows = [{"audio_filepath": f"{i}.wav", "text": s, "duration": 1.0} for i, s in enumerate(SENTENCES)]
+    write_manifest(rows, tmp_path / "train.jsonl")
+    write_manifest([{"audio_filepath": "x.wav", "text": "call my mom", "duration": 1.0}], tmp_path / "test.jsonl")
+    (tmp_path / "mine.txt").write_text("Call Grandpa\n\n")
+    out = tmp_path / "lm.arpa"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "lm", str(tmp_path / "train.jsonl"), "--text", str(tmp_path / "mine.txt"),
+         "--hold-out", str(tmp_path / "test.jsonl"), "--order", "3", "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "1 held-out sentences dropped" in proc.stdout
+    unigrams = {line.split("\t")[1] for line in out.read_text().split("\\2-grams:")[0].splitlines() if "\t" in line}
+    assert "grandpa" in unigrams  # the user's own sentence, normalized
+    assert "my" not in unigrams  # only the held-out sentence had it
