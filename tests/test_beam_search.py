@@ -122,6 +122,7 @@ def test_shipped_model_decodes_with_its_beam_search_and_beats_greedy() -> None:
     beam = Recognizer(SHIPPED, RecognizerOptions(decoder="auto"))
     greedy = Recognizer(SHIPPED, RecognizerOptions(decoder="greedy"))
     assert (beam.decoder_name, greedy.decoder_name) == ("beam", "greedy")
+    assert Recognizer(SHIPPED, RecognizerOptions(beam_size=8)).beam_search.options.beam_size == 8
     rows = read_manifest(SAMPLES)
     refs, by_beam, by_greedy = [], [], []
     for row in rows:

@@ -41,13 +41,23 @@ def test_merge_drops_held_out_sentences_and_voices(tmp_path: Path) -> None:
     )  # fmt: skip
     out = tmp_path / "merged" / "train.jsonl"
     version, counts = merge_manifests([a, b, a], out, hold_out=[held])
-    assert counts == {"kept": 3, "held_out_text": 1, "held_out_voice": 2, "duplicates": 1}
+    assert counts == {"kept": 3, "held_out_text": 1, "held_out_voice": 2, "duplicates": 1, "not_selected": 0}
     rows = read_manifest(out)
     assert [(r["text"], r["voice"]) for r in rows] == [("call mom", "v1"), ("play music", "v3"), ("set a timer", "v3")]
     # audio stays where it is; paths resolve from the merged manifest's folder
     assert resolve_audio_path(rows[0], out).resolve() == (tmp_path / "a" / "wavs" / "0.wav").resolve()
     assert resolve_audio_path(rows[2], out).resolve() == (tmp_path / "b" / "wavs" / "2.wav").resolve()
     assert version == data_version(out)
+
+
+def test_merge_can_select_the_held_out_sentences_spoken_by_training_voices(tmp_path: Path) -> None:
+    a = _corpus(tmp_path / "a", [("call mom", "v1"), ("play music", "v2"), ("play music", "v7")])
+    test = tmp_path / "test.jsonl"
+    write_manifest([{"audio_filepath": "x.wav", "text": "play music", "duration": 1.0, "voice": "v7"}], test)
+    _, counts = merge_manifests([a], tmp_path / "seen.jsonl", hold_out=[test], only_sentences_of=[test])
+    # the test voice v7 stays out even when its sentence is selected
+    assert counts == {"kept": 1, "held_out_text": 0, "held_out_voice": 1, "duplicates": 0, "not_selected": 1}
+    assert [r["voice"] for r in read_manifest(tmp_path / "seen.jsonl")] == ["v2"]
 
 
 def test_merge_command(tmp_path: Path) -> None:

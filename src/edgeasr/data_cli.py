@@ -243,14 +243,16 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from edgeasr.manifest import merge_manifests
 
     try:
-        version, counts = merge_manifests(args.manifests, args.out, hold_out=args.hold_out)
+        version, counts = merge_manifests(
+            args.manifests, args.out, hold_out=args.hold_out, only_sentences_of=args.only_sentences_of
+        )
     except (ValueError, OSError) as exc:
         print(f"edgeasr data merge: {exc}", file=sys.stderr)
         return 2
     print(
         f"{args.out}: {counts['kept']} rows (data version {version}); dropped {counts['held_out_text']} "
         f"with a held-out sentence, {counts['held_out_voice']} with a held-out voice, "
-        f"{counts['duplicates']} duplicates"
+        f"{counts['duplicates']} duplicates, {counts['not_selected']} not selected"
     )
     return 0
 
@@ -369,6 +371,13 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="a manifest (e.g. dev or test) whose sentences and voices must not appear in the output; repeatable",
+    )
+    p.add_argument(
+        "--only-sentences-of",
+        action="append",
+        default=[],
+        help="keep only rows whose sentence occurs in this manifest (builds a seen-voices/unseen-sentences "
+        "split); repeatable",
     )
     p.set_defaults(func=_cmd_merge)
 

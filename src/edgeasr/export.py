@@ -276,9 +276,11 @@ def tune_beam_search(
     logprobs = [_onnx_logprobs(session, w) for w in waves]
     greedy_wer = float(jiwer.wer(refs, [greedy_decode(lp).text for lp in logprobs]))
     grid = []
+    order = sum(1 for line in lm.open(encoding="utf-8") if line.startswith("ngram ") and "=" in line)
     for lm_weight in target.lm_weights:
         for word_score in target.word_scores:
             options = BeamSearchOptions(
+                lm_order=order,
                 beam_size=target.beam_size,
                 beam_size_token=target.beam_size_token,
                 beam_threshold=target.beam_threshold,

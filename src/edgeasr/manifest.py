@@ -106,6 +106,7 @@ def merge_manifests(
     sources: Iterable[str | os.PathLike],
     out: str | os.PathLike,
     hold_out: Iterable[str | os.PathLike] = (),
+    only_sentences_of: Iterable[str | os.PathLike] = (),
 ) -> tuple[str, dict]:
     """Concatenate manifests into ``out``, dropping rows that would leak held-out material.
 
@@ -116,13 +117,19 @@ def merge_manifests(
     combined without training on a held-out sentence or voice. Exact duplicates (same audio file)
     are kept once.
 
+    ``only_sentences_of`` turns the filter around for building evaluation splits: only rows whose
+    sentence occurs in those manifests are kept (for example the test sentences spoken by training
+    voices, a "seen voices, unseen sentences" split); ``hold_out`` then removes voices only.
+
     Args:
         sources: manifests to combine, in order.
         out: the merged manifest (written with its ``.version`` sidecar).
         hold_out: manifests whose sentences and voices must not appear in ``out``.
+        only_sentences_of: when given, manifests whose sentences are the only ones kept.
 
     Returns:
-        The data version of ``out`` and counts: ``{"kept", "held_out_text", "held_out_voice", "duplicates"}``.
+        The data version of ``out`` and counts: ``{"kept", "held_out_text", "held_out_voice",
+        "duplicates", "not_selected"}``.
     """
     out = Path(out)
     held_text, held_voice = set(), set()
@@ -131,14 +138,17 @@ def merge_manifests(
             held_text.add(row.get("text", ""))
             if row.get("voice"):
                 held_voice.add(row["voice"])
-    counts = {"kept": 0, "held_out_text": 0, "held_out_voice": 0, "duplicates": 0}
+    selected = {row.get("text", "") for path in only_sentences_of for row in read_manifest(path)}
+    counts = {"kept": 0, "held_out_text": 0, "held_out_voice": 0, "duplicates": 0, "not_selected": 0}
     seen: set[Path] = set()
     merged = []
     base = out.resolve().parent
     for src in sources:
         for row in read_manifest(src):
             audio = resolve_audio_path(row, src)
-            if row.get("text", "") in held_text:
+            if selected and row.get("text", "") not in selected:
+                counts["not_selected"] += 1
+            elif not selected and row.get("text", "") in held_text:
                 counts["held_out_text"] += 1
             elif row.get("voice") and row["voice"] in held_voice:
                 counts["held_out_voice"] += 1

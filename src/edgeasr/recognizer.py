@@ -49,6 +49,7 @@ class RecognizerOptions:
     verify_card: bool = True  # check the model files against model_card.json before loading
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
     decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
+    beam_size: int = 0  # beam search: hypotheses kept per frame; 0 keeps the model's decoder.json (narrower: faster)
 
 
 def resolve_model_dir(model: str | os.PathLike) -> Path:
@@ -121,7 +122,8 @@ class Recognizer:
             return None
         if not has_beam_search(folder):
             raise FileNotFoundError(f"{folder}: decoder='beam' but the model ships no lm.arpa/decoder.json")
-        return BeamSearchDecoder.from_dir(folder, list(self.tokens))
+        overrides = {"beam_size": self.options.beam_size} if self.options.beam_size > 0 else {}
+        return BeamSearchDecoder.from_dir(folder, list(self.tokens), **overrides)
 
     @property
     def decoder_name(self) -> str:

@@ -1,4 +1,4 @@
-"""Triton python-backend model for edgeasr: batched onnxruntime inference and greedy CTC decoding.
+"""Triton python-backend model for edgeasr: batched onnxruntime inference and CTC decoding.
 
 This file is copied verbatim into every version directory of the python flavour as ``model.py``
 (see :mod:`edgeasr.repository`); it therefore imports only the standard library, numpy,
@@ -12,8 +12,11 @@ Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
   a client can send int16 PCM at half the bytes without a server-side dtype guess.
 * ``SAMPLE_RATE``  TYPE_INT32 [1]   optional declaration; anything but 16000 is refused.
 
-Outputs: ``TEXT`` TYPE_STRING [1] (the greedy transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29]
-(the valid frames only).
+Outputs: ``TEXT`` TYPE_STRING [1] (the transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29] (the valid
+frames only). ``TEXT`` comes from the beam search with the word n-gram when the version folder
+ships one (``lm.arpa``, ``decoder.json`` and ``beam_search.py``, a copy of
+:mod:`edgeasr.beam_search` loaded by path, which needs flashlight-text), else from greedy decoding:
+the same decoder the on-device recognizer uses for that folder.
 
 ``execute`` validates each request on its own; the valid ones are zero-padded to the longest and
 run through onnxruntime in one call (the ONNX model masks padding, so results do not depend on
@@ -28,8 +31,10 @@ Config ``parameters`` read at ``initialize`` (string values): ``max_audio_second
 """
 
 import hashlib
+import importlib.util
 import json
 import os
+import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -106,6 +111,20 @@ def greedy_text(logprobs, tokens, blank=0):
     return " ".join("".join(chars).split())
 
 
+def load_beam_search(version_dir, tokens):
+    """The version folder's beam-search decoder (its own ``beam_search.py``), or None when it ships none."""
+    module_path = os.path.join(version_dir, "beam_search.py")
+    if not os.path.isfile(os.path.join(version_dir, "lm.arpa")):
+        return None
+    if not os.path.isfile(module_path):
+        raise ValueError(f"{version_dir}: lm.arpa without beam_search.py")
+    spec = importlib.util.spec_from_file_location("edgeasr_version_beam_search", module_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.BeamSearchDecoder.from_dir(version_dir, list(tokens))
+
+
 class TritonPythonModel:
     """The edgeasr speech recognizer as a Triton python-backend model."""
 
@@ -133,6 +152,12 @@ class TritonPythonModel:
         vocab = self.session.get_outputs()[0].shape[-1]
         if isinstance(vocab, int) and vocab != len(self.tokens):
             raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
+        self.beam_search = load_beam_search(version_dir, self.tokens)
+
+    def _text(self, logprobs):
+        if self.beam_search is None:
+            return greedy_text(logprobs, self.tokens)
+        return " ".join(word for word, _, _ in self.beam_search.search(logprobs))
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -210,7 +235,7 @@ class TritonPythonModel:
         return responses
 
     def _response(self, per_row):
-        texts = np.array([[greedy_text(lp, self.tokens).encode("utf-8")] for lp in per_row], dtype=np.object_)
+        texts = np.array([[self._text(lp).encode("utf-8")] for lp in per_row], dtype=np.object_)
         frames = max(lp.shape[0] for lp in per_row)
         stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
         for j, lp in enumerate(per_row):
