@@ -95,3 +95,14 @@ def test_lm_command_drops_held_out_sentences(tmp_path: Path) -> None:
     unigrams = {line.split("\t")[1] for line in out.read_text().split("\\2-grams:")[0].splitlines() if "\t" in line}
     assert "grandpa" in unigrams  # the user's own sentence, normalized
     assert "my" not in unigrams  # only the held-out sentence had it
+
+
+def test_lm_command_without_text_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "lm", "--out", str(tmp_path / "lm.arpa")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "no words" in proc.stderr
+    assert not (tmp_path / "lm.arpa").exists()

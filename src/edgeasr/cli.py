@@ -53,7 +53,11 @@ def _cmd_lm(args: argparse.Namespace) -> int:
         sentences += listed.sentences
     held = set(sentences_from_manifests(args.hold_out))
     kept = [s for s in sentences if s not in held]
-    model = NGramModel.estimate(kept, order=args.order)
+    try:
+        model = NGramModel.estimate(kept, order=args.order)
+    except ValueError as exc:
+        print(f"edgeasr lm: {exc} (give manifests with text, or --text files)", file=sys.stderr)
+        return 2
     model.write_arpa(args.out)
     sizes = ", ".join(f"{len(t)} {n}-grams" for n, t in enumerate(model.entries, 1))
     print(
