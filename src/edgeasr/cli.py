@@ -42,11 +42,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_lm(args: argparse.Namespace) -> int:
     from edgeasr.language_model import NGramModel, sentences_from_manifests
+    from edgeasr.prompts import load_text_list
 
     sentences = sentences_from_manifests(args.manifests)
     for path in args.text or []:
-        from edgeasr.prompts import load_text_list
-
         listed = load_text_list(path)
         for bad in listed.rejected:
             print(f"edgeasr lm: {path}:{bad['line']}: skipped ({bad['reason']})", file=sys.stderr)

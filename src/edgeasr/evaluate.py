@@ -92,7 +92,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     """Handler of ``edgeasr eval``: a table of WER/CER per split, the worst utterances, optional JSON."""
     from edgeasr.recognizer import Recognizer, RecognizerOptions
 
-    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=getattr(args, "decoder", "auto")))
+    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
     snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
     results = []
     for name, manifest in _named_manifests(args.manifests):

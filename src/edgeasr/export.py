@@ -28,7 +28,7 @@ import tempfile
 import time
 import tomllib
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -244,22 +244,43 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
     return int8_path
 
 
-def _wer_of(onnx_path: Path, waves: list[np.ndarray], refs: list[str]) -> float:
+def _logprobs_of(onnx_path: Path, waves: list[np.ndarray]) -> list[np.ndarray]:
+    session = _session(onnx_path)
+    return [_onnx_logprobs(session, w) for w in waves]
+
+
+def _greedy_wer(logprobs: list[np.ndarray], refs: list[str]) -> float:
     import jiwer
 
-    session = _session(onnx_path)
-    hyps = [greedy_decode(_onnx_logprobs(session, w)).text for w in waves]
-    return float(jiwer.wer(refs, hyps))
+    return float(jiwer.wer(refs, [greedy_decode(lp).text for lp in logprobs]))
+
+
+def _arpa_order(path: Path) -> int:
+    """The highest n-gram order listed in an ARPA file's ``\\data\\`` header."""
+    order = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("\\1-grams:"):
+                break
+            if line.startswith("ngram ") and "=" in line:
+                order += 1
+    return order
 
 
 def tune_beam_search(
-    onnx_path: Path, waves: list[np.ndarray], refs: list[str], target: ExportTarget, out_dir: Path
+    logprobs: list[np.ndarray], refs: list[str], target: ExportTarget, out_dir: Path
 ) -> tuple[dict[str, Path], dict]:
     """Choose ``lm_weight`` and ``word_score`` on the check set; write ``decoder.json`` into ``out_dir``.
 
+    Args:
+        logprobs: the exported model's (frames, vocab) log-probabilities of each check utterance.
+        refs: their reference texts.
+        target: the export target (language model, grid and beam settings).
+        out_dir: where ``decoder.json`` is written.
+
     Returns:
         The files the python flavour ships (``lm.arpa``, ``decoder.json``, ``beam_search.py``) and
-        the tuning numbers (greedy WER, the grid, the chosen WER) for the model card.
+        the tuning numbers (greedy WER, the grid, the chosen WER and options) for the model card.
 
     Raises:
         ExportCheckError: the best setting does not beat greedy decoding on the check set.
@@ -271,12 +292,10 @@ def tune_beam_search(
 
     lm = Path(target.lm)
     if not lm.is_file():
-        raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm build`)")
-    session = _session(onnx_path)
-    logprobs = [_onnx_logprobs(session, w) for w in waves]
-    greedy_wer = float(jiwer.wer(refs, [greedy_decode(lp).text for lp in logprobs]))
+        raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm`)")
+    greedy_wer = _greedy_wer(logprobs, refs)
     grid = []
-    order = sum(1 for line in lm.open(encoding="utf-8") if line.startswith("ngram ") and "=" in line)
+    order = _arpa_order(lm)
     for lm_weight in target.lm_weights:
         for word_score in target.word_scores:
             options = BeamSearchOptions(
@@ -307,6 +326,7 @@ def tune_beam_search(
         "wer_greedy": greedy_wer,
         "wer_beam": best_wer,
         "grid": [{"lm_weight": g[1], "word_score": g[2], "wer": g[0]} for g in grid],
+        "options": asdict(options),
     }
     return files, tuning
 
@@ -365,13 +385,15 @@ def export_checkpoint(
             raise ExportCheckError(f"ONNX parity check failed: {parity}")
         final = fp32
         metrics = {"check_manifest": str(manifest), "check_utterances": len(waves)}
-        fp32_wer = _wer_of(fp32, waves, refs)
+        final_logprobs = _logprobs_of(fp32, waves)
+        fp32_wer = _greedy_wer(final_logprobs, refs)
         metrics["wer_fp32"] = fp32_wer
         if target.precision == "int8":
             final = quantize_onnx(
                 fp32, Path(tmp) / "model_int8.onnx", target.quantization, waves[: target.calibration_utterances]
             )
-            int8_wer = _wer_of(final, waves, refs)
+            final_logprobs = _logprobs_of(final, waves)
+            int8_wer = _greedy_wer(final_logprobs, refs)
             metrics["wer_int8"] = int8_wer
             metrics["size_ratio_int8_fp32"] = final.stat().st_size / fp32.stat().st_size
             print(
@@ -389,11 +411,10 @@ def export_checkpoint(
         decoder_files: dict[str, Path] = {}
         decoder_card: dict = {"decoder": "greedy"}
         if target.decoder == "beam":
-            decoder_files, tuning = tune_beam_search(final, waves, refs, target, Path(tmp))
+            decoder_files, tuning = tune_beam_search(final_logprobs, refs, target, Path(tmp))
             metrics["wer_greedy"] = tuning["wer_greedy"]
             metrics["wer"] = tuning["wer_beam"]
-            options = json.loads((Path(tmp) / "decoder.json").read_text())
-            decoder_card = {"decoder": "beam", "beam_search": options, "tuning_grid": tuning["grid"]}
+            decoder_card = {"decoder": "beam", "beam_search": tuning["options"], "tuning_grid": tuning["grid"]}
         card_fields = {
             "source_checkpoint": str(checkpoint),
             "data_version": ckpt.get("data_version", ""),
