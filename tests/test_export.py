@@ -130,3 +130,39 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
         ExportTarget.from_toml(tmp_path / "t.toml")
     (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\nlm_weights = [1, 2]\n')
     assert ExportTarget.from_toml(tmp_path / "t.toml").lm_weights == (1.0, 2.0)
+
+
+def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise(tmp_path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    import numpy as np
+
+    from edgeasr.decoding import BLANK, TOKENS
+    from edgeasr.export import tune_beam_search
+    from edgeasr.language_model import NGramModel
+
+    def spell(text: str, doubtful: dict[int, dict[str, float]] | None = None) -> np.ndarray:
+        frames = [{"_": 0.95}]
+        for i, ch in enumerate(text):
+            frames += [(doubtful or {}).get(i, {ch: 0.9}), {"_": 0.9}]
+        out = np.full((len(frames), len(TOKENS)), 0.01 / len(TOKENS))
+        for t, probs in enumerate(frames):
+            for tok, p in probs.items():
+                out[t, BLANK if tok == "_" else TOKENS.index(tok)] = p
+        return np.log(out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    lm = NGramModel.estimate(["call mom"] * 5 + ["play mum", "play music"], order=2).write_arpa(tmp_path / "lm.arpa")
+    target = ExportTarget(decoder="beam", lm=str(lm), lm_weights=(0.0, 2.0), word_scores=(0.0,))
+    clean = [spell("call mom")]  # unambiguous: every LM weight gets it right
+    noisy = {"10dB": [spell("call mom", doubtful={6: {"u": 0.5, "o": 0.4}})]}  # sounds more like "mum"
+    _, alone = tune_beam_search(clean, ["call mom"], target, tmp_path)
+    assert alone["options"]["lm_weight"] == 0.0  # a tie on clean speech: the first setting stays
+    _, tuned = tune_beam_search(clean, ["call mom"], target, tmp_path, noisy)
+    assert tuned["options"]["lm_weight"] == 2.0  # only the LM knows "mum" does not follow "call"
+    assert tuned["wer_beam_noisy"] == {"10dB": 0.0}
+    assert [g["wer_10dB"] for g in tuned["grid"]] == [0.5, 0.0]
+    assert json.loads((tmp_path / "decoder.json").read_text())["lm_weight"] == 2.0
+
+
+def test_tune_noise_snr_is_read_from_the_target(tmp_path) -> None:
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\ntune_noise_snr = [10]\n')
+    assert ExportTarget.from_toml(tmp_path / "t.toml").tune_noise_snr == (10.0,)

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the frontend is a torch module (train extra)")
 torchaudio = pytest.importorskip("torchaudio", reason="parity reference needs torchaudio")
 
-from edgeasr.features import FrontendConfig, LogMelFrontend, feature_lengths  # noqa: E402
+from edgeasr.features import FrontendConfig, LogMelFrontend, feature_lengths, vtlp_matrix  # noqa: E402
 
 # Stated tolerance of the parity with torchaudio: log-mel energies agree to 1e-3 (natural log units)
 # wherever the reference mel energy is above 1e-4 (below that the log floor dominates both).
@@ -86,3 +86,39 @@ def test_normalization_is_fixed_and_saved() -> None:
 def test_unsupported_geometry_is_refused() -> None:
     with pytest.raises(ValueError, match="n_fft=512"):
         LogMelFrontend(FrontendConfig(n_fft=400))
+
+
+def test_vtlp_of_one_is_the_identity() -> None:
+    assert torch.allclose(vtlp_matrix(1.0, 257), torch.eye(257), atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.9, 1.12])
+def test_vtlp_moves_a_tone_below_the_boundary_by_its_factor(alpha: float) -> None:
+    t = torch.arange(16000) / 16000.0
+    tone = torch.sin(2 * torch.pi * 1000.0 * t).unsqueeze(0)
+    front = LogMelFrontend()
+    power = front.power_spectrogram(tone)[0].mean(dim=1)
+    warped = vtlp_matrix(alpha, front.n_freqs) @ power
+    hz_per_bin = 8000.0 / (front.n_freqs - 1)
+    assert float(power.argmax()) * hz_per_bin == pytest.approx(1000.0, abs=hz_per_bin)
+    assert float(warped.argmax()) * hz_per_bin == pytest.approx(1000.0 * alpha, abs=hz_per_bin)
+    # the band edges stay put: DC maps to DC and Nyquist to Nyquist
+    w = vtlp_matrix(alpha, front.n_freqs)
+    assert w[0, 0] == pytest.approx(1.0) and w[-1, -1] == pytest.approx(1.0)
+
+
+def test_warp_of_ones_changes_nothing_and_other_factors_change_the_features() -> None:
+    front = LogMelFrontend()
+    audio = torch.randn(2, 8000) * 0.1
+    lengths = torch.tensor([8000, 6000])
+    plain, _ = front(audio, lengths)
+    same, _ = front(audio, lengths, torch.ones(2))
+    assert torch.allclose(plain, same, atol=1e-5)
+    warped, _ = front(audio, lengths, torch.tensor([1.1, 1.0]))
+    assert not torch.allclose(plain[0], warped[0], atol=1e-2)
+    assert torch.allclose(plain[1], warped[1], atol=1e-5)
+
+
+def test_vtlp_factor_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="VTLP factor"):
+        vtlp_matrix(3.0, 257)

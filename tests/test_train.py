@@ -48,3 +48,18 @@ def test_init_starts_from_another_model(tiny_recipe, tiny_checkpoint, tmp_path) 
     assert ckpt["init_from"] == str(tiny_checkpoint)
     source = load_checkpoint(tiny_checkpoint)["model"]
     torch.testing.assert_close(ckpt["model"]["frontend.mean"], source["frontend.mean"])  # normalisation kept
+
+
+def test_vtlp_in_the_recipe_reaches_the_features(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
+    warped = replace(tiny_recipe, spec_augment=replace(tiny_recipe.spec_augment, warp_prob=1.0, warp_max=0.15))
+    a = train(tiny_recipe, tmp_path / "plain", init=tiny_checkpoint, max_steps=2, progress=False)
+    b = train(warped, tmp_path / "warped", init=tiny_checkpoint, max_steps=2, progress=False)
+    wa, wb = load_checkpoint(a.out_dir / "last.pt")["model"], load_checkpoint(b.out_dir / "last.pt")["model"]
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa if not k.startswith("frontend."))
+
+
+def test_recipe_refuses_an_out_of_range_warp() -> None:
+    from edgeasr.recipe import TrainRecipe
+
+    with pytest.raises(ValueError, match="warp_prob"):
+        TrainRecipe.from_dict({"spec_augment": {"warp_prob": 1.5}})

@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help="model to evaluate")
     p.add_argument("--noise-snr", default="20,10,5", help="also evaluate noisy copies at these SNRs (dB); empty: none")
     p.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
+    p.add_argument(
+        "--group-by", default="engine", help="also score each split per value of this manifest field ('': none)"
+    )
     p.add_argument("--out", default=None, help="write the report as JSON here")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     p.add_argument(

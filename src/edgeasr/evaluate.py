@@ -2,7 +2,9 @@
 
 Evaluation runs the exported ONNX model on device (what users ship), per split: each manifest
 given, plus noisy copies of each at the requested signal-to-noise ratios (pink noise, seeded, so
-runs are comparable). It lists the worst utterances so a person can look at what goes wrong.
+runs are comparable). It lists the worst utterances so a person can look at what goes wrong, and
+breaks each split down by a manifest field (``engine`` by default: which synthesizer or which
+imported corpus an utterance came from), since an average over voices hides the voice that fails.
 WER and CER come from jiwer.
 """
 
@@ -12,7 +14,8 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jiwer
@@ -36,15 +39,27 @@ class SplitResult:
     cer: float  # corpus-level character error rate
     latency_p50_ms: float  # median on-device latency per utterance
     worst: list  # [{"audio", "reference", "hypothesis", "wer"}] sorted worst first
+    groups: dict = field(default_factory=dict)  # {value of the group-by field: {"utterances", "wer", "cer"}}
 
 
 def evaluate_split(
-    recognizer, manifest: str | Path, name: str, snr_db: float | None = None, worst: int = 10
+    recognizer,
+    manifest: str | Path,
+    name: str,
+    snr_db: float | None = None,
+    worst: int = 10,
+    group_by: str | None = "engine",
 ) -> SplitResult:
-    """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``) and score it."""
+    """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``) and score it.
+
+    ``recognizer`` is anything with ``transcribe(wave, sample_rate)`` returning ``.text`` and
+    ``.latency_s`` (a :class:`~edgeasr.recognizer.Recognizer`). Rows are also scored per value of
+    the manifest field ``group_by`` (rows without it count under ``"-"``); None skips that.
+    """
     rows = read_manifest(manifest)
     rng = np.random.default_rng(1234)
     refs, hyps, per, latencies, failed = [], [], [], [], 0
+    grouped: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     for row in rows:
         path = resolve_audio_path(row, manifest)
         try:
@@ -58,6 +73,10 @@ def evaluate_split(
             continue
         refs.append(row["text"])
         hyps.append(res.text)
+        if group_by:
+            g_refs, g_hyps = grouped[str(row.get(group_by, "-"))]
+            g_refs.append(row["text"])
+            g_hyps.append(res.text)
         latencies.append(res.latency_s * 1000)
         per.append(
             {
@@ -77,6 +96,10 @@ def evaluate_split(
         cer=float(jiwer.cer(refs, hyps)) if refs else float("nan"),
         latency_p50_ms=statistics.median(latencies) if latencies else float("nan"),
         worst=per[:worst],
+        groups={
+            key: {"utterances": len(r), "wer": float(jiwer.wer(r, h)), "cer": float(jiwer.cer(r, h))}
+            for key, (r, h) in sorted(grouped.items())
+        },
     )
 
 
@@ -96,9 +119,12 @@ def run_eval_command(args: argparse.Namespace) -> int:
     snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
     results = []
     for name, manifest in _named_manifests(args.manifests):
-        results.append(evaluate_split(rec, manifest, name, worst=args.worst))
+        group_by = args.group_by or None
+        results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by))
         for snr in snrs:
-            results.append(evaluate_split(rec, manifest, f"{name}@{snr:g}dB", snr_db=snr, worst=args.worst))
+            results.append(
+                evaluate_split(rec, manifest, f"{name}@{snr:g}dB", snr_db=snr, worst=args.worst, group_by=group_by)
+            )
     print(
         f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')}, "
         f"{rec.decoder_name} decoding)"
@@ -108,6 +134,12 @@ def run_eval_command(args: argparse.Namespace) -> int:
         print(
             f"{r.name:<22}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}"
         )
+    clean = [r for r in results if "@" not in r.name and len(r.groups) > 1]
+    if clean:
+        print(f"\nper {args.group_by}:")
+        for r in clean:
+            for key, g in r.groups.items():
+                print(f"  {r.name + ' / ' + key:<40}{g['utterances']:>6}{100 * g['wer']:>8.2f}{100 * g['cer']:>8.2f}")
     if results and args.worst:
         print("\nworst utterances of the first split:")
         for w in results[0].worst:

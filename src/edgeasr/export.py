@@ -77,6 +77,7 @@ class ExportTarget:
     beam_size: int = 64  # beam: hypotheses kept per frame
     beam_size_token: int = 16  # beam: tokens tried per frame
     beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
+    tune_noise_snr: tuple[float, ...] = ()  # beam: also tune on pink-noise copies of the check set at these SNRs (dB)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ExportTarget:
@@ -86,7 +87,7 @@ class ExportTarget:
         known = {f.name for f in fields(cls)}
         if set(table) - known:
             raise ValueError(f"{path}: unknown [target] field(s): {', '.join(sorted(set(table) - known))}")
-        for key in ("lm_weights", "word_scores"):
+        for key in ("lm_weights", "word_scores", "tune_noise_snr"):
             if key in table:
                 table[key] = tuple(float(v) for v in table[key])
         target = cls(**table)
@@ -249,6 +250,14 @@ def _logprobs_of(onnx_path: Path, waves: list[np.ndarray]) -> list[np.ndarray]:
     return [_onnx_logprobs(session, w) for w in waves]
 
 
+def _noisy_copies(waves: list[np.ndarray], snr_db: float) -> list[np.ndarray]:
+    """Pink-noise copies of ``waves`` at ``snr_db``, seeded like ``edgeasr eval``'s noisy splits."""
+    from edgeasr.augment import add_noise, pink_noise
+
+    rng = np.random.default_rng(1234)
+    return [add_noise(w, pink_noise(w.size, rng), snr_db) for w in waves]
+
+
 def _greedy_wer(logprobs: list[np.ndarray], refs: list[str]) -> float:
     import jiwer
 
@@ -268,15 +277,25 @@ def _arpa_order(path: Path) -> int:
 
 
 def tune_beam_search(
-    logprobs: list[np.ndarray], refs: list[str], target: ExportTarget, out_dir: Path
+    logprobs: list[np.ndarray],
+    refs: list[str],
+    target: ExportTarget,
+    out_dir: Path,
+    noisy_logprobs: dict[str, list[np.ndarray]] | None = None,
 ) -> tuple[dict[str, Path], dict]:
     """Choose ``lm_weight`` and ``word_score`` on the check set; write ``decoder.json`` into ``out_dir``.
+
+    The setting with the lowest WER wins; with ``noisy_logprobs`` it is the lowest mean WER over
+    the clean check set and each noisy copy, so that a weight that only helps clean speech (a
+    lower LM weight usually) does not win at the expense of noisy speech.
 
     Args:
         logprobs: the exported model's (frames, vocab) log-probabilities of each check utterance.
         refs: their reference texts.
         target: the export target (language model, grid and beam settings).
         out_dir: where ``decoder.json`` is written.
+        noisy_logprobs: log-probabilities of noisy copies of the same utterances, by condition
+            name (``"10dB"``); empty or None tunes on the clean set alone.
 
     Returns:
         The files the python flavour ships (``lm.arpa``, ``decoder.json``, ``beam_search.py``) and
@@ -307,12 +326,17 @@ def tune_beam_search(
                 word_score=word_score,
             )
             decoder = BeamSearchDecoder(lm, list(TOKENS), options)
-            hyps = [" ".join(w for w, _, _ in decoder.search(lp)) for lp in logprobs]
-            grid.append((float(jiwer.wer(refs, hyps)), lm_weight, word_score, options))
-    best_wer, lm_weight, word_score, options = min(grid, key=lambda g: g[0])
+            wers = {}
+            for condition, lps in {"clean": logprobs, **(noisy_logprobs or {})}.items():
+                hyps = [" ".join(w for w, _, _ in decoder.search(lp)) for lp in lps]
+                wers[condition] = float(jiwer.wer(refs, hyps))
+            grid.append((wers["clean"], lm_weight, word_score, options, wers))
+    chosen = min(grid, key=lambda g: (sum(g[4].values()) / len(g[4]), g[0]))
+    best_wer, lm_weight, word_score, options, wers = chosen
+    noisy = ", ".join(f"{k} {100 * v:.2f}%" for k, v in wers.items() if k != "clean")
     print(
         f"beam search on the check set: WER {100 * best_wer:.2f}% (lm_weight {lm_weight}, word_score {word_score}) "
-        f"vs greedy {100 * greedy_wer:.2f}%"
+        f"vs greedy {100 * greedy_wer:.2f}%" + (f"; noisy copies: {noisy}" if noisy else "")
     )
     if best_wer > greedy_wer:
         raise ExportCheckError(f"the beam search ({best_wer:.4f}) does not beat greedy decoding ({greedy_wer:.4f})")
@@ -325,7 +349,12 @@ def tune_beam_search(
     tuning = {
         "wer_greedy": greedy_wer,
         "wer_beam": best_wer,
-        "grid": [{"lm_weight": g[1], "word_score": g[2], "wer": g[0]} for g in grid],
+        "wer_beam_noisy": {k: v for k, v in wers.items() if k != "clean"},
+        "grid": [
+            {"lm_weight": g[1], "word_score": g[2], "wer": g[0]}
+            | {f"wer_{k}": v for k, v in g[4].items() if k != "clean"}
+            for g in grid
+        ],
         "options": asdict(options),
     }
     return files, tuning
@@ -411,9 +440,11 @@ def export_checkpoint(
         decoder_files: dict[str, Path] = {}
         decoder_card: dict = {"decoder": "greedy"}
         if target.decoder == "beam":
-            decoder_files, tuning = tune_beam_search(final_logprobs, refs, target, Path(tmp))
+            noisy = {f"{snr:g}dB": _logprobs_of(final, _noisy_copies(waves, snr)) for snr in target.tune_noise_snr}
+            decoder_files, tuning = tune_beam_search(final_logprobs, refs, target, Path(tmp), noisy)
             metrics["wer_greedy"] = tuning["wer_greedy"]
             metrics["wer"] = tuning["wer_beam"]
+            metrics.update({f"wer_{k}": v for k, v in tuning["wer_beam_noisy"].items()})
             decoder_card = {"decoder": "beam", "beam_search": tuning["options"], "tuning_grid": tuning["grid"]}
         card_fields = {
             "source_checkpoint": str(checkpoint),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["FrontendConfig", "LogMelFrontend", "feature_lengths"]
+__all__ = ["FrontendConfig", "LogMelFrontend", "feature_lengths", "vtlp_matrix"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,34 @@ def mel_filterbank(cfg: FrontendConfig) -> torch.Tensor:
     down = -slopes[:, :-2] / f_diff[:-1]
     up = slopes[:, 2:] / f_diff[1:]
     return torch.clamp(torch.minimum(down, up), min=0.0).float()
+
+
+def vtlp_matrix(alpha: float, n_freqs: int, sample_rate: int = 16_000, boundary_hz: float = 4_800.0) -> torch.Tensor:
+    """Vocal-tract-length perturbation of a power spectrum as a matrix, shape (n_freqs, n_freqs).
+
+    ``vtlp_matrix(alpha, F) @ power`` moves the energy at frequency f to ``alpha * f`` up to a
+    boundary (``boundary_hz * min(alpha, 1)``), and above it maps the rest of the band linearly
+    onto itself so that the Nyquist frequency stays where it is (Jaitly and Hinton, 2013). Each
+    output bin reads the input at its source frequency by linear interpolation. ``alpha > 1``
+    sounds like a shorter vocal tract (formants move up), ``alpha < 1`` like a longer one; the
+    pitch and the timing do not change. Training only: the exported frontend never warps.
+    """
+    if not 0.5 <= alpha <= 2.0:
+        raise ValueError(f"VTLP factor {alpha} is outside [0.5, 2]")
+    nyquist = sample_rate / 2.0
+    out_hz = torch.linspace(0.0, nyquist, n_freqs, dtype=torch.float64)
+    edge = boundary_hz * min(alpha, 1.0)  # output frequency where the two linear pieces meet
+    below = out_hz / alpha
+    above = nyquist - (nyquist - out_hz) * (nyquist - edge / alpha) / (nyquist - edge)
+    source = torch.where(out_hz <= edge, below, above) / nyquist * (n_freqs - 1)  # in input bins
+    low = source.floor().clamp(0, n_freqs - 1)
+    frac = source - low
+    high = (low + 1).clamp(max=n_freqs - 1)
+    rows = torch.arange(n_freqs)
+    w = torch.zeros(n_freqs, n_freqs, dtype=torch.float64)
+    w.index_put_((rows, low.long()), 1.0 - frac, accumulate=True)
+    w.index_put_((rows, high.long()), frac, accumulate=True)
+    return w.float()
 
 
 def _cos_sin(rows: int, cols: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,9 +177,17 @@ class LogMelFrontend(nn.Module):
         power = (xr * xr + xi * xi).transpose(2, 3).reshape(batch, -1, self.cfg.n_fft)  # bin k = 16 k2 + k1
         return power[:, :, : self.n_freqs].transpose(1, 2)
 
-    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
-        """Un-normalised log-mel energies, shape (batch, n_mels, frames)."""
-        mel = torch.matmul(self.mel, self.power_spectrogram(audio))
+    def log_mel(self, audio: torch.Tensor, warp: torch.Tensor | None = None) -> torch.Tensor:
+        """Un-normalised log-mel energies, shape (batch, n_mels, frames).
+
+        ``warp`` (training only): one VTLP factor per row (see :func:`vtlp_matrix`); 1.0 is none.
+        """
+        filters = self.mel
+        if warp is not None:
+            cfg = self.cfg
+            warps = [vtlp_matrix(float(a), self.n_freqs, cfg.sample_rate).to(self.mel) for a in warp.tolist()]
+            filters = torch.matmul(self.mel.unsqueeze(0), torch.stack(warps))  # (batch, M, F)
+        mel = torch.matmul(filters, self.power_spectrogram(audio))
         return torch.log(mel + self.cfg.log_floor)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -159,11 +195,16 @@ class LogMelFrontend(nn.Module):
         self.mean.copy_(mean.reshape(-1, 1))
         self.std.copy_(std.clamp_min(1e-3).reshape(-1, 1))
 
-    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised features and their lengths; frames past each row's length are zero."""
+    def forward(
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor, warp: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features and their lengths; frames past each row's length are zero.
+
+        ``warp``: per-row VTLP factors, for training augmentation only (the export passes none).
+        """
         samples = torch.arange(audio.shape[1], device=audio.device).unsqueeze(0)
         audio = audio * (samples < audio_lengths.unsqueeze(1)).to(audio.dtype)
-        feats = (self.log_mel(audio) - self.mean) / self.std
+        feats = (self.log_mel(audio, warp) - self.mean) / self.std
         lengths = feature_lengths(audio_lengths, self.cfg.hop_length)
         frames = torch.arange(feats.shape[2], device=feats.device).unsqueeze(0)
         mask = (frames < lengths.unsqueeze(1)).to(feats.dtype).unsqueeze(1)

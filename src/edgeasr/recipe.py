@@ -40,12 +40,20 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SpecAugmentConfig:
-    """SpecAugment on the normalised log-mel features (training only)."""
+    """Feature augmentation (training only): VTLP before the mel filters, then SpecAugment masks."""
 
     freq_masks: int = 2  # frequency masks per utterance
     freq_width: int = 15  # maximum width of each frequency mask, in mel bands
     time_masks: int = 5  # time masks per utterance (fewer for short ones: at most one per 0.5 s)
     time_width: float = 0.05  # maximum width of each time mask, as a fraction of the utterance
+    warp_prob: float = 0.0  # chance of vocal-tract-length perturbation per utterance (0: never)
+    warp_max: float = 0.1  # VTLP factor drawn uniformly from [1 - warp_max, 1 + warp_max]
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warp_prob <= 1.0:
+            raise ValueError(f"spec_augment.warp_prob must be in [0, 1], not {self.warp_prob}")
+        if not 0.0 <= self.warp_max <= 0.3:
+            raise ValueError(f"spec_augment.warp_max must be in [0, 0.3], not {self.warp_max}")
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,15 @@ def _epoch_batches(durations: np.ndarray, max_seconds: float, seed: int, epoch: 
     return [[(i, int(rng.integers(2**31))) for i in b] for b in batches]
 
 
+def _vtlp_factors(batch: int, cfg: SpecAugmentConfig, gen: torch.Generator) -> torch.Tensor | None:
+    """Per-row VTLP factors (1.0 for rows left alone), or None when the recipe does not warp."""
+    if cfg.warp_prob <= 0.0:
+        return None
+    chosen = torch.rand(batch, generator=gen) < cfg.warp_prob
+    factors = 1.0 + (2.0 * torch.rand(batch, generator=gen) - 1.0) * cfg.warp_max
+    return torch.where(chosen, factors, torch.ones(batch))
+
+
 def _spec_augment(
     feats: torch.Tensor, lengths: torch.Tensor, cfg: SpecAugmentConfig, gen: torch.Generator
 ) -> torch.Tensor:
@@ -344,7 +353,8 @@ def train(
             torch.manual_seed(opt_cfg.seed * 1_000_003 + step)
             gen.manual_seed(opt_cfg.seed * 1_000_003 + step)
             audio, lengths = batch["audio"].to(device), batch["lengths"].to(device)
-            feats, flen = model.frontend(audio, lengths)
+            warp = _vtlp_factors(audio.shape[0], recipe.spec_augment, gen)
+            feats, flen = model.frontend(audio, lengths, warp)
             feats = _spec_augment(feats, flen, recipe.spec_augment, gen)
             encoder = net.module.encode if world > 1 else net.encode
             logp, olen = encoder(feats, flen)
