@@ -63,3 +63,11 @@ def test_recipe_refuses_an_out_of_range_warp() -> None:
 
     with pytest.raises(ValueError, match="warp_prob"):
         TrainRecipe.from_dict({"spec_augment": {"warp_prob": 1.5}})
+
+
+def test_max_minutes_stops_on_time_and_still_evaluates_and_checkpoints(tiny_recipe, tmp_path) -> None:
+    result = train(tiny_recipe, tmp_path, max_minutes=0.0, progress=False)  # the budget is spent after one step
+    assert result.steps == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["history"]["dev"][-1]["step"] == 1
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 1

@@ -35,7 +35,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     recipe = TrainRecipe.from_toml(args.recipe)
     out = args.out or f"runs/{recipe.name}"
-    result = train(recipe, out, resume=args.resume, init=args.init, max_steps=args.max_steps)
+    result = train(
+        recipe, out, resume=args.resume, init=args.init, max_steps=args.max_steps, max_minutes=args.max_minutes
+    )
     print(f"best dev WER {100 * result.best_dev_wer:.2f}% after {result.steps} steps: {result.best_checkpoint}")
     return 0
 
@@ -175,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument(
+        "--max-minutes", type=float, default=None, help="stop after this many minutes of training in this run"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -118,8 +118,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
     rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
     snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
     results = []
+    group_by = args.group_by or None
     for name, manifest in _named_manifests(args.manifests):
-        group_by = args.group_by or None
         results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by))
         for snr in snrs:
             results.append(

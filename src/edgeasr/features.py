@@ -184,8 +184,8 @@ class LogMelFrontend(nn.Module):
         """
         filters = self.mel
         if warp is not None:
-            cfg = self.cfg
-            warps = [vtlp_matrix(float(a), self.n_freqs, cfg.sample_rate).to(self.mel) for a in warp.tolist()]
+            rate = self.cfg.sample_rate
+            warps = [vtlp_matrix(float(a), self.n_freqs, rate).to(self.mel) for a in warp.tolist()]
             filters = torch.matmul(self.mel.unsqueeze(0), torch.stack(warps))  # (batch, M, F)
         mel = torch.matmul(filters, self.power_spectrogram(audio))
         return torch.log(mel + self.cfg.log_floor)

@@ -108,6 +108,16 @@ def _epoch_batches(durations: np.ndarray, max_seconds: float, seed: int, epoch: 
     return [[(i, int(rng.integers(2**31))) for i in b] for b in batches]
 
 
+def _out_of_time(deadline: float, world: int, device: torch.device) -> bool:
+    """Whether the wall-clock budget is spent; under DDP every rank follows rank 0's clock."""
+    if math.isinf(deadline):
+        return False
+    flag = torch.tensor([float(time.time() >= deadline)], device=device)
+    if world > 1:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
 def _vtlp_factors(batch: int, cfg: SpecAugmentConfig, gen: torch.Generator) -> torch.Tensor | None:
     """Per-row VTLP factors (1.0 for rows left alone), or None when the recipe does not warp."""
     if cfg.warp_prob <= 0.0:
@@ -229,6 +239,8 @@ def train(
     init: str | Path | None = None,
     max_steps: int | None = None,
     progress: bool = True,
+    max_minutes: float | None = None,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train a :class:`CTCModel` by ``recipe`` into ``out_dir``.
 
@@ -240,6 +252,13 @@ def train(
         max_steps: stop after this many steps in total (overrides the recipe's schedule length
             only for stopping; the learning-rate schedule still follows the recipe).
         progress: show a progress bar.
+        max_minutes: stop once this run has trained this many minutes of wall time (after the
+            step in flight; then the last evaluation and checkpoint as at any stop). Several runs
+            with ``resume`` share a time budget by passing what is left to each.
+        model: train this model instead of ``CTCModel(recipe.model)``: anything with a
+            ``frontend`` (:class:`~edgeasr.features.LogMelFrontend`), ``encode``, ``forward`` and
+            ``num_parameters`` like :class:`~edgeasr.model.CTCModel`. For architecture
+            experiments (``bench/architectures.py``); only CTCModel checkpoints export.
 
     Returns:
         A :class:`TrainResult`.
@@ -277,7 +296,7 @@ def train(
         augmenter = Augmenter(AugmentOptions(), seed=opt_cfg.seed)
     dataset = _Utterances(rows, train_manifest, augmenter)
 
-    model = CTCModel(recipe.model)
+    model = model if model is not None else CTCModel(recipe.model)
     history: dict = {"train": [], "dev": []}
     step, epoch, epoch_pos, best_wer, init_from = 0, 0, 0, float("inf"), None
     state = None
@@ -333,6 +352,7 @@ def train(
         model.train()
 
     started = time.time()
+    deadline = started + 60.0 * max_minutes if max_minutes is not None else math.inf
     bar = tqdm(total=stop_at, initial=step, disable=not progress or rank != 0, desc="train", unit="step")
     running = history["train"][-1]["loss"] if history["train"] else float("nan")
     model.train()
@@ -376,7 +396,8 @@ def train(
                 run_eval()
             if rank == 0 and step % opt_cfg.checkpoint_every == 0:
                 checkpoint(out / "last.pt", with_optimizer=True)
-            if step >= stop_at:
+            if step >= stop_at or _out_of_time(deadline, world, device):
+                stop_at = step
                 break
         else:
             epoch, epoch_pos = epoch + 1, 0
