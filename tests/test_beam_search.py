@@ -11,31 +11,14 @@ import pytest
 
 pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
 
+from ctc_emissions import emissions as _emissions
+from ctc_emissions import spell as _spell
 from edgeasr.beam_search import BeamSearchDecoder, BeamSearchOptions, has_beam_search
-from edgeasr.decoding import BLANK, TOKENS, greedy_decode
+from edgeasr.decoding import TOKENS, greedy_decode
 from edgeasr.language_model import NGramModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["play music", "play some music", "play the news", "call mom", "call my mom", "play music loud"]
-
-
-def _emissions(frames: list[dict[str, float]]) -> np.ndarray:
-    """(frames, vocab) log-probabilities: each frame's named tokens get their mass, the rest share 0.01."""
-    out = np.full((len(frames), len(TOKENS)), 0.01 / len(TOKENS), np.float64)
-    for t, probs in enumerate(frames):
-        for tok, p in probs.items():
-            out[t, BLANK if tok == "_" else TOKENS.index(tok)] = p
-    out /= out.sum(axis=1, keepdims=True)
-    return np.log(out).astype(np.float32)
-
-
-def _spell(text: str, doubtful: dict[int, dict[str, float]] | None = None) -> np.ndarray:
-    """Frames for ``text``: each character once followed by a blank; ``doubtful`` overrides a character's frame."""
-    frames: list[dict[str, float]] = [{"_": 0.95}]
-    for i, ch in enumerate(text):
-        frames.append((doubtful or {}).get(i, {ch: 0.9}))
-        frames.append({"_": 0.9})
-    return _emissions(frames)
 
 
 @pytest.fixture(scope="module")

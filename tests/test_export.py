@@ -134,21 +134,9 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
 
 def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise(tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
-    import numpy as np
-
-    from edgeasr.decoding import BLANK, TOKENS
+    from ctc_emissions import spell
     from edgeasr.export import tune_beam_search
     from edgeasr.language_model import NGramModel
-
-    def spell(text: str, doubtful: dict[int, dict[str, float]] | None = None) -> np.ndarray:
-        frames = [{"_": 0.95}]
-        for i, ch in enumerate(text):
-            frames += [(doubtful or {}).get(i, {ch: 0.9}), {"_": 0.9}]
-        out = np.full((len(frames), len(TOKENS)), 0.01 / len(TOKENS))
-        for t, probs in enumerate(frames):
-            for tok, p in probs.items():
-                out[t, BLANK if tok == "_" else TOKENS.index(tok)] = p
-        return np.log(out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
     lm = NGramModel.estimate(["call mom"] * 5 + ["play mum", "play music"], order=2).write_arpa(tmp_path / "lm.arpa")
     target = ExportTarget(decoder="beam", lm=str(lm), lm_weights=(0.0, 2.0), word_scores=(0.0,))

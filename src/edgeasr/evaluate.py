@@ -25,7 +25,9 @@ from edgeasr.audio import AudioError, load_audio
 from edgeasr.augment import add_noise, pink_noise
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
-__all__ = ["SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
+__all__ = ["NOISE_SEED", "SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
+
+NOISE_SEED = 1234  # seeds the pink noise of noisy splits (and of export's noisy check copies): runs compare
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def evaluate_split(
     the manifest field ``group_by`` (rows without it count under ``"-"``); None skips that.
     """
     rows = read_manifest(manifest)
-    rng = np.random.default_rng(1234)
+    rng = np.random.default_rng(NOISE_SEED)
     refs, hyps, per, latencies, failed = [], [], [], [], 0
     grouped: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     for row in rows:

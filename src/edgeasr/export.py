@@ -253,8 +253,9 @@ def _logprobs_of(onnx_path: Path, waves: list[np.ndarray]) -> list[np.ndarray]:
 def _noisy_copies(waves: list[np.ndarray], snr_db: float) -> list[np.ndarray]:
     """Pink-noise copies of ``waves`` at ``snr_db``, seeded like ``edgeasr eval``'s noisy splits."""
     from edgeasr.augment import add_noise, pink_noise
+    from edgeasr.evaluate import NOISE_SEED
 
-    rng = np.random.default_rng(1234)
+    rng = np.random.default_rng(NOISE_SEED)
     return [add_noise(w, pink_noise(w.size, rng), snr_db) for w in waves]
 
 
