@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -71,3 +72,21 @@ def test_max_minutes_stops_on_time_and_still_evaluates_and_checkpoints(tiny_reci
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["history"]["dev"][-1]["step"] == 1
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 1
+
+
+def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
+    bf16 = replace(tiny_recipe, optim=replace(tiny_recipe.optim, precision="bf16"))
+    a = train(tiny_recipe, tmp_path / "fp32", init=tiny_checkpoint, max_steps=10, progress=False)
+    b = train(bf16, tmp_path / "bf16", init=tiny_checkpoint, max_steps=10, progress=False)
+    wa, wb = load_checkpoint(a.out_dir / "last.pt")["model"], load_checkpoint(b.out_dir / "last.pt")["model"]
+    assert all(v.dtype == wa[k].dtype for k, v in wb.items())  # the checkpoint exports like any other
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa if k.endswith("weight"))  # autocast took effect
+    losses = [h["loss"] for h in json.loads((b.out_dir / "report.json").read_text())["history"]["train"]]
+    assert losses and all(math.isfinite(x) for x in losses)
+
+
+def test_recipe_refuses_an_unknown_precision() -> None:
+    from edgeasr.recipe import TrainRecipe
+
+    with pytest.raises(ValueError, match="precision"):
+        TrainRecipe.from_dict({"optim": {"precision": "fp16"}})

@@ -377,7 +377,9 @@ def train(
             feats, flen = model.frontend(audio, lengths, warp)
             feats = _spec_augment(feats, flen, recipe.spec_augment, gen)
             encoder = net.module.encode if world > 1 else net.encode
-            logp, olen = encoder(feats, flen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opt_cfg.precision == "bf16"):
+                logp, olen = encoder(feats, flen)
+            logp = logp.float()  # the CTC loss sums over long paths: always in fp32
             loss = ctc(logp.transpose(0, 1), batch["targets"].to(device), olen, batch["target_lengths"].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
