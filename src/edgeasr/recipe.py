@@ -71,7 +71,8 @@ class OptimConfig:
     seed: int = 0  # seeds torch, numpy and the batch order
     threads: int = 0  # torch intra-op threads; 0 means one per core
     precision: str = "fp32"  # "fp32", or "bf16": the encoder runs under bfloat16 autocast (frontend,
-    # CTC loss, weights and optimizer stay fp32); about 1.3x faster steps on a CPU with AVX512-BF16
+    # CTC loss, weights and optimizer stay fp32); on a 2-core AVX512-BF16 CPU a training step took
+    # 0.70 s against 0.79 s (forward and backward alone: 0.51 s against 0.66 s)
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
