@@ -33,9 +33,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from edgeasr.features import LogMelFrontend  # noqa: E402
-from edgeasr.model import CTCModel, SeparableConv, output_lengths  # noqa: E402
-from edgeasr.recipe import TrainRecipe  # noqa: E402
+from edgeasr.training.frontend import LogMelFrontend  # noqa: E402
+from edgeasr.training.model import CTCModel, SeparableConv, output_lengths  # noqa: E402
+from edgeasr.training.recipe import TrainRecipe  # noqa: E402
 
 
 class ConformerCTC(nn.Module):
@@ -88,7 +88,7 @@ def _arm_recipe(recipe: TrainRecipe, arm: str, max_steps: int) -> TrainRecipe:
 
 
 def _train_arm(arm: str, recipe_path: str, out: str, minutes: float, max_steps: int) -> None:
-    from edgeasr.train import train
+    from edgeasr.training.train import train
 
     torch.set_num_threads(1)
     recipe = _arm_recipe(TrainRecipe.from_toml(recipe_path), arm, max_steps)
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"an arm failed (exit {p.exitcode})", file=sys.stderr)
             return 1
 
-    from edgeasr.train import load_checkpoint
+    from edgeasr.training.train import load_checkpoint
 
     recipe = TrainRecipe.from_toml(args.recipe)
     results = {}

@@ -46,8 +46,8 @@ def audio() -> np.ndarray:
 @pytest.fixture(scope="module")
 def model():
     """The shipped architecture with seeded random weights, in eval mode."""
-    from edgeasr.model import CTCModel
-    from edgeasr.recipe import TrainRecipe
+    from edgeasr.training.model import CTCModel
+    from edgeasr.training.recipe import TrainRecipe
 
     torch.manual_seed(0)
     return CTCModel(TrainRecipe.from_toml(ROOT / "recipes" / "default.toml").model).eval()
@@ -56,7 +56,7 @@ def model():
 @pytest.fixture(scope="module")
 def onnx_models(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The model exported fp32, and quantized int8 as ``export/cpu-int8.toml`` does."""
-    from edgeasr.export import export_onnx, quantize_onnx
+    from edgeasr.export.onnx import export_onnx, quantize_onnx
 
     folder = tmp_path_factory.mktemp("micro")
     fp32 = export_onnx(model, folder / "fp32.onnx")

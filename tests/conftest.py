@@ -77,7 +77,7 @@ def speechlike() -> list[np.ndarray]:
 
 
 def _published_repo(root: Path, onnx_path: Path) -> Path:
-    from edgeasr.repository import ModelRepository, RepositoryOptions
+    from edgeasr.export.repository import ModelRepository, RepositoryOptions
 
     repo = ModelRepository(root)
     options = RepositoryOptions(max_batch_size=8, warmup_seconds=0.5)
@@ -91,7 +91,7 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory, asr_onnx: Path):
 
     Skipped (with the reason) where nvidia-pytriton's server binary or python stub is missing.
     """
-    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 
     try:
         find_tritonserver()

@@ -21,7 +21,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 60-sentence espeak-ng corpus with train/dev/test manifests."""
     if shutil.which("espeak-ng") is None:
         pytest.skip(reason="espeak-ng is not installed (the README's set-up installs it)")
-    from edgeasr.synth import SynthOptions, synthesize_corpus
+    from edgeasr.data.synth import SynthOptions, synthesize_corpus
 
     out = tmp_path_factory.mktemp("corpus")
     synthesize_corpus(out, SynthOptions(num_sentences=60, engines=("espeak-ng",), seed=0), workers=1, progress=False)
@@ -32,7 +32,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_recipe(tiny_corpus: Path):
     """The tiny recipe pointed at the tiny corpus."""
     pytest.importorskip("torch", reason="training needs torch (the train extra)")
-    from edgeasr.recipe import TrainRecipe
+    from edgeasr.training.recipe import TrainRecipe
 
     recipe = TrainRecipe.from_toml(TINY_RECIPE)
     data = replace(
@@ -44,7 +44,7 @@ def tiny_recipe(tiny_corpus: Path):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_recipe, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """best.pt of the tiny recipe trained for 20 steps."""
-    from edgeasr.train import train
+    from edgeasr.training.train import train
 
     result = train(tiny_recipe, tmp_path_factory.mktemp("run"), max_steps=20, progress=False)
     return result.best_checkpoint
@@ -53,7 +53,7 @@ def tiny_checkpoint(tiny_recipe, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def tiny_repository(tiny_checkpoint: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Triton model repository with the tiny model exported fp32 as version 1."""
-    from edgeasr.export import ExportTarget, export_checkpoint
+    from edgeasr.export.onnx import ExportTarget, export_checkpoint
 
     repo = tmp_path_factory.mktemp("triton_models")
     export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=repo)

@@ -1,4 +1,4 @@
-"""Training-time augmentation (edgeasr.augment)."""
+"""Training-time augmentation (edgeasr.data.augment)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from edgeasr.augment import (
+from edgeasr.data.augment import (
     Augmenter,
     AugmentOptions,
     add_noise,

@@ -13,9 +13,8 @@ pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is no
 
 from ctc_emissions import emissions as _emissions
 from ctc_emissions import spell as _spell
-from edgeasr.beam_search import BeamSearchDecoder, BeamSearchOptions, has_beam_search
-from edgeasr.decoding import TOKENS, greedy_decode
-from edgeasr.language_model import NGramModel
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode, has_beam_search
+from edgeasr.training.language_model import NGramModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["play music", "play some music", "play the news", "call mom", "call my mom", "play music loud"]
@@ -143,7 +142,7 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
     from edgeasr.client import TritonClient
     from edgeasr.manifest import read_manifest, resolve_audio_path
     from edgeasr.recognizer import Recognizer
-    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 
     try:
         find_tritonserver()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeasr.bench import BenchOptions, TritonBackend, Utterance, run_bench
+from edgeasr.bench.runner import BenchOptions, TritonBackend, Utterance, run_bench
 from edgeasr.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,7 +182,7 @@ def two_precision_repository(
     tiny_repository: Path, tiny_checkpoint: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A copy of the tiny repository with an int8 export as version 2 beside fp32 version 1."""
-    from edgeasr.export import ExportTarget, export_checkpoint
+    from edgeasr.export.onnx import ExportTarget, export_checkpoint
 
     repo = tmp_path_factory.mktemp("two_precisions") / "triton_models"
     shutil.copytree(tiny_repository, repo)
@@ -192,21 +192,28 @@ def two_precision_repository(
 
 
 def test_stage_repository_serves_one_version_with_and_without_batching(two_precision_repository, tmp_path) -> None:
-    from edgeasr.bench_suite import find_precision_versions, stage_repository
+    from edgeasr.bench.suite import find_precision_versions, stage_repository
 
     assert find_precision_versions(two_precision_repository, "edgeasr") == {"fp32": 1, "int8": 2}
     names = stage_repository(two_precision_repository, "edgeasr", 2, tmp_path)
     assert names == ["edgeasr", "edgeasr_nobatch"]
-    on, off = ((tmp_path / n / "config.pbtxt").read_text() for n in names)
-    assert "dynamic_batching" in on and "dynamic_batching" not in off
-    assert 'name: "edgeasr_nobatch"' in off
-    assert on.replace('"edgeasr"', '"edgeasr_nobatch"').replace("dynamic_batching { }\n", "") == off
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    on, off = (
+        text_format.Parse((tmp_path / n / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()) for n in names
+    )
+    assert on.HasField("dynamic_batching") and not off.HasField("dynamic_batching")
+    assert (on.name, off.name) == ("edgeasr", "edgeasr_nobatch")
+    on.ClearField("dynamic_batching")
+    on.name = "edgeasr_nobatch"
+    assert on == off  # the same config but for the batcher
     assert sorted(p.name for p in (tmp_path / "edgeasr_nobatch").iterdir()) == ["2", "config.pbtxt"]
 
 
 @pytest.mark.triton
 def test_suite_end_to_end(capsys, tmp_path, two_precision_repository, tiny_corpus) -> None:
-    from edgeasr.server import ServerError, find_tritonserver
+    from edgeasr.serving.server import ServerError, find_tritonserver
 
     try:
         find_tritonserver()
@@ -302,7 +309,7 @@ def test_native_flavour_client_sends_the_onnx_contract_and_decodes(reference_tex
     """The GPU path's client (edgeasr_onnx/edgeasr_trt on NVIDIA's image), against onnxruntime in a fake client."""
     import onnxruntime as ort
 
-    from edgeasr.bench import NativeTritonBackend
+    from edgeasr.bench.runner import NativeTritonBackend
 
     session = ort.InferenceSession(str(asr_onnx), providers=["CPUExecutionProvider"])
     seen = []
@@ -329,3 +336,15 @@ def test_native_flavour_client_sends_the_onnx_contract_and_decodes(reference_tex
     name, shapes = seen[0]
     assert name == "edgeasr_onnx"
     assert shapes == {"audio": ("FP32", [1, wave.size]), "audio_length": ("INT64", [1, 1])}
+
+
+def test_peak_memory_is_the_process_own_not_its_parents() -> None:
+    """A child started by a process that grew to ~400 MiB reports its own peak, not the parent's."""
+    code = (
+        "import subprocess, sys, numpy as np\n"
+        "big = np.ones(400 * 2**20 // 8)\n"
+        "child = 'from edgeasr.bench.runner import peak_memory_mb; print(peak_memory_mb())'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True, check=True).stdout)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 5 < float(out) < 300, out

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr.budgets import LIMIT_MEASURES, Budget, BudgetCheck, check_budget, format_checks, load_budget, load_budgets
+from edgeasr.bench.budgets import (
+    LIMIT_MEASURES,
+    Budget,
+    BudgetCheck,
+    check_budget,
+    format_checks,
+    load_budget,
+    load_budgets,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

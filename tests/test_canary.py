@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 
 from conftest import build_tiny_asr_onnx
-from edgeasr.canary import (
+from edgeasr.canary.rollout import Rollout, TritonVersionControl, load_utterances, replay
+from edgeasr.canary.router import (
     EXIT_HELD,
     EXIT_PROMOTED,
     EXIT_ROLLED_BACK,
@@ -40,8 +41,7 @@ from edgeasr.canary import (
     read_live,
     write_live,
 )
-from edgeasr.canary_rollout import Rollout, TritonVersionControl, load_utterances, replay
-from edgeasr.canary_stats import AnalysisOptions
+from edgeasr.canary.stats import AnalysisOptions
 from edgeasr.decoding import Transcript
 
 CHAMPION_BOUND_S = 1.0  # a champion answer through the proxy, with a 2 s-sleeping challenger
@@ -208,9 +208,9 @@ def _broken_onnx(path: Path) -> Path:
 def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real Triton server serving edgeasr 1 (fp32), 2 (optimized fp32), 3 (broken), 4 (int8)."""
     ort = pytest.importorskip("onnxruntime")
-    from edgeasr.export import quantize_onnx
-    from edgeasr.repository import ModelRepository, RepositoryOptions
-    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+    from edgeasr.export.onnx import quantize_onnx
+    from edgeasr.export.repository import ModelRepository, RepositoryOptions
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 
     try:
         find_tritonserver()
@@ -489,7 +489,7 @@ def test_rollout_promotes_the_good_challenger_without_dropping_requests(three: d
     assert result.retired == ["1"] and control.served_versions() == [2, 3, 4]
     assert not failures, failures[:3]
     assert served and served[-1] == "2" and "1" in served
-    from edgeasr.canary_report import write_report
+    from edgeasr.canary.report import write_report
 
     paths = write_report({"kind": "rollout", **result.to_dict()}, tmp_path / "report")
     assert all(p.exists() for p in paths.values())
@@ -500,8 +500,8 @@ def test_a_version_whose_inference_fails_does_not_take_the_champion_down(tmp_pat
     from concurrent.futures import ThreadPoolExecutor
 
     from edgeasr.client import ClientError, TritonClient
-    from edgeasr.repository import ModelRepository, RepositoryOptions
-    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+    from edgeasr.export.repository import ModelRepository, RepositoryOptions
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 
     try:
         find_tritonserver()

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeasr.canary import CanaryPolicy
-from edgeasr.canary_report import render_markdown, write_report
-from edgeasr.canary_stats import AnalysisOptions, analyze, bootstrap_interval, word_edits
+from edgeasr.canary.report import render_markdown, write_report
+from edgeasr.canary.router import CanaryPolicy
+from edgeasr.canary.stats import AnalysisOptions, analyze, bootstrap_interval, word_edits
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTS = AnalysisOptions(min_samples=30, bootstrap_resamples=300)

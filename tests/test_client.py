@@ -55,7 +55,7 @@ def test_async_unavailable_is_retried(closed_port_url: str) -> None:
 
 def test_tritonclient_stays_off_the_non_client_modules() -> None:
     code = (
-        "import sys, edgeasr.server, edgeasr.repository, edgeasr.modelcard, edgeasr.audio, edgeasr.decoding;"
+        "import sys, edgeasr.serving.server, edgeasr.recognizer, edgeasr.modelcard, edgeasr.audio, edgeasr.decoding;"
         "print(any(m.startswith('tritonclient') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -1,11 +1,11 @@
-"""Silence trimming, loudness normalisation and clipping detection (edgeasr.conditioning)."""
+"""Silence trimming, loudness normalisation and clipping detection (edgeasr.data.conditioning)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgeasr.conditioning import (
+from edgeasr.data.conditioning import (
     ConditionOptions,
     clipping_stats,
     condition_waveform,

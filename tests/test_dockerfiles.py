@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr.repository import ModelRepository, RepositoryOptions
+from edgeasr.export.repository import ModelRepository, RepositoryOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["Dockerfile.cpu", "Dockerfile.gpu"]

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from edgeasr.decoding import Transcript
-from edgeasr.evaluate import evaluate_split
+from edgeasr.training.evaluate import evaluate_split
 
 ROOT = Path(__file__).resolve().parent.parent
 

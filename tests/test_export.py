@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch", reason="export needs torch (train extra)")
 
-from edgeasr.export import ExportCheckError, ExportTarget, export_checkpoint
+from edgeasr.export.onnx import ExportCheckError, ExportTarget, export_checkpoint
 from edgeasr.modelcard import IntegrityError, ModelCard
 from edgeasr.recognizer import Recognizer
 
@@ -98,7 +98,7 @@ def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, 
 
 def test_beam_target_ships_the_tuned_decoder(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
-    from edgeasr.language_model import NGramModel, sentences_from_manifests
+    from edgeasr.training.language_model import NGramModel, sentences_from_manifests
 
     lm = NGramModel.estimate(sentences_from_manifests([tiny_corpus / "train.jsonl"]), order=3)
     lm.write_arpa(tmp_path / "lm.arpa")
@@ -111,10 +111,10 @@ def test_beam_target_ships_the_tuned_decoder(tiny_checkpoint, tiny_corpus, tmp_p
         assert not (tmp_path / "repo" / "edgeasr" / "1").exists()
         return
     files = {p.name for p in result.path.iterdir()}
-    assert {"lm.arpa", "decoder.json", "beam_search.py", "model.py", "model.onnx"} <= files
+    assert {"lm.arpa", "decoder.json", "decoding.py", "model.py", "model.onnx"} <= files
     card = ModelCard.from_json(result.path)
     card.verify(result.path)  # the decoder files are covered by the card's sha256 list
-    assert {"lm.arpa", "decoder.json", "beam_search.py"} <= set(card.files)
+    assert {"lm.arpa", "decoder.json", "decoding.py"} <= set(card.files)
     assert card.extra["decoder"] == "beam" and len(card.extra["tuning_grid"]) == 2
     assert card.metrics["wer"] <= card.metrics["wer_greedy"]
     assert not (tmp_path / "repo" / "edgeasr_onnx" / "1" / "lm.arpa").exists()  # the native flavour decodes client-side
@@ -135,8 +135,8 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
 def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise(tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from ctc_emissions import spell
-    from edgeasr.export import tune_beam_search
-    from edgeasr.language_model import NGramModel
+    from edgeasr.export.onnx import tune_beam_search
+    from edgeasr.training.language_model import NGramModel
 
     lm = NGramModel.estimate(["call mom"] * 5 + ["play mum", "play music"], order=2).write_arpa(tmp_path / "lm.arpa")
     target = ExportTarget(decoder="beam", lm=str(lm), lm_weights=(0.0, 2.0), word_scores=(0.0,))

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the frontend is a torch module (train extra)")
 torchaudio = pytest.importorskip("torchaudio", reason="parity reference needs torchaudio")
 
-from edgeasr.features import FrontendConfig, LogMelFrontend, feature_lengths, vtlp_matrix  # noqa: E402
+from edgeasr.training.frontend import FrontendConfig, LogMelFrontend, feature_lengths, vtlp_matrix  # noqa: E402
 
 # Stated tolerance of the parity with torchaudio: log-mel energies agree to 1e-3 (natural log units)
 # wherever the reference mel energy is above 1e-4 (below that the log floor dominates both).

@@ -1,4 +1,4 @@
-"""``edgeasr data import`` (edgeasr.importers): the four layouts, resampling, per-row rejections."""
+"""``edgeasr data import`` (edgeasr.data.importers): the four layouts, resampling, per-row rejections."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgeasr.importers import ImportOptions, detect_layout, import_corpus
+from edgeasr.data.importers import ImportOptions, detect_layout, import_corpus
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "defective"

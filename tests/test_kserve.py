@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr.canary import CanaryPolicy, add_canary_parser
-from edgeasr.kserve import inference_service, to_yaml, validate_inference_service, write_manifests
+from edgeasr.canary.kserve import inference_service, to_yaml, validate_inference_service, write_manifests
+from edgeasr.canary.router import CanaryPolicy, add_canary_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 

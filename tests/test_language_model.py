@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr.language_model import EOS, UNK, NGramModel
+from edgeasr.training.language_model import EOS, UNK, NGramModel
 
 SENTENCES = [
     "play music",

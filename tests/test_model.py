@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the model is a torch module (train extra)")
 
 from edgeasr.decoding import TOKENS  # noqa: E402
-from edgeasr.model import CTCModel, ModelConfig  # noqa: E402
-from edgeasr.recipe import TrainRecipe  # noqa: E402
+from edgeasr.training.model import CTCModel, ModelConfig  # noqa: E402
+from edgeasr.training.recipe import TrainRecipe  # noqa: E402
 
 
 def test_shipped_recipes_stay_under_five_million_parameters() -> None:

@@ -43,7 +43,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if shutil.which("espeak-ng") is None:
         pytest.skip(reason="espeak-ng is not installed (the README's set-up installs it)")
     pytest.importorskip("torch", reason="training needs torch (train extra)")
-    from edgeasr.server import ServerError, find_tritonserver
+    from edgeasr.serving.server import ServerError, find_tritonserver
 
     try:
         find_tritonserver()

@@ -1,4 +1,4 @@
-"""Prompt generation, user text lists and the sentence split (edgeasr.prompts)."""
+"""Prompt generation, user text lists and the sentence split (edgeasr.data.prompts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr.prompts import (
+from edgeasr.data.prompts import (
     DOMAINS,
     PromptOptions,
     generate_prompts,

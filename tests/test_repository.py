@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeasr import repository as repo_mod
+from edgeasr import decoding
+from edgeasr.export import repository as repo_mod
+from edgeasr.export.repository import ModelRepository, RepositoryOptions
 from edgeasr.modelcard import IntegrityError, ModelCard
-from edgeasr.repository import ModelRepository, RepositoryOptions
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 text_format = pytest.importorskip("google.protobuf.text_format")
@@ -33,12 +34,16 @@ def test_publish_writes_every_flavour(tmp_path: Path, asr_onnx: Path, plan: Path
     assert repo.publish("edgeasr", asr_onnx, card_fields={"data_version": "v1"}, plan_path=plan) == 1
     assert repo.models() == ["edgeasr", "edgeasr_onnx", "edgeasr_trt"]
     assert sorted(p.name for p in repo.version_dir("edgeasr", 1).iterdir()) == [
+        "decoding.py",
+        "integrity.py",
         "model.onnx",
         "model.py",
         "model_card.json",
         "vocab.json",
     ]
-    assert (repo.version_dir("edgeasr", 1) / "model.py").read_bytes() == repo_mod.MODEL_PY.read_bytes()
+    for name, src in repo_mod.RUNTIME_FILES.items():  # the serving model and its decoder and check, verbatim
+        assert (repo.version_dir("edgeasr", 1) / name).read_bytes() == src.read_bytes()
+    assert repo_mod.RUNTIME_FILES["decoding.py"].read_bytes() == Path(decoding.__file__).read_bytes()
     assert (repo.version_dir("edgeasr_trt", 1) / "model.plan").is_file()
     card = repo.card("edgeasr_onnx", 1)
     assert (card.name, card.version, card.data_version, card.extra["flavour"]) == (
@@ -172,23 +177,3 @@ def test_load_version_refuses_tampered_files(tmp_path: Path, asr_onnx: Path) -> 
         repo.load_version("edgeasr", 1)
     with pytest.raises(FileNotFoundError):
         repo.load_version("edgeasr", 9)
-
-
-def test_set_live_rewrites_the_version_policy(tmp_path: Path, asr_onnx: Path) -> None:
-    repo = ModelRepository(tmp_path)
-    for _ in range(3):
-        repo.publish("edgeasr", asr_onnx, card_fields={})
-    repo.set_live("edgeasr", [2, 3])
-    for model in ("edgeasr", "edgeasr_onnx"):
-        assert list(parse_config(tmp_path / model / "config.pbtxt").version_policy.specific.versions) == [
-            2,
-            3,
-        ]
-    repo.set_live("edgeasr", latest_n=1)
-    assert parse_config(tmp_path / "edgeasr" / "config.pbtxt").version_policy.latest.num_versions == 1
-    repo.set_live("edgeasr")
-    assert parse_config(tmp_path / "edgeasr" / "config.pbtxt").version_policy.HasField("all")
-    with pytest.raises(ValueError, match="cannot serve"):
-        repo.set_live("edgeasr", [7])
-    repo.remove_version("edgeasr", 1)
-    assert repo.versions("edgeasr") == repo.versions("edgeasr_onnx") == [2, 3]

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeasr.server import SHM_DIR, ServerError, TritonServer, python_models
+from edgeasr.canary.versions import set_live
+from edgeasr.serving.server import SHM_DIR, ServerError, TritonServer, python_models
 
 pytestmark = pytest.mark.triton
 
@@ -87,7 +88,7 @@ def test_start_fails_with_log_tail(tmp_path: Path, triton_server: TritonServer) 
 def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
     script = textwrap.dedent(f"""
         import argparse, sys
-        from edgeasr.server import add_serve_parser
+        from edgeasr.serving.cli import add_parser as add_serve_parser
         parser = argparse.ArgumentParser(prog="edgeasr")
         add_serve_parser(parser.add_subparsers())
         args = parser.parse_args(["serve", "--model-repository", {str(triton_server.model_repository)!r},
@@ -115,7 +116,7 @@ def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
 def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_onnx: Path) -> None:
     """Runs last in this module: publishes version 2 into the served repository."""
     from edgeasr.client import ClientError, TritonClient
-    from edgeasr.repository import ModelRepository
+    from edgeasr.export.repository import ModelRepository
 
     repo = ModelRepository(triton_server.model_repository)
     assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 2
@@ -125,7 +126,7 @@ def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_on
     for version in ("1", "2", ""):
         result = TritonClient(triton_server.grpc_url, model_version=version).transcribe(audio)
         assert result.model_version == (version or "2")
-    repo.set_live("edgeasr", [1])  # roll back
+    set_live(repo, "edgeasr", [1])  # roll back
     http_json(load, b"{}")
     assert TritonClient(triton_server.grpc_url).transcribe(audio).model_version == "1"
     with pytest.raises(ClientError, match="version 2 is not"):

@@ -1,4 +1,4 @@
-"""``edgeasr data synth`` (edgeasr.synth): planning, splits, engines, resume, failures."""
+"""``edgeasr data synth`` (edgeasr.data.synth): planning, splits, engines, resume, failures."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgeasr import synth, tts
-from edgeasr.data_cli import main as data_main
-from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
-from edgeasr.synth import (
+from edgeasr.data import synth, tts
+from edgeasr.data.cli import main as data_main
+from edgeasr.data.synth import (
     ENGINES,
     SynthOptions,
     Utterance,
@@ -23,6 +22,7 @@ from edgeasr.synth import (
     split_voices,
     synthesize_corpus,
 )
+from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
 from edgeasr.text import is_normalized
 
 
@@ -77,7 +77,7 @@ def test_single_voice_engines_fall_back_and_say_so() -> None:
 
 
 def test_cli_default_engines_are_all_engines() -> None:
-    from edgeasr import data_cli
+    from edgeasr.data import cli as data_cli
 
     assert tuple(data_cli._ALL_ENGINES.split(",")) == synth.ALL_ENGINES == tuple(ENGINES)
 
@@ -111,7 +111,7 @@ def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
     a = synthesize_corpus(tmp_path / "a", options, progress=False)
     assert a.failed == 0 and sum(a.counts.values()) == 30 and a.counts["test"] >= 1
     rows = check_corpus(tmp_path / "a")
-    from edgeasr.validate import validate_manifest
+    from edgeasr.data.validate import validate_manifest
 
     report = validate_manifest(tmp_path / "a" / "train.jsonl")
     assert report.errors == 0, report.table()

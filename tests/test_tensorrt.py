@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeasr.tensorrt_engine import EngineProfile, unavailable_reason
+from edgeasr.export.tensorrt import EngineProfile, unavailable_reason
 
 REASON = unavailable_reason()
 
@@ -27,7 +27,7 @@ def test_unavailable_reason_is_stated_here() -> None:
 @pytest.mark.skipif(REASON is not None, reason=f"TensorRT path unavailable: {REASON}")
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_engine_builds_checks_and_publishes(precision, tiny_checkpoint, tiny_corpus, tmp_path) -> None:
-    from edgeasr.export import ExportTarget, export_checkpoint
+    from edgeasr.export.onnx import ExportTarget, export_checkpoint
     from edgeasr.modelcard import ModelCard
 
     target = ExportTarget(name=f"gpu-{precision}", format="tensorrt", precision=precision, max_wer_increase=1.0)

@@ -152,7 +152,7 @@ def test_bad_options_and_input() -> None:
 def test_cli_normalize_text_file_and_manifest(tmp_path, capsys) -> None:
     import json
 
-    from edgeasr.data_cli import main as data_main
+    from edgeasr.data.cli import main as data_main
 
     assert data_main(["normalize", "--text", "Um... Today's weather!"]) == 0
     assert capsys.readouterr().out.strip() == "today's weather"

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (train extra)")
 
-from edgeasr.train import encode_text, load_checkpoint, train  # noqa: E402
+from edgeasr.training.train import encode_text, load_checkpoint, train  # noqa: E402
 
 
 def test_encode_text_rejects_characters_outside_the_vocabulary() -> None:
@@ -60,7 +60,7 @@ def test_vtlp_in_the_recipe_reaches_the_features(tiny_recipe, tiny_checkpoint, t
 
 
 def test_recipe_refuses_an_out_of_range_warp() -> None:
-    from edgeasr.recipe import TrainRecipe
+    from edgeasr.training.recipe import TrainRecipe
 
     with pytest.raises(ValueError, match="warp_prob"):
         TrainRecipe.from_dict({"spec_augment": {"warp_prob": 1.5}})
@@ -86,7 +86,7 @@ def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe
 
 
 def test_recipe_refuses_an_unknown_precision() -> None:
-    from edgeasr.recipe import TrainRecipe
+    from edgeasr.training.recipe import TrainRecipe
 
     with pytest.raises(ValueError, match="precision"):
         TrainRecipe.from_dict({"optim": {"precision": "fp16"}})

@@ -133,7 +133,7 @@ def test_real_exported_model_matches_the_recognizer(tiny_repository, tiny_corpus
     from edgeasr.audio import load_audio
     from edgeasr.client import AsyncTritonClient
     from edgeasr.recognizer import Recognizer
-    from edgeasr.server import ServerError, TritonServer, find_tritonserver
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 
     try:
         find_tritonserver()

@@ -1,4 +1,4 @@
-"""``edgeasr data validate`` (edgeasr.validate) against the committed defective fixture."""
+"""``edgeasr data validate`` (edgeasr.data.validate) against the committed defective fixture."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from edgeasr.data_cli import main as data_main
+from edgeasr.data.cli import main as data_main
+from edgeasr.data.validate import CHECKS, ValidateOptions, validate_manifest
 from edgeasr.text import number_to_words
-from edgeasr.validate import CHECKS, ValidateOptions, validate_manifest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "defective"
 

@@ -1,24 +1,53 @@
-"""CTC decoding on numpy: token vocabulary, greedy decoding, word timestamps.
+"""CTC decoding on numpy: the token vocabulary, greedy decoding and the lexicon beam search.
 
-Shared by the on-device :class:`~edgeasr.recognizer.Recognizer`, evaluation and benchmarks; it
-needs numpy only. The acoustic model emits log-probabilities over :data:`TOKENS` every
-:data:`FRAME_SECONDS`; index 0 is the CTC blank.
+This is the one decoder of edgeasr. The on-device :class:`~edgeasr.recognizer.Recognizer`,
+evaluation, benchmarks and the Triton python model all decode with it: ``edgeasr export`` copies
+this file into every version folder of the python flavour as ``decoding.py`` and the Triton model
+loads it from there by path, so it imports only the standard library and numpy (flashlight-text
+when a beam search is built), never the rest of edgeasr.
+
+The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAME_SECONDS`;
+index 0 is the CTC blank.
+
+* :func:`greedy_decode`: best token per frame, repeats collapsed, blanks dropped, words timed.
+* :class:`BeamSearchDecoder`: flashlight-text's ``LexiconDecoder`` (C++, the decoder behind
+  torchaudio's ``ctc_decoder``) with KenLM from the same wheel, scoring words with the ARPA model
+  that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
+  language model with the model's characters, so every output word is a known word; the space
+  token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
+  n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split).
+
+Example (``logprobs`` of shape (frames, 29) from the acoustic model)::
+
+    text = greedy_decode(logprobs).text
+    decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/2", list(TOKENS))
+    words = decoder.search(logprobs)          # [(word, first frame, end frame), ...]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "BLANK",
+    "DECODER_FILE",
     "FRAME_SECONDS",
+    "LM_FILE",
+    "MODULE_FILE",
     "TOKENS",
+    "BeamSearchDecoder",
+    "BeamSearchOptions",
     "Transcript",
     "Word",
     "greedy_decode",
     "greedy_path",
+    "has_beam_search",
 ]
 
 BLANK = 0
@@ -27,6 +56,13 @@ TOKENS: tuple[str, ...] = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 
 FRAME_SECONDS = 0.02
 """Duration of one output frame: 10 ms feature hop times the model's stride of 2."""
+
+LM_FILE = "lm.arpa"
+"""The word n-gram of a version folder that ships a beam search."""
+DECODER_FILE = "decoder.json"
+"""The beam-search settings (:class:`BeamSearchOptions`) of such a folder."""
+MODULE_FILE = "decoding.py"
+"""The name of this file's copy in a python-flavour version folder."""
 
 
 @dataclass(frozen=True)
@@ -92,3 +128,210 @@ def greedy_decode(
     if chars:
         words.append(Word("".join(chars), start, end))
     return Transcript(text=" ".join(w.text for w in words), words=tuple(words))
+
+
+# -- beam search ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BeamSearchOptions:
+    """Search settings; ``edgeasr export`` tunes ``lm_weight`` and ``word_score`` on the check (dev) data."""
+
+    beam_size: int = 64  # hypotheses kept after each frame
+    beam_size_token: int = 16  # tokens tried per frame (the most likely ones)
+    beam_threshold: float = 25.0  # hypotheses this far (natural log) below the best are dropped
+    lm_weight: float = 1.0  # weight of the n-gram's log10 probability (KenLM's score) against the acoustic log-prob
+    word_score: float = 0.0  # added per word (positive favours more, shorter words)
+    sil_score: float = 0.0  # added per space token
+    lm_order: int = 4  # the n-gram order of lm.arpa (recorded for the model card)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> BeamSearchOptions:
+        """Read ``decoder.json``; unknown keys are an error."""
+        doc = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(doc) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown decoder option(s): {', '.join(sorted(unknown))}")
+        return cls(**doc)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write ``decoder.json``."""
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for the duration (C++ libraries write there directly)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def has_beam_search(model_dir: str | os.PathLike) -> bool:
+    """Whether a model version folder ships a language model and decoder settings."""
+    d = Path(model_dir)
+    return (d / LM_FILE).is_file() and (d / DECODER_FILE).is_file()
+
+
+def _read_arpa_vocabulary(path: Path) -> list[str]:
+    """The unigrams of an ARPA file, without <s>, </s> and <unk>."""
+    words, inside = [], False
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line == "\\1-grams:":
+                inside = True
+                continue
+            if inside:
+                if not line:
+                    continue
+                if line.startswith("\\"):
+                    break
+                word = line.split("\t")[1] if "\t" in line else line.split()[1]
+                if word not in ("<s>", "</s>", "<unk>"):
+                    words.append(word)
+    return words
+
+
+class BeamSearchDecoder:
+    """Lexicon-constrained CTC beam search with a KenLM word n-gram (flashlight-text)."""
+
+    def __init__(self, lm_path: str | os.PathLike, tokens: list[str], options: BeamSearchOptions | None = None) -> None:
+        """Build the lexicon trie and load the n-gram.
+
+        Args:
+            lm_path: an ARPA file; its unigrams are the lexicon.
+            tokens: the acoustic model's tokens (blank first, ``" "`` the word separator).
+            options: search settings (defaults: :class:`BeamSearchOptions`).
+
+        Raises:
+            ImportError: flashlight-text is not installed (``pip install flashlight-text``).
+            ValueError: the ARPA file has no word the tokens can spell.
+        """
+        try:
+            from flashlight.lib.text.decoder import (
+                CriterionType,
+                LexiconDecoder,
+                LexiconDecoderOptions,
+                SmearingMode,
+                Trie,
+            )
+            from flashlight.lib.text.decoder.kenlm import KenLM
+            from flashlight.lib.text.dictionary import Dictionary
+        except ImportError as exc:  # pragma: no cover - a dependency of edgeasr
+            raise ImportError("beam search needs flashlight-text: pip install flashlight-text") from exc
+
+        self.options = options or BeamSearchOptions()
+        self.tokens = tuple(tokens)
+        if " " not in self.tokens:
+            raise ValueError("the tokens have no word separator ' '")
+        space = self.tokens.index(" ")
+        self._space = space
+        self.lm_path = Path(lm_path)
+        index = {t: i for i, t in enumerate(self.tokens)}
+        vocabulary = [w for w in _read_arpa_vocabulary(self.lm_path) if all(c in index and c != " " for c in w)]
+        if not vocabulary:
+            raise ValueError(f"{lm_path}: no word of the language model can be spelled with the model's tokens")
+        self.vocabulary = vocabulary
+        words = Dictionary()
+        for w in vocabulary:
+            words.add_entry(w)
+        words.add_entry("<unk>")
+        words.set_default_index(words.get_index("<unk>"))
+        self._words = words
+        with _quiet_stderr():  # KenLM prints a loading banner on the C-level stderr
+            self._lm = KenLM(str(self.lm_path), words)
+        trie = Trie(len(self.tokens), space)
+        start = self._lm.start(False)
+        for w in vocabulary:
+            wi = words.get_index(w)
+            _, score = self._lm.score(start, wi)
+            trie.insert([index[c] for c in w], wi, score)
+        trie.smear(SmearingMode.MAX)
+        o = self.options
+        self._decoder = LexiconDecoder(
+            LexiconDecoderOptions(
+                beam_size=o.beam_size,
+                beam_size_token=o.beam_size_token,
+                beam_threshold=o.beam_threshold,
+                lm_weight=o.lm_weight,
+                word_score=o.word_score,
+                unk_score=float("-inf"),
+                sil_score=o.sil_score,
+                log_add=False,
+                criterion_type=CriterionType.CTC,
+            ),
+            trie,
+            self._lm,
+            space,
+            BLANK,
+            words.get_index("<unk>"),
+            [],
+            False,
+        )
+
+    @classmethod
+    def from_dir(cls, model_dir: str | os.PathLike, tokens: list[str], **overrides) -> BeamSearchDecoder:
+        """The decoder a model version folder ships (``lm.arpa`` + ``decoder.json``), options overridable."""
+        d = Path(model_dir)
+        options = BeamSearchOptions.from_json(d / DECODER_FILE)
+        if overrides:
+            options = BeamSearchOptions(**{**asdict(options), **overrides})
+        return cls(d / LM_FILE, tokens, options)
+
+    def search(self, logprobs: np.ndarray) -> list[tuple[str, int, int]]:
+        """The best word sequence for one utterance's (frames, vocab) log-probabilities.
+
+        Returns:
+            ``(word, first frame, end frame)`` per word; the frames are where the word's
+            characters were emitted (end exclusive), from the best hypothesis' token path.
+
+        Raises:
+            ValueError: ``logprobs`` is not (frames, len(tokens)).
+        """
+        if logprobs.ndim != 2 or logprobs.shape[1] != len(self.tokens):
+            raise ValueError(f"logprobs must be (frames, {len(self.tokens)}), got shape {logprobs.shape}")
+        frames = logprobs.shape[0]
+        if frames == 0:
+            return []
+        emissions = np.ascontiguousarray(logprobs, dtype=np.float32)
+        results = self._decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])
+        if not results:
+            return []
+        best = results[0]
+        words = [self._words.get_entry(i) for i in best.words if i >= 0]
+        return [(w, s, e) for w, (s, e) in zip(words, self._spans(list(best.tokens), len(words)), strict=True)]
+
+    def _spans(self, path: list[int], n_words: int) -> list[tuple[int, int]]:
+        """Frame span of each word on the token path (blank and space frames lie between words).
+
+        The path carries one extra state before the first frame and after the last one.
+        """
+        path = path[1:-1] if len(path) >= 2 else path
+        spans: list[tuple[int, int]] = []
+        in_word = False
+        for t, tok in enumerate(path):
+            if tok == self._space:
+                in_word = False
+            elif tok != BLANK:
+                if not in_word:
+                    spans.append((t, t + 1))
+                    in_word = True
+                else:
+                    spans[-1] = (spans[-1][0], t + 1)
+        if len(spans) != n_words:  # words emitted with no space between them: split the speech evenly
+            first = spans[0][0] if spans else 0
+            last = spans[-1][1] if spans else len(path)
+            step = (last - first) / max(n_words, 1)
+            spans = [(first + round(i * step), first + round((i + 1) * step)) for i in range(n_words)]
+        return spans

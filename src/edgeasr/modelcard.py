@@ -3,17 +3,16 @@
 Every version directory of the model repository holds a ``model_card.json`` next to the model
 files. The card records provenance (checkpoint, data version, export time), quality (parity with
 the training graph, evaluation metrics) and an integrity list: the SHA-256 of every file in the
-directory. :meth:`ModelCard.verify` checks a directory against that list, and the Triton python
-model does the same check on its own at load time (it cannot import edgeasr), so a model whose
-files were changed, truncated or mixed between versions is never served.
+directory. :meth:`ModelCard.verify` checks a directory against that list with
+:mod:`edgeasr.integrity`, the check that the Triton python model runs at load time from its own
+copy, so a model whose files were changed, truncated or mixed between versions is never served.
 
-Only the standard library and :mod:`edgeasr.decoding` are used.
+Only the standard library, :mod:`edgeasr.decoding` and :mod:`edgeasr.integrity` are used.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeasr.decoding import TOKENS
+from edgeasr.integrity import CARD_FILENAME, IGNORED_NAMES, IntegrityError, check_files, hash_directory, sha256_file
 
 __all__ = [
     "CARD_FILENAME",
@@ -34,67 +34,8 @@ __all__ = [
     "sha256_file",
 ]
 
-CARD_FILENAME = "model_card.json"
-"""Name of the card inside a version directory; the card does not list itself."""
-
-IGNORED_NAMES = frozenset({CARD_FILENAME, "__pycache__"})
-"""Names skipped when hashing a directory: the card itself, and the bytecode cache that Python
-may write beside ``model.py`` when the python backend imports it."""
-
 PRECISIONS = ("fp32", "fp16", "int8")
 """Allowed values of :attr:`ModelCard.precision`."""
-
-_CHUNK = 1 << 20
-
-
-class IntegrityError(RuntimeError):
-    """A version directory does not match its model card (changed, missing or extra files)."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Return the hex SHA-256 of a file's bytes.
-
-    Args:
-        path: the file to hash.
-
-    Returns:
-        64 lowercase hex digits.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def hash_directory(directory: str | os.PathLike) -> dict[str, str]:
-    """Hash every regular file below ``directory`` (recursively), skipping :data:`IGNORED_NAMES`.
-
-    Args:
-        directory: a version directory.
-
-    Returns:
-        ``{relative posix path: sha256}`` sorted by path.
-
-    Raises:
-        FileNotFoundError: ``directory`` does not exist.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such directory")
-    found: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_NAMES)
-        for name in sorted(filenames):
-            if name in IGNORED_NAMES and Path(dirpath) == root:
-                continue
-            path = Path(dirpath, name)
-            if path.is_file():
-                found[path.relative_to(root).as_posix()] = sha256_file(path)
-    return dict(sorted(found.items()))
 
 
 def _now_iso() -> str:
@@ -237,18 +178,4 @@ class ModelCard:
             IntegrityError: a listed file is missing or its hash differs, or an unlisted file is
                 present; the message names the file(s).
         """
-        root = Path(version_dir)
-        if not root.is_dir():
-            raise IntegrityError(f"{root}: version directory is missing")
-        if not self.files:
-            raise IntegrityError(f"{root}: the model card lists no files")
-        actual = hash_directory(root)
-        problems = []
-        for rel, digest in sorted(self.files.items()):
-            if rel not in actual:
-                problems.append(f"{rel} is missing")
-            elif actual[rel] != digest:
-                problems.append(f"{rel} does not match its sha256 in the card")
-        problems += [f"{rel} is not listed in the card" for rel in sorted(set(actual) - set(self.files))]
-        if problems:
-            raise IntegrityError(f"{root}: integrity check failed: " + "; ".join(problems))
+        check_files(version_dir, self.files)

@@ -113,7 +113,7 @@ class Recognizer:
 
     def _load_decoder(self, folder: Path):
         """The model's beam-search decoder, or None for greedy decoding (per ``options.decoder``)."""
-        from edgeasr.beam_search import BeamSearchDecoder, has_beam_search
+        from edgeasr.decoding import BeamSearchDecoder, has_beam_search
 
         choice = self.options.decoder
         if choice not in ("auto", "greedy", "beam"):

@@ -1,0 +1,129 @@
+"""``edgeasr bench``: the bench stage's command (one backend, or ``--suite`` side by side)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+__all__ = ["add_bench_arguments", "add_parser", "run_bench_command"]
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    return tuple(int(c) for c in text.split(",") if c.strip())
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """Register the arguments of ``edgeasr bench`` (single-backend and ``--suite``)."""
+    p.add_argument(
+        "--manifest",
+        action="append",
+        required=True,
+        help="utterances to send, NAME=PATH or PATH (NeMo JSONL; text used for WER); repeat for splits",
+    )
+    p.add_argument("--model", default="triton_models/edgeasr", help="on-device model (ignored with --url)")
+    p.add_argument("--url", default=None, help="Triton gRPC HOST:PORT; measure through Triton")
+    p.add_argument("--model-name", default="edgeasr", help="Triton model name")
+    p.add_argument("--model-version", default="", help="Triton model version (empty: latest)")
+    p.add_argument(
+        "--native", action="store_true", help="with --url: the model takes the ONNX contract (edgeasr_onnx/edgeasr_trt)"
+    )
+    p.add_argument("--threads", type=int, default=1, help="on-device onnxruntime threads")
+    p.add_argument("--concurrency", default="1,2,4,8", help="closed-loop concurrency levels")
+    p.add_argument("--requests", type=int, default=0, help="requests per level (0: each utterance once)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each manifest (0: all)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up requests, not measured")
+    p.add_argument("--rate", type=float, default=0.0, help="open-loop Poisson request rate per second (0: none)")
+    p.add_argument("--budgets", default=None, help="budgets TOML (e.g. bench/budgets.toml)")
+    p.add_argument("--target", default=None, help="budget target (suite: comma-separated; default all with a source)")
+    p.add_argument("--out", default=None, help="folder for results.json, results.csv and the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("suite (--suite): side by side in one run, starting its own Triton server")
+    g.add_argument("--suite", action="store_true", help="fp32 vs int8, device vs Triton, batching on vs off")
+    g.add_argument("--model-repository", default="triton_models", help="repository holding the model versions")
+    g.add_argument("--fp32-version", type=int, default=None, help="fp32 version (default: latest fp32 by card)")
+    g.add_argument("--int8-version", type=int, default=None, help="int8 version (default: latest int8 by card)")
+    g.add_argument("--triton-version", type=int, default=None, help="version served (default: int8, else fp32)")
+    g.add_argument(
+        "--repository-options",
+        default=None,
+        help="TOML whose [repository] table configures the served model (default: RepositoryOptions())",
+    )
+    g.add_argument("--device-concurrency", default="1", help="closed-loop levels of the on-device runs")
+    g.add_argument("--gain-concurrency", type=int, default=8, help="concurrency of the batching on/off A/B")
+    g.add_argument("--ab-rounds", type=int, default=3, help="alternating batching on/off rounds (median ratio)")
+    g.add_argument("--gpu-url", default=None, help="a GPU Triton (NVIDIA image) to measure as target triton-gpu")
+    g.add_argument("--gpu-model-name", default="edgeasr_onnx", help="model on --gpu-url (native flavours)")
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Handler of ``edgeasr bench``: measure, print, write, and gate on the budget.
+
+    Args:
+        args: parsed by a parser set up with :func:`add_bench_arguments`.
+
+    Returns:
+        0 when every checked limit holds, 1 when a limit missed, 2 on unusable input.
+    """
+    if args.suite:
+        from edgeasr.bench.suite import run_suite_command
+
+        return run_suite_command(args)
+    from edgeasr.bench.budgets import check_budget, format_checks, load_budget
+    from edgeasr.bench.report import machine_info, print_table, write_outputs
+    from edgeasr.bench.runner import (
+        BenchOptions,
+        DeviceBackend,
+        NativeTritonBackend,
+        TritonBackend,
+        load_workloads,
+        measured_for_budget,
+        run_bench,
+    )
+
+    budget = None
+    if args.budgets or args.target:
+        if not (args.budgets and args.target):
+            print("edgeasr bench: --budgets and --target go together")
+            return 2
+        try:
+            budget = load_budget(args.budgets, args.target)
+        except (KeyError, ValueError) as exc:
+            print(f"edgeasr bench: {exc.args[0]}")
+            return 2
+    workload = load_workloads(args.manifest, args.limit)
+    if not workload:
+        print(f"edgeasr bench: {', '.join(args.manifest)} has no rows")
+        return 2
+    if args.url:
+        cls = NativeTritonBackend if args.native else TritonBackend
+        backend = cls(args.url, args.model_name, args.model_version)
+    else:
+        backend = DeviceBackend(args.model, args.threads)
+    options = BenchOptions(
+        concurrency=_levels(args.concurrency), requests=args.requests, warmup=args.warmup, rate=args.rate
+    )
+    result = run_bench(backend, workload, options, progress=not args.quiet)
+    result["machine"] = machine_info()
+    print_table(result)
+    code = 0
+    if budget is not None:
+        checks = check_budget(budget, measured_for_budget(result, budget.at_concurrency))
+        result["budget"] = {"target": budget.name, "checks": [asdict(c) | {"miss": c.miss} for c in checks]}
+        print("\n" + format_checks(budget, checks))
+        code = 0 if all(c.passed for c in checks) else 1
+    if args.out:
+        write_outputs(result, Path(args.out))
+    return code
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``edgeasr bench`` on the command line's subparsers."""
+    p = subparsers.add_parser(
+        "bench",
+        help="accuracy, latency and throughput against budgets",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_bench_arguments(p)
+    p.set_defaults(func=run_bench_command)
+    return p

@@ -1,0 +1,64 @@
+"""``edgeasr serve``: the serving stage's command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_parser"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from edgeasr.serving.server import ServerError, TritonServer
+
+    server = TritonServer(
+        args.model_repository,
+        bind=args.bind,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        metrics_port=args.metrics_port,
+        models=args.models,
+        log_verbose=args.log_verbose,
+    )
+
+    def announce(srv) -> None:
+        print(f"edgeasr serve: models {', '.join(srv.models)} ready", flush=True)
+        print(f"  gRPC     {srv.grpc_url}", flush=True)
+        print(f"  HTTP     {srv.http_url}", flush=True)
+        print(f"  metrics  {srv.metrics_url}", flush=True)
+        print(f"  log      {srv.log_path}   (Ctrl-C stops)", flush=True)
+
+    try:
+        code = server.serve_forever(on_ready=announce)
+    except ServerError as exc:
+        print(f"edgeasr serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"edgeasr serve: stopped (exit code {code})", flush=True)
+    return code
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``edgeasr serve`` on the command line's subparsers.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The ``serve`` parser (its ``func`` default runs the server and returns an exit code).
+    """
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the model repository with the bundled Triton server (CPU, python backend)",
+        description="Run the Triton Inference Server bundled with nvidia-pytriton on a model repository, "
+        "loading its python-backend models; Ctrl-C or SIGTERM stops it cleanly.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model-repository", default="triton_models", help="Triton model repository")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (0 = any free port)")
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP port (0 = any free port)")
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (0 = any free port)")
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0 = all interfaces)")
+    parser.add_argument("--models", nargs="+", default=None, help="models to load (default: every python model)")
+    parser.add_argument("--log-verbose", type=int, default=0, help="Triton log verbosity")
+    parser.set_defaults(func=_serve)
+    return parser

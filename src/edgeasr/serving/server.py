@@ -1,0 +1,507 @@
+"""Running the real Triton Inference Server on CPU, from the ``nvidia-pytriton`` wheel.
+
+The wheel ships a complete ``tritonserver`` 2.51 binary with the python backend only (no
+onnxruntime/TensorRT backends: those come with NVIDIA's images, see ``Dockerfile.cpu``/``.gpu``).
+:class:`TritonServer` runs that binary directly on a model repository, without PyTriton's API.
+What it takes (measured, see ``shared/notes/triton-on-cpu.md``):
+
+* **Backend directory.** Triton 2.51 looks for ``triton_python_backend_stub`` only next to
+  ``libtriton_python.so``. site-packages is left untouched: the python backend (library, utils,
+  and the stub for the running Python version) is copied once into a per-user cache,
+  ``$XDG_CACHE_HOME/edgeasr/triton/<pytriton version>-py<X.Y>/backends/python``
+  (``~/.cache`` by default; ``EDGEASR_TRITON_CACHE`` overrides the ``.../edgeasr/triton`` part),
+  atomically (temp dir + rename), and reused.
+* **Environment.** ``LD_LIBRARY_PATH`` starts with the running Python's ``LIBDIR`` so the stub
+  loads the matching ``libpython``; ``PATH`` starts with this interpreter's ``bin/`` so the stub
+  finds this venv's packages (numpy<2, onnxruntime) through its ``pyvenv.cfg``.
+* **Models.** ``--model-control-mode explicit`` with one ``--load-model`` per model whose backend
+  the bundled server has (``backend: "python"``), so a repository that also holds native
+  ``onnxruntime_onnx``/``tensorrt_plan`` flavours still serves here.
+* **Shared memory.** Each server gets its own python-backend region prefix
+  (``triton_python_backend_shm_region_edgeasr<pid>x<n>_``); :meth:`TritonServer.stop` removes the
+  ``/dev/shm`` files with that prefix, including those a crashed stub left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.metadata
+import importlib.util
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = [
+    "ServerError",
+    "TritonServer",
+    "bundled_backends",
+    "find_tritonserver",
+    "python_models",
+]
+
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "triton_python_backend_shm_region_"
+"""Default name prefix of the python backend's shared-memory regions."""
+
+_counter = itertools.count(1)
+_FATAL_LOG = (
+    "error while loading shared libraries",
+    "failed to load",
+    "stub process is unhealthy",
+)
+
+
+class ServerError(RuntimeError):
+    """The Triton server is missing, failed to start, or died."""
+
+
+def _pytriton_dir() -> Path:
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError("the Triton server binary comes with nvidia-pytriton: pip install 'edgeasr[serve]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
+
+
+def find_tritonserver() -> Path:
+    """Return the bundled ``tritonserver`` binary.
+
+    Returns:
+        Path to the executable.
+
+    Raises:
+        ServerError: nvidia-pytriton is not installed, it lacks the binary or python backend, or
+            this environment has numpy 2 (the stub would silently corrupt tensors).
+    """
+    base = _pytriton_dir()
+    binary = base / "bin" / "tritonserver"
+    if not os.access(binary, os.X_OK):
+        raise ServerError(f"{binary}: no tritonserver binary in nvidia-pytriton")
+    if not (base / "backends" / "python" / "libtriton_python.so").is_file():
+        raise ServerError(f"{base}/backends/python: the python backend is missing")
+    _stub_source(base)
+    try:
+        numpy_major = int(importlib.metadata.version("numpy").split(".")[0])
+    except importlib.metadata.PackageNotFoundError:
+        numpy_major = 0
+    if numpy_major >= 2:
+        raise ServerError(
+            f"numpy {importlib.metadata.version('numpy')} in {sys.prefix}: the python backend stub of "
+            "Triton 2.51 corrupts tensors with numpy 2 (pip install 'numpy<2')"
+        )
+    return binary
+
+
+def _stub_source(base: Path) -> Path:
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = base / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise ServerError(f"{stub}: nvidia-pytriton has no python backend stub for Python {version}")
+    return stub
+
+
+def bundled_backends() -> list[str]:
+    """Return the backends the bundled server has (``["python"]`` for nvidia-pytriton 0.7)."""
+    return sorted(p.name for p in (_pytriton_dir() / "backends").iterdir() if p.is_dir())
+
+
+def _cache_root() -> Path:
+    override = os.environ.get("EDGEASR_TRITON_CACHE")
+    if override:
+        return Path(override)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeasr" / "triton"
+
+
+def prepare_backend_directory() -> Path:
+    """Return a backend directory whose ``python/`` holds the backend *and* its stub.
+
+    Copies (never symlinks: the stub must be a real file beside the library) the bundled python
+    backend plus the stub for this Python into the per-user cache, once, atomically.
+
+    Returns:
+        The directory to pass as ``--backend-directory``.
+
+    Raises:
+        ServerError: nvidia-pytriton is missing or incomplete.
+    """
+    find_tritonserver()
+    base = _pytriton_dir()
+    try:
+        tag = importlib.metadata.version("nvidia-pytriton")
+    except importlib.metadata.PackageNotFoundError:
+        tag = "unknown"
+    target = _cache_root() / f"{tag}-py{sys.version_info.major}.{sys.version_info.minor}" / "backends"
+    stub = target / "python" / "triton_python_backend_stub"
+    if stub.is_file() and (target / "python" / "libtriton_python.so").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".backends-", dir=target.parent))
+    try:
+        shutil.copytree(base / "backends" / "python", tmp / "python", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(_stub_source(base), tmp / "python" / "triton_python_backend_stub")
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; use its copy
+            if not stub.is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def python_models(model_repository: str | os.PathLike) -> list[str]:
+    """Return the models of a repository that the bundled server can serve (``backend: "python"``).
+
+    Args:
+        model_repository: a Triton model repository.
+
+    Returns:
+        Model names, sorted.
+    """
+    from edgeasr.tritonconfig import CONFIG_FILENAME, read_config
+
+    root = Path(model_repository)
+    found = []
+    for path in sorted(root.glob(f"*/{CONFIG_FILENAME}")):
+        try:
+            config = read_config(path)
+        except ValueError:
+            continue  # not a config Triton would load either
+        if config.backend == "python" and not config.platform:
+            found.append(path.parent.name)
+    return found
+
+
+def _free_port(bind: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((bind, 0))
+        return int(sock.getsockname()[1])
+
+
+def _client_host(bind: str) -> str:
+    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+
+
+class TritonServer:
+    """The bundled ``tritonserver`` serving a model repository's python-backend models.
+
+    Args:
+        model_repository: the Triton model repository.
+        bind: address to listen on (loopback unless told otherwise).
+        grpc_port: gRPC port; 0 picks a free one.
+        http_port: HTTP/REST port; 0 picks a free one.
+        metrics_port: Prometheus metrics port; 0 picks a free one.
+        models: models to load; None = every ``backend: "python"`` model of the repository.
+        log_verbose: Triton's ``--log-verbose`` level.
+
+    Example:
+        >>> with TritonServer("triton_models") as server:
+        ...     TritonClient(server.grpc_url).transcribe(audio)
+    """
+
+    def __init__(
+        self,
+        model_repository: str | os.PathLike,
+        *,
+        bind: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        metrics_port: int = 0,
+        models: Sequence[str] | None = None,
+        log_verbose: int = 0,
+    ) -> None:
+        self.model_repository = Path(model_repository).resolve()
+        self.bind = bind
+        self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
+        self._requested_models = list(models) if models is not None else None
+        self.models: list[str] = []
+        self.log_verbose = int(log_verbose)
+        self.shm_prefix = f"{SHM_PREFIX}edgeasr{os.getpid()}x{next(_counter)}_"
+        self._process: subprocess.Popen | None = None
+        self._log_dir: Path | None = None
+        self._lock = threading.Lock()
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def grpc_url(self) -> str:
+        """gRPC address for tritonclient, ``"127.0.0.1:PORT"``."""
+        return f"{_client_host(self.bind)}:{self._ports['grpc']}"
+
+    @property
+    def http_url(self) -> str:
+        """HTTP/REST base address, ``"http://127.0.0.1:PORT"``."""
+        return f"http://{_client_host(self.bind)}:{self._ports['http']}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus metrics address, ``"http://127.0.0.1:PORT/metrics"``."""
+        return f"http://{_client_host(self.bind)}:{self._ports['metrics']}/metrics"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """File holding the server's stdout and stderr (removed after a clean stop)."""
+        return self._log_dir / "tritonserver.log" if self._log_dir else None
+
+    def is_running(self) -> bool:
+        """Return True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the last ``lines`` lines of the server log."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _command(self, binary: Path, backends: Path) -> list[str]:
+        cmd = [
+            str(binary),
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={backends}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            f"--http-address={self.bind}",
+            f"--http-port={self._ports['http']}",
+            f"--grpc-address={self.bind}",
+            f"--grpc-port={self._ports['grpc']}",
+            "--allow-metrics=true",
+            f"--metrics-address={self.bind}",
+            f"--metrics-port={self._ports['metrics']}",
+            "--allow-gpu-metrics=false",
+            "--pinned-memory-pool-byte-size=0",  # CPU only: no CUDA pinned memory
+            "--allow-cpu-metrics=true",
+            "--model-control-mode=explicit",
+            "--disable-auto-complete-config",
+            "--strict-readiness=true",
+            "--exit-on-error=true",
+            "--exit-timeout-secs=10",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        cmd += [f"--load-model={m}" for m in self.models]
+        return cmd
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        # The copied stub's RPATH ($ORIGIN/../../../../nvidia_pytriton.libs) no longer resolves.
+        wheel_libs = str(_pytriton_dir().parent.parent / "nvidia_pytriton.libs")
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, wheel_libs, env.get("LD_LIBRARY_PATH", "")) if p)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.pop("PYTHONPATH", None)
+        env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+        return env
+
+    def start(self, timeout_s: float = 60.0) -> TritonServer:
+        """Start the server; return once it and every model are ready.
+
+        Args:
+            timeout_s: how long to wait for readiness.
+
+        Returns:
+            self.
+
+        Raises:
+            ServerError: no binary, no python models, or the server died or was not ready in
+                time (the message ends with the server's log tail). The process is stopped.
+        """
+        with self._lock:
+            if self.is_running():
+                return self
+            binary = find_tritonserver()
+            backends = prepare_backend_directory()
+            if not self.model_repository.is_dir():
+                raise ServerError(f"{self.model_repository}: no such model repository")
+            self.models = (
+                self._requested_models if self._requested_models is not None else python_models(self.model_repository)
+            )
+            if not self.models:
+                raise ServerError(
+                    f'{self.model_repository}: no models with backend "python" (the bundled server has '
+                    f"backends {bundled_backends()})"
+                )
+            auto_ports = [k for k, v in self._ports.items() if v == 0]
+            for attempt in range(3):
+                for key in auto_ports:
+                    self._ports[key] = _free_port(self.bind or "127.0.0.1")
+                self._log_dir = Path(tempfile.mkdtemp(prefix="edgeasr-triton-"))
+                with open(self.log_path, "wb") as log:
+                    self._process = subprocess.Popen(
+                        self._command(binary, backends),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        env=self._environment(),
+                        start_new_session=True,
+                    )
+                atexit.register(self.stop)
+                try:
+                    self._wait_ready(timeout_s)
+                    return self
+                except ServerError as exc:
+                    tail = self.log_tail()
+                    self._stop_locked()
+                    port_clash = "already in use" in tail.lower() or "address in use" in tail.lower()
+                    if port_clash and auto_ports and attempt < 2:
+                        continue
+                    raise ServerError(f"{exc}\n--- tritonserver log tail ---\n{tail}") from None
+            raise AssertionError("unreachable")
+
+    def _get(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(self.http_url + path, timeout=2.0) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (OSError, ValueError):
+            return 0
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = ["/v2/health/ready", *[f"/v2/models/{m}/ready" for m in self.models]]
+        while pending:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise ServerError(f"tritonserver exited with code {self._process.returncode} while starting")
+            fatal = self._fatal_log_line()
+            if fatal:
+                raise ServerError(f"tritonserver failed to start: {fatal}")
+            if self._get(pending[0]) == 200:
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise ServerError(f"tritonserver not ready after {timeout_s:.0f} s (waiting for {pending[0]})")
+            time.sleep(0.1)
+
+    def _fatal_log_line(self) -> str:
+        for line in self.log_tail(200).splitlines():
+            if any(marker in line.lower() for marker in _FATAL_LOG):
+                return line.strip()
+        return ""
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """Stop the server (SIGTERM, wait, then SIGKILL) and remove its shared-memory files.
+
+        After a clean exit (code 0) the log directory is removed too; a failed server's log stays.
+
+        Args:
+            timeout_s: how long to wait after SIGTERM before killing.
+
+        Returns:
+            The server's exit code, or None if it was not started.
+        """
+        with self._lock:
+            return self._stop_locked(timeout_s)
+
+    def _stop_locked(self, timeout_s: float = 15.0) -> int | None:
+        process, self._process = self._process, None
+        code = None
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            code = process.returncode
+            # Stubs are in the server's session; none must outlive it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.stop)
+        self.remove_shm_files()
+        if code == 0 and self._log_dir is not None:  # a failed server's log stays for inspection
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
+        return code
+
+    def shm_files(self) -> list[Path]:
+        """Return this server's python-backend shared-memory files now in ``/dev/shm``."""
+        if not SHM_DIR.is_dir():
+            return []
+        return sorted(SHM_DIR.glob(self.shm_prefix + "*"))
+
+    def remove_shm_files(self) -> list[Path]:
+        """Remove this server's shared-memory files (safe while it is stopped)."""
+        removed = []
+        for path in self.shm_files():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+        return removed
+
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """Wait for the server process to exit; return its exit code (None on timeout)."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def serve_forever(self, timeout_s: float = 60.0, on_ready: Callable[[TritonServer], None] | None = None) -> int:
+        """Start (if needed) and block until SIGINT/SIGTERM or the server dies; then stop cleanly.
+
+        Args:
+            timeout_s: readiness timeout for the start.
+            on_ready: called once the server and its models are ready (e.g. to print the URLs).
+
+        Returns:
+            0 after a signal, else the exit code of the server that died.
+
+        Raises:
+            ServerError: the server did not start.
+        """
+        stop = threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            self.start(timeout_s)
+            if on_ready is not None:
+                on_ready(self)
+            while not stop.wait(0.5):
+                if not self.is_running():
+                    code = self._process.returncode if self._process is not None else 1
+                    print(f"tritonserver died (exit code {code}):\n{self.log_tail()}", file=sys.stderr)
+                    self.stop()
+                    return int(code or 1)
+            self.stop()
+            return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"TritonServer({str(self.model_repository)!r}, grpc={self.grpc_url}, {state})"
+
+
+# -- edgeasr serve ----------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Triton python-backend model for edgeasr: batched onnxruntime inference and CTC decoding.
+
+This file is copied verbatim into every version directory of the python flavour as ``model.py``
+(see :mod:`edgeasr.export.repository`); it therefore imports only the standard library, numpy,
+onnxruntime and ``triton_python_backend_utils``, never edgeasr.
+
+Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
+
+* ``AUDIO``        TYPE_FP32  [-1]  16 kHz mono PCM in [-1, 1];          ragged batching allowed.
+* ``AUDIO_INT16``  TYPE_INT16 [-1]  16 kHz mono PCM as int16 (scaled by 1/32768); ragged.
+  Exactly one of ``AUDIO`` / ``AUDIO_INT16`` must be sent: both are declared optional so that
+  a client can send int16 PCM at half the bytes without a server-side dtype guess.
+* ``SAMPLE_RATE``  TYPE_INT32 [1]   optional declaration; anything but 16000 is refused.
+
+Outputs: ``TEXT`` TYPE_STRING [1] (the transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29] (the valid
+frames only). The version folder carries its own copies of :mod:`edgeasr.integrity` and
+:mod:`edgeasr.decoding` (``integrity.py``, ``decoding.py``), loaded from there by path: the files are
+checked against the model card first, then ``TEXT`` comes from the beam search with the word n-gram
+when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
+greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
+
+``execute`` validates each request on its own; the valid ones are zero-padded to the longest and
+run through onnxruntime in one call (the ONNX model masks padding, so results do not depend on
+the batch), then sliced back per request. A bad request (no audio, both audio inputs, empty,
+NaN/Inf, too long, wrong sample rate, wrong rank) gets an INVALID_ARGUMENT error response while
+the rest of the batch is served.
+
+Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
+``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
+(``model.onnx``), ``vocab_file`` (``vocab.json``). The version directory must match its
+``model_card.json`` (SHA-256 of every file) or the model refuses to load.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+DEFAULTS = {
+    "max_audio_seconds": "30",
+    "sample_rate": "16000",
+    "intra_op_threads": "1",
+    "inter_op_threads": "1",
+    "onnx_file": "model.onnx",
+    "vocab_file": "vocab.json",
+}
+
+
+class RequestError(ValueError):
+    """A request that cannot be served; its message goes back to the client."""
+
+
+def _invalid_argument(message):
+    """Build a TritonError with the INVALID_ARGUMENT code where the stub supports codes."""
+    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
+    if code is None:
+        return pb_utils.TritonError(message)
+    return pb_utils.TritonError(message, code)
+
+
+def load_version_module(version_dir, filename):
+    """Import ``filename`` from the version folder by path (each version runs its own copy)."""
+    path = os.path.join(version_dir, filename)
+    if not os.path.isfile(path):
+        raise ValueError(f"{version_dir}: {filename} is missing (re-export the model with this edgeasr)")
+    name = "edgeasr_version_" + os.path.splitext(filename)[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+class TritonPythonModel:
+    """The edgeasr speech recognizer as a Triton python-backend model."""
+
+    def initialize(self, args):
+        """Verify the files, open the onnxruntime session and read the vocabulary."""
+        config = json.loads(args["model_config"])
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        self.card = load_version_module(version_dir, "integrity.py").verify_version_dir(version_dir)
+        self.decoding = load_version_module(version_dir, "decoding.py")
+        params = dict(DEFAULTS)
+        for key, value in (config.get("parameters") or {}).items():
+            params[key] = value.get("string_value", "") if isinstance(value, dict) else str(value)
+        self.sample_rate = int(params["sample_rate"])
+        self.max_samples = int(float(params["max_audio_seconds"]) * self.sample_rate)
+        with open(os.path.join(version_dir, params["vocab_file"]), encoding="utf-8") as fh:
+            self.tokens = list(json.load(fh))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(params["intra_op_threads"])
+        options.inter_op_num_threads = int(params["inter_op_threads"])
+        self.session = ort.InferenceSession(
+            os.path.join(version_dir, params["onnx_file"]), options, providers=["CPUExecutionProvider"]
+        )
+        names = [i.name for i in self.session.get_inputs()]
+        if names[:2] != ["audio", "audio_length"]:
+            raise ValueError(f"ONNX model inputs must be ['audio', 'audio_length'], got {names}")
+        vocab = self.session.get_outputs()[0].shape[-1]
+        if isinstance(vocab, int) and vocab != len(self.tokens):
+            raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
+        self.beam_search = None
+        if self.decoding.has_beam_search(version_dir):
+            self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
+
+    def _text(self, logprobs):
+        if self.beam_search is None:
+            return self.decoding.greedy_decode(logprobs, tuple(self.tokens)).text
+        return " ".join(word for word, _, _ in self.beam_search.search(logprobs))
+
+    # -- request parsing ----------------------------------------------------------------------
+
+    def _audio_rows(self, request):
+        """Return the request's rows as a list of 1-D float32 arrays, or raise RequestError."""
+        fp32 = pb_utils.get_input_tensor_by_name(request, "AUDIO")
+        int16 = pb_utils.get_input_tensor_by_name(request, "AUDIO_INT16")
+        if (fp32 is None) == (int16 is None):
+            raise RequestError("send exactly one of AUDIO (FP32) or AUDIO_INT16 (INT16)")
+        if fp32 is not None:
+            name, audio = "AUDIO", fp32.as_numpy().astype(np.float32, copy=False)
+        else:
+            name, audio = "AUDIO_INT16", int16.as_numpy().astype(np.float32) / np.float32(32768.0)
+        if audio.ndim != 2:
+            raise RequestError(f"{name} must have shape [batch, samples], got {list(audio.shape)}")
+        rate = pb_utils.get_input_tensor_by_name(request, "SAMPLE_RATE")
+        if rate is not None:
+            rates = np.asarray(rate.as_numpy()).reshape(-1)
+            if rates.size == 0 or np.any(rates != self.sample_rate):
+                raise RequestError(
+                    f"SAMPLE_RATE {rates.tolist()} Hz: this model takes {self.sample_rate} Hz mono audio "
+                    "(resample on the client)"
+                )
+        if audio.shape[0] == 0:
+            raise RequestError(f"{name} has an empty batch")
+        if audio.shape[1] == 0:
+            raise RequestError(f"{name} is empty (0 samples)")
+        if audio.shape[1] > self.max_samples:
+            raise RequestError(
+                f"{name} is {audio.shape[1] / self.sample_rate:.1f} s long, longer than the "
+                f"{self.max_samples / self.sample_rate:.0f} s maximum (split it on the client)"
+            )
+        if not np.all(np.isfinite(audio)):
+            raise RequestError(f"{name} contains NaN or Inf samples")
+        return list(audio)
+
+    # -- inference ----------------------------------------------------------------------------
+
+    def _run(self, rows):
+        """One onnxruntime call over zero-padded rows; returns per-row (frames, vocab) arrays."""
+        lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
+        batch = np.zeros((len(rows), int(lengths.max())), dtype=np.float32)
+        for i, row in enumerate(rows):
+            batch[i, : row.shape[0]] = row
+        logprobs, frames = self.session.run(None, {"audio": batch, "audio_length": lengths})[:2]
+        frames = np.asarray(frames).reshape(-1)
+        return [np.ascontiguousarray(logprobs[i, : int(frames[i])], dtype=np.float32) for i in range(len(rows))]
+
+    def execute(self, requests):
+        """Serve a (dynamic) batch: one response per request, in order."""
+        responses = [None] * len(requests)
+        valid = []  # (request index, rows)
+        for i, request in enumerate(requests):
+            try:
+                valid.append((i, self._audio_rows(request)))
+            except RequestError as exc:
+                responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
+        if valid:
+            flat = [row for _, rows in valid for row in rows]
+            try:
+                results = self._run(flat)
+            except Exception as exc:  # an onnxruntime failure fails these requests, not the server
+                # one TritonError object per response: the python backend frees each response's
+                # error with the response, so a shared object garbles the messages and can crash
+                # the stub (and the server) when several failed requests share a batch
+                for i, _ in valid:
+                    error = pb_utils.TritonError(f"inference failed: {exc}")
+                    responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
+                return responses
+            start = 0
+            for i, rows in valid:
+                mine = results[start : start + len(rows)]
+                start += len(rows)
+                responses[i] = self._response(mine)
+        return responses
+
+    def _response(self, per_row):
+        texts = np.array([[self._text(lp).encode("utf-8")] for lp in per_row], dtype=np.object_)
+        frames = max(lp.shape[0] for lp in per_row)
+        stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
+        for j, lp in enumerate(per_row):
+            stacked[j, : lp.shape[0]] = lp
+        return pb_utils.InferenceResponse(
+            output_tensors=[pb_utils.Tensor("TEXT", texts), pb_utils.Tensor("LOGPROBS", stacked)]
+        )
+
+    def finalize(self):
+        """Release the onnxruntime session."""
+        self.session = None

@@ -1,0 +1,116 @@
+"""``edgeasr train``, ``lm``, ``eval`` and ``demo``: the training stage's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["DEFAULT_MODEL", "add_parser"]
+
+_FMT = argparse.ArgumentDefaultsHelpFormatter
+DEFAULT_MODEL = "triton_models/edgeasr"
+"""The shipped default model: what ``demo`` and ``eval`` run when no ``--model`` is given."""
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from edgeasr.training.recipe import TrainRecipe
+    from edgeasr.training.train import train
+
+    recipe = TrainRecipe.from_toml(args.recipe)
+    out = args.out or f"runs/{recipe.name}"
+    result = train(
+        recipe, out, resume=args.resume, init=args.init, max_steps=args.max_steps, max_minutes=args.max_minutes
+    )
+    print(f"best dev WER {100 * result.best_dev_wer:.2f}% after {result.steps} steps: {result.best_checkpoint}")
+    return 0
+
+
+def _cmd_lm(args: argparse.Namespace) -> int:
+    from edgeasr.data.prompts import load_text_list
+    from edgeasr.training.language_model import NGramModel, sentences_from_manifests
+
+    sentences = sentences_from_manifests(args.manifests)
+    for path in args.text or []:
+        listed = load_text_list(path)
+        for bad in listed.rejected:
+            print(f"edgeasr lm: {path}:{bad['line']}: skipped ({bad['reason']})", file=sys.stderr)
+        sentences += listed.sentences
+    held = set(sentences_from_manifests(args.hold_out))
+    kept = [s for s in sentences if s not in held]
+    try:
+        model = NGramModel.estimate(kept, order=args.order)
+    except ValueError as exc:
+        print(f"edgeasr lm: {exc} (give manifests with text, or --text files)", file=sys.stderr)
+        return 2
+    model.write_arpa(args.out)
+    sizes = ", ".join(f"{len(t)} {n}-grams" for n, t in enumerate(model.entries, 1))
+    print(
+        f"{args.out}: {len(model.vocabulary)} words, {sizes} from {model.sentences} sentences "
+        f"({len(sentences) - len(kept)} held-out sentences dropped)"
+    )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from edgeasr.training.evaluate import run_eval_command
+
+    return run_eval_command(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edgeasr.training.evaluate import run_demo
+
+    return run_demo(args.model, args.manifest, threads=args.threads)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``demo``, ``train``, ``lm`` and ``eval`` on the command line's subparsers."""
+    p = subparsers.add_parser("demo", help="run the shipped default model on the shipped samples", formatter_class=_FMT)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model dir, version dir, bundle or .onnx")
+    p.add_argument("--manifest", default="samples/manifest.jsonl", help="samples with reference texts")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+    p.set_defaults(func=_cmd_demo)
+
+    p = subparsers.add_parser("train", help="train a CTC model by a recipe", formatter_class=_FMT)
+    p.add_argument("--recipe", default="recipes/default.toml", help="training recipe (TOML)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<recipe name>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument(
+        "--max-minutes", type=float, default=None, help="stop after this many minutes of training in this run"
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = subparsers.add_parser(
+        "lm",
+        help="build the word n-gram (ARPA) for the beam-search decoder",
+        formatter_class=_FMT,
+        description="Estimate an interpolated Kneser-Ney word n-gram from manifest texts (and your own "
+        "sentences) and write it as ARPA; an export target with decoder = 'beam' ships it "
+        "(edgeasr.training.language_model).",
+    )
+    p.add_argument("manifests", nargs="*", default=[], help="manifests whose text fields are the training text")
+    p.add_argument("--text", action="append", help="a file of your own sentences, one per line; repeatable")
+    p.add_argument("--hold-out", action="append", default=[], help="drop every sentence of this manifest; repeatable")
+    p.add_argument("--order", type=int, default=4, help="longest n-gram")
+    p.add_argument("--out", default="work/lm/lm.arpa", help="ARPA file to write")
+    p.set_defaults(func=_cmd_lm)
+
+    p = subparsers.add_parser("eval", help="WER and CER per split", formatter_class=_FMT)
+    p.add_argument("manifests", nargs="+", help="NAME=MANIFEST pairs or manifests (named by file stem)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model to evaluate")
+    p.add_argument("--noise-snr", default="20,10,5", help="also evaluate noisy copies at these SNRs (dB); empty: none")
+    p.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
+    p.add_argument(
+        "--group-by", default="engine", help="also score each split per value of this manifest field ('': none)"
+    )
+    p.add_argument("--out", default=None, help="write the report as JSON here")
+    p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default="auto",
+        help="auto uses the beam search when the model ships one",
+    )
+    p.set_defaults(func=_cmd_eval)

@@ -1,0 +1,183 @@
+"""``edgeasr eval`` and ``edgeasr demo``: word and character error rates of an exported model.
+
+Evaluation runs the exported ONNX model on device (what users ship), per split: each manifest
+given, plus noisy copies of each at the requested signal-to-noise ratios (pink noise, seeded, so
+runs are comparable). It lists the worst utterances so a person can look at what goes wrong, and
+breaks each split down by a manifest field (``engine`` by default: which synthesizer or which
+imported corpus an utterance came from), since an average over voices hides the voice that fails.
+WER and CER come from jiwer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+from edgeasr.audio import AudioError, load_audio
+from edgeasr.data.augment import add_noise, pink_noise
+from edgeasr.manifest import read_manifest, resolve_audio_path
+
+__all__ = ["NOISE_SEED", "SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
+
+NOISE_SEED = 1234  # seeds the pink noise of noisy splits (and of export's noisy check copies): runs compare
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """Error rates of one split."""
+
+    name: str  # split name ("test", "test@10dB", ...)
+    utterances: int  # rows decoded
+    failed: int  # rows whose audio could not be read (counted, never dropped silently)
+    wer: float  # corpus-level word error rate (jiwer), 0..1+
+    cer: float  # corpus-level character error rate
+    latency_p50_ms: float  # median on-device latency per utterance
+    worst: list  # [{"audio", "reference", "hypothesis", "wer"}] sorted worst first
+    groups: dict = field(default_factory=dict)  # {value of the group-by field: {"utterances", "wer", "cer"}}
+
+
+def evaluate_split(
+    recognizer,
+    manifest: str | Path,
+    name: str,
+    snr_db: float | None = None,
+    worst: int = 10,
+    group_by: str | None = "engine",
+) -> SplitResult:
+    """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``) and score it.
+
+    ``recognizer`` is anything with ``transcribe(wave, sample_rate)`` returning ``.text`` and
+    ``.latency_s`` (a :class:`~edgeasr.recognizer.Recognizer`). Rows are also scored per value of
+    the manifest field ``group_by`` (rows without it count under ``"-"``); None skips that.
+    """
+    rows = read_manifest(manifest)
+    rng = np.random.default_rng(NOISE_SEED)
+    refs, hyps, per, latencies, failed = [], [], [], [], 0
+    grouped: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        path = resolve_audio_path(row, manifest)
+        try:
+            wave = load_audio(path)
+            if snr_db is not None:
+                wave = add_noise(wave, pink_noise(wave.size, rng), snr_db)
+            res = recognizer.transcribe(wave, 16000)
+        except AudioError as exc:
+            print(f"edgeasr eval: skipped {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        refs.append(row["text"])
+        hyps.append(res.text)
+        if group_by:
+            g_refs, g_hyps = grouped[str(row.get(group_by, "-"))]
+            g_refs.append(row["text"])
+            g_hyps.append(res.text)
+        latencies.append(res.latency_s * 1000)
+        per.append(
+            {
+                "audio": str(path),
+                "reference": row["text"],
+                "hypothesis": res.text,
+                "latency_ms": res.latency_s * 1000,
+                "wer": float(jiwer.wer(row["text"], res.text)) if row["text"] else float(bool(res.text)),
+            }
+        )
+    per.sort(key=lambda r: -r["wer"])
+    return SplitResult(
+        name=name,
+        utterances=len(refs),
+        failed=failed,
+        wer=float(jiwer.wer(refs, hyps)) if refs else float("nan"),
+        cer=float(jiwer.cer(refs, hyps)) if refs else float("nan"),
+        latency_p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        worst=per[:worst],
+        groups={
+            key: {"utterances": len(r), "wer": float(jiwer.wer(r, h)), "cer": float(jiwer.cer(r, h))}
+            for key, (r, h) in sorted(grouped.items())
+        },
+    )
+
+
+def _named_manifests(items: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        out.append((name, Path(path)) if sep else (Path(item).stem, Path(item)))
+    return out
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Handler of ``edgeasr eval``: a table of WER/CER per split, the worst utterances, optional JSON."""
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
+    snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
+    results = []
+    group_by = args.group_by or None
+    for name, manifest in _named_manifests(args.manifests):
+        results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by))
+        for snr in snrs:
+            results.append(
+                evaluate_split(rec, manifest, f"{name}@{snr:g}dB", snr_db=snr, worst=args.worst, group_by=group_by)
+            )
+    print(
+        f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')}, "
+        f"{rec.decoder_name} decoding)"
+    )
+    print(f"{'split':<22}{'utts':>6}{'failed':>8}{'WER %':>8}{'CER %':>8}{'p50 ms':>9}")
+    for r in results:
+        print(
+            f"{r.name:<22}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}"
+        )
+    clean = [r for r in results if "@" not in r.name and len(r.groups) > 1]
+    if clean:
+        print(f"\nper {args.group_by}:")
+        for r in clean:
+            for key, g in r.groups.items():
+                print(f"  {r.name + ' / ' + key:<40}{g['utterances']:>6}{100 * g['wer']:>8.2f}{100 * g['cer']:>8.2f}")
+    if results and args.worst:
+        print("\nworst utterances of the first split:")
+        for w in results[0].worst:
+            print(f"  {100 * w['wer']:5.0f}%  ref: {w['reference']}\n         hyp: {w['hypothesis']}")
+    if args.out:
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "model": str(rec.model_path),
+                    "decoder": rec.decoder_name,
+                    "card": rec.card,
+                    "splits": [asdict(r) for r in results],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def run_demo(model: str, manifest: str, threads: int = 1) -> int:
+    """The README's main job: transcribe the shipped samples, print each with WER and latency."""
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+    rec = Recognizer(model, RecognizerOptions(threads=threads))
+    card = rec.card
+    print(
+        f"model {rec.model_path} (version {card.get('version', '?')}, {card.get('precision', '?')}, "
+        f"{card.get('params', 0) / 1e6:.2f} M parameters, data {card.get('data_version', '?')})"
+    )
+    result = evaluate_split(rec, manifest, Path(manifest).stem, worst=1_000_000)
+    for item in sorted(result.worst, key=lambda r: r["audio"]):
+        print(f"  {Path(item['audio']).name:<28} {item['latency_ms']:6.1f} ms  {item['hypothesis']}")
+        if item["hypothesis"] != item["reference"]:
+            print(f"  {'':<28} {'':>9}  (reference: {item['reference']})")
+    print(
+        f"WER {100 * result.wer:.1f}%  CER {100 * result.cer:.1f}%  over {result.utterances} samples; "
+        f"median latency {result.latency_p50_ms:.1f} ms per utterance on {threads} thread(s)"
+    )
+    return 0

@@ -1,0 +1,185 @@
+"""Word n-gram language models for the beam-search decoder: estimation and the ARPA format.
+
+The decoder (:mod:`edgeasr.decoding`) scores words with KenLM, which reads ARPA files. KenLM's
+estimator (``lmplz``) is a C++ program that no Python package ships, so the estimation is written
+here: interpolated Kneser-Ney (Chen and Goodman 1998, one discount per order,
+``D = n1 / (n1 + 2 n2)``), which suits the small in-domain text a product has (the training
+sentences of its corpus, optionally the user's own command list).
+
+    lm = NGramModel.estimate(sentences, order=4)
+    lm.write_arpa("lm.arpa")                 # KenLM, flashlight-text and pyctcdecode read it
+    lm.vocabulary                            # the lexicon of the decoder
+
+Words are what the labelling convention (:mod:`edgeasr.text`) produces: lower case, spelled
+numbers, apostrophes. ``<s>``, ``</s>`` and ``<unk>`` are the usual ARPA markers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BOS", "EOS", "UNK", "NGramModel", "sentences_from_manifests"]
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+_LOG10_ZERO = -99.0  # ARPA's "never" (the probability of <s> as a predicted word)
+
+
+def sentences_from_manifests(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The ``text`` of every row of the given manifests (duplicates kept: they are counts)."""
+    from edgeasr.manifest import read_manifest
+
+    return [row["text"] for path in paths for row in read_manifest(path) if row.get("text", "").strip()]
+
+
+def _discount(counts: Iterable[int]) -> float:
+    """Kneser-Ney's absolute discount from the counts of counts (clamped to a usable range)."""
+    n = Counter(c for c in counts if c <= 2)
+    n1, n2 = n.get(1, 0), n.get(2, 0)
+    if n1 == 0:
+        return 0.5
+    return min(max(n1 / (n1 + 2 * n2), 0.05), 0.95)
+
+
+@dataclass(frozen=True)
+class NGramModel:
+    """An estimated back-off n-gram model, held as ARPA entries.
+
+    ``entries[n - 1]`` maps each n-gram (a tuple of n words) to ``(log10 probability, log10
+    back-off)``; the back-off is 0.0 for n-grams that are never a context.
+    """
+
+    order: int  # the longest n-gram
+    entries: tuple[dict[tuple[str, ...], tuple[float, float]], ...]  # one dict per order
+    sentences: int  # training sentences the counts came from
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Every word the model knows, without the ARPA markers, sorted."""
+        return sorted(w for (w,) in self.entries[0] if w not in (BOS, EOS, UNK))
+
+    @classmethod
+    def estimate(cls, sentences: Iterable[str], order: int = 4) -> NGramModel:
+        """Interpolated Kneser-Ney estimation from whitespace-tokenized sentences.
+
+        Args:
+            sentences: one utterance each (already normalized by the labelling convention).
+            order: the longest n-gram (3 or 4 suit a few thousand command sentences).
+
+        Raises:
+            ValueError: no words at all, or an order below 1.
+        """
+        if order < 1:
+            raise ValueError(f"order must be >= 1, got {order}")
+        raw: list[Counter] = [Counter() for _ in range(order)]
+        n_sentences = 0
+        for sentence in sentences:
+            words = sentence.split()
+            if not words:
+                continue
+            n_sentences += 1
+            padded = [BOS, *words, EOS]
+            for n in range(1, order + 1):
+                for i in range(len(padded) - n + 1):
+                    gram = tuple(padded[i : i + n])
+                    if gram != (BOS,):
+                        raw[n - 1][gram] += 1
+        if not raw[0]:
+            raise ValueError("no words to estimate a language model from")
+
+        # Kneser-Ney's adjusted counts: the highest order keeps raw counts; a lower-order n-gram
+        # counts the distinct words seen before it (n-grams starting with <s> keep raw counts).
+        adjusted: list[Counter] = [Counter() for _ in range(order)]
+        adjusted[order - 1] = raw[order - 1]
+        for n in range(order - 1, 0, -1):
+            continuation = Counter(gram[1:] for gram in raw[n])
+            for gram, count in raw[n - 1].items():
+                adjusted[n - 1][gram] = count if gram[0] == BOS else continuation.get(gram, 0)
+            adjusted[n - 1] = Counter({g: c for g, c in adjusted[n - 1].items() if c > 0})
+        adjusted[0][(BOS,)] = 0  # <s> is a context only, never predicted
+
+        discounts = [_discount(adjusted[n].values()) for n in range(order)]
+        prob: list[dict[tuple[str, ...], float]] = [dict() for _ in range(order)]
+        backoff: list[dict[tuple[str, ...], float]] = [dict() for _ in range(order)]
+
+        # Unigrams, interpolated with the uniform distribution over the vocabulary (+ <unk>).
+        uni = adjusted[0]
+        total = sum(uni.values())
+        types = sum(1 for c in uni.values() if c > 0)
+        vocab_size = types + 1
+        d = discounts[0]
+        floor = d * types / total / vocab_size
+        for gram, count in uni.items():
+            prob[0][gram] = max(count - d, 0) / total + floor if gram != (BOS,) else 0.0
+        prob[0][(UNK,)] = floor
+
+        # Higher orders: discounted estimate plus the context's back-off mass times the lower order.
+        for n in range(1, order):
+            d = discounts[n]
+            totals: defaultdict[tuple, int] = defaultdict(int)
+            followers: defaultdict[tuple, int] = defaultdict(int)
+            for gram, count in adjusted[n].items():
+                totals[gram[:-1]] += count
+                followers[gram[:-1]] += 1
+            for context, t in totals.items():
+                backoff[n - 1][context] = d * followers[context] / t
+            for gram, count in adjusted[n].items():
+                context = gram[:-1]
+                lower = cls._interpolated(prob, backoff, gram[1:])
+                prob[n][gram] = max(count - d, 0) / totals[context] + backoff[n - 1][context] * lower
+
+        entries = []
+        for n in range(order):
+            table = {}
+            for gram, p in prob[n].items():
+                logp = _LOG10_ZERO if gram == (BOS,) else math.log10(p)
+                bo = backoff[n].get(gram)
+                table[gram] = (logp, math.log10(bo) if bo else 0.0)
+            entries.append(table)
+        return cls(order=order, entries=tuple(entries), sentences=n_sentences)
+
+    @staticmethod
+    def _interpolated(prob: list[dict], backoff: list[dict], gram: tuple[str, ...]) -> float:
+        """p(gram[-1] | gram[:-1]) from the orders estimated so far, backing off as ARPA does."""
+        n = len(gram)
+        if gram in prob[n - 1]:
+            return prob[n - 1][gram]
+        if n == 1:
+            return prob[0][(UNK,)]
+        return backoff[n - 2].get(gram[:-1], 1.0) * NGramModel._interpolated(prob, backoff, gram[1:])
+
+    def log10_prob(self, words: tuple[str, ...]) -> float:
+        """log10 p(words[-1] | words[:-1]) with ARPA back-off (for checks; KenLM does this at run time)."""
+        words = tuple(w if (w,) in self.entries[0] else UNK for w in words)[-self.order :]
+        penalty = 0.0
+        while words not in self.entries[len(words) - 1]:
+            context = words[:-1]
+            if context:
+                penalty += self.entries[len(context) - 1].get(context, (0.0, 0.0))[1]
+            words = words[1:]
+        return penalty + self.entries[len(words) - 1][words][0]
+
+    def write_arpa(self, path: str | os.PathLike) -> Path:
+        """Write the model in the ARPA text format (sorted, so the file is reproducible)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\\data\\\n")
+            for n, table in enumerate(self.entries, 1):
+                fh.write(f"ngram {n}={len(table)}\n")
+            for n, table in enumerate(self.entries, 1):
+                fh.write(f"\n\\{n}-grams:\n")
+                for gram in sorted(table):
+                    logp, bo = table[gram]
+                    line = f"{logp:.6f}\t{' '.join(gram)}"
+                    if n < self.order and bo != 0.0:
+                        line += f"\t{bo:.6f}"
+                    fh.write(line + "\n")
+            fh.write("\n\\end\\\n")
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,429 @@
+"""``edgeasr train``: CTC training with AdamW, warm-up and cosine decay, SpecAugment and audio augmentation.
+
+What a run writes into its output folder:
+
+- ``last.pt``: the resumable state (model, optimizer, scheduler, step, history), every
+  ``checkpoint_every`` steps and at the end; ``--resume`` continues from it exactly.
+- ``best.pt``: model weights, recipe and data version of the step with the lowest dev WER
+  (the input of ``edgeasr export``), without optimizer state.
+- ``report.json`` and ``report.png``: the loss and dev WER/CER curves, timings, the machine.
+
+Every checkpoint loads with ``torch.load(weights_only=True)``. ``--init CHECKPOINT`` starts from
+another model's weights (and its feature normalisation) with a fresh optimizer: fine-tuning, and
+the continuous-training path. Several GPUs: launch with ``torchrun --nproc-per-node N -m edgeasr
+train ...``; each rank takes every N-th batch and DistributedDataParallel averages gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from edgeasr.audio import load_audio
+from edgeasr.decoding import TOKENS, greedy_decode
+from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
+from edgeasr.training.model import CTCModel, ModelConfig
+from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
+
+__all__ = ["TrainResult", "encode_text", "load_checkpoint", "load_model", "train"]
+
+_TOKEN_INDEX = {t: i for i, t in enumerate(TOKENS) if i > 0}
+
+
+def encode_text(text: str) -> list[int] | None:
+    """Token ids of a normalized transcript, or None if it has a character outside the vocabulary."""
+    try:
+        return [_TOKEN_INDEX[c] for c in text]
+    except KeyError:
+        return None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint safely (``weights_only=True``) onto the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path: str | Path) -> tuple[CTCModel, dict]:
+    """A :class:`CTCModel` in eval mode with the weights of a checkpoint, and the checkpoint dict."""
+    ckpt = load_checkpoint(path)
+    model = CTCModel(ModelConfig.from_dict(ckpt["recipe"]["model"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
+
+
+class _Utterances(torch.utils.data.Dataset):
+    """Rows of a manifest as (waveform, token ids); augmentation seeded per (batch, item)."""
+
+    def __init__(self, rows: list[dict], manifest: Path, augmenter=None) -> None:
+        self.rows, self.manifest, self.augmenter = rows, manifest, augmenter
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
+        index, seed = key
+        row = self.rows[index]
+        wave = load_audio(resolve_audio_path(row, self.manifest))
+        if self.augmenter is not None:
+            wave = self.augmenter(wave, np.random.default_rng(seed))
+        return wave.astype(np.float32), row["_tokens"]
+
+
+def _collate(items: list[tuple[np.ndarray, list[int]]]) -> dict[str, torch.Tensor]:
+    lengths = torch.tensor([len(w) for w, _ in items], dtype=torch.int64)
+    audio = torch.zeros(len(items), int(lengths.max()))
+    for i, (w, _) in enumerate(items):
+        audio[i, : len(w)] = torch.from_numpy(w)
+    targets = torch.tensor([t for _, ts in items for t in ts], dtype=torch.int64)
+    target_lengths = torch.tensor([len(ts) for _, ts in items], dtype=torch.int64)
+    return {"audio": audio, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
+
+
+def _epoch_batches(durations: np.ndarray, max_seconds: float, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
+    """Batches of similar duration, at most ``max_seconds`` of padded audio each, in a seeded order."""
+    rng = np.random.default_rng([seed, epoch])
+    order = np.argsort(durations + rng.uniform(0, 0.3, len(durations)), kind="stable")
+    batches, current, longest = [], [], 0.0
+    for idx in order:
+        d = float(durations[idx])
+        if current and max(longest, d) * (len(current) + 1) > max_seconds:
+            batches.append(current)
+            current, longest = [], 0.0
+        current.append(int(idx))
+        longest = max(longest, d)
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return [[(i, int(rng.integers(2**31))) for i in b] for b in batches]
+
+
+def _out_of_time(deadline: float, world: int, device: torch.device) -> bool:
+    """Whether the wall-clock budget is spent; under DDP every rank follows rank 0's clock."""
+    if math.isinf(deadline):
+        return False
+    flag = torch.tensor([float(time.time() >= deadline)], device=device)
+    if world > 1:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def _vtlp_factors(batch: int, cfg: SpecAugmentConfig, gen: torch.Generator) -> torch.Tensor | None:
+    """Per-row VTLP factors (1.0 for rows left alone), or None when the recipe does not warp."""
+    if cfg.warp_prob <= 0.0:
+        return None
+    chosen = torch.rand(batch, generator=gen) < cfg.warp_prob
+    factors = 1.0 + (2.0 * torch.rand(batch, generator=gen) - 1.0) * cfg.warp_max
+    return torch.where(chosen, factors, torch.ones(batch))
+
+
+def _spec_augment(
+    feats: torch.Tensor, lengths: torch.Tensor, cfg: SpecAugmentConfig, gen: torch.Generator
+) -> torch.Tensor:
+    feats = feats.clone()
+    n_mels = feats.shape[1]
+    for b in range(feats.shape[0]):
+        length = int(lengths[b])
+        for _ in range(cfg.freq_masks):
+            w = int(torch.randint(0, cfg.freq_width + 1, (1,), generator=gen))
+            f0 = int(torch.randint(0, max(1, n_mels - w), (1,), generator=gen))
+            feats[b, f0 : f0 + w, :length] = 0.0
+        for _ in range(min(cfg.time_masks, max(1, length // 50))):
+            w = int(torch.randint(0, max(1, int(cfg.time_width * length)) + 1, (1,), generator=gen))
+            t0 = int(torch.randint(0, max(1, length - w), (1,), generator=gen))
+            feats[b, :, t0 : t0 + w] = 0.0
+    return feats
+
+
+def _prepare_rows(manifest: Path, max_seconds: float) -> tuple[list[dict], dict[str, int]]:
+    rows, skipped = [], {"too_long": 0, "unknown_characters": 0}
+    for row in read_manifest(manifest):
+        tokens = encode_text(row["text"])
+        if tokens is None or not tokens:
+            skipped["unknown_characters"] += 1
+        elif float(row["duration"]) > max_seconds:
+            skipped["too_long"] += 1
+        else:
+            rows.append({**row, "_tokens": tokens})
+    return rows, skipped
+
+
+@torch.no_grad()
+def _feature_statistics(model: CTCModel, dataset: _Utterances, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    frames = []
+    for i in range(min(count, len(dataset))):
+        wave, _ = dataset[(i, 0)]
+        frames.append(model.frontend.log_mel(torch.from_numpy(wave).unsqueeze(0))[0])
+    allf = torch.cat(frames, dim=1)
+    return allf.mean(dim=1), allf.std(dim=1)
+
+
+@torch.no_grad()
+def evaluate_model(model: CTCModel, rows: list[dict], manifest: Path, device: torch.device, batch: int = 16) -> dict:
+    """Greedy-decode ``rows`` with the torch model; returns WER, CER and the hypotheses."""
+    model.eval()
+    hyps, refs = [], []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        waves = [load_audio(resolve_audio_path(r, manifest)) for r in chunk]
+        b = _collate([(w, []) for w in waves])
+        logp, lengths = model(b["audio"].to(device), b["lengths"].to(device))
+        logp = logp.cpu().numpy()
+        for i, r in enumerate(chunk):
+            hyps.append(greedy_decode(logp[i, : int(lengths[i])]).text)
+            refs.append(r["text"])
+    return {
+        "wer": float(jiwer.wer(refs, hyps)) if refs else 0.0,
+        "cer": float(jiwer.cer(refs, hyps)) if refs else 0.0,
+        "hypotheses": hyps,
+    }
+
+
+def _lr_lambda(optim) -> callable:
+    def f(step: int) -> float:
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps))
+        return optim.final_lr_ratio + (1 - optim.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` hands back."""
+
+    out_dir: Path  # the run folder (checkpoints and report)
+    best_checkpoint: Path  # best.pt: lowest dev WER
+    best_dev_wer: float  # dev WER of best.pt
+    steps: int  # optimizer steps taken in total (across resumed runs)
+    data_version: str  # version of the training manifest
+
+
+def _save_plot(history: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    if history["train"]:
+        ax1.plot([h["step"] for h in history["train"]], [h["loss"] for h in history["train"]])
+    ax1.set(xlabel="step", ylabel="CTC loss", title="training loss", yscale="log")
+    if history["dev"]:
+        steps = [h["step"] for h in history["dev"]]
+        ax2.plot(steps, [100 * h["wer"] for h in history["dev"]], marker="o", label="WER")
+        ax2.plot(steps, [100 * h["cer"] for h in history["dev"]], marker="o", label="CER")
+        ax2.legend()
+    ax2.set(xlabel="step", ylabel="%", title="dev error rate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(
+    recipe: TrainRecipe,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    init: str | Path | None = None,
+    max_steps: int | None = None,
+    progress: bool = True,
+    max_minutes: float | None = None,
+    model: nn.Module | None = None,
+) -> TrainResult:
+    """Train a :class:`CTCModel` by ``recipe`` into ``out_dir``.
+
+    Args:
+        recipe: the training recipe.
+        out_dir: run folder; created if missing.
+        resume: continue from ``out_dir/last.pt`` (model, optimizer, schedule, step, history).
+        init: start from this checkpoint's weights with a fresh optimizer (fine-tuning).
+        max_steps: stop after this many steps in total (overrides the recipe's schedule length
+            only for stopping; the learning-rate schedule still follows the recipe).
+        progress: show a progress bar.
+        max_minutes: stop once this run has trained this many minutes of wall time (after the
+            step in flight; then the last evaluation and checkpoint as at any stop). Several runs
+            with ``resume`` share a time budget by passing what is left to each.
+        model: train this model instead of ``CTCModel(recipe.model)``: anything with a
+            ``frontend`` (:class:`~edgeasr.training.frontend.LogMelFrontend`), ``encode``, ``forward`` and
+            ``num_parameters`` like :class:`~edgeasr.training.model.CTCModel`. For architecture
+            experiments (``bench/architectures.py``); only CTCModel checkpoints export.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        FileNotFoundError: a manifest or checkpoint is missing.
+        ValueError: the training manifest has no usable rows.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opt_cfg = recipe.optim
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    else:
+        device = torch.device("cpu")
+    torch.set_num_threads(opt_cfg.threads or os.cpu_count() or 1)
+    torch.manual_seed(opt_cfg.seed)
+
+    train_manifest, dev_manifest = Path(recipe.data.train_manifest), Path(recipe.data.dev_manifest)
+    rows, skipped = _prepare_rows(train_manifest, recipe.data.max_utterance_seconds)
+    if not rows:
+        raise ValueError(f"{train_manifest}: no usable training rows ({skipped})")
+    dev_rows, _ = _prepare_rows(dev_manifest, 1e9)
+    dev_rows = dev_rows[: recipe.data.dev_max_utterances]
+    dv = data_version(train_manifest)
+
+    augmenter = None
+    if recipe.data.augment:
+        from edgeasr.data.augment import Augmenter, AugmentOptions
+
+        augmenter = Augmenter(AugmentOptions(), seed=opt_cfg.seed)
+    dataset = _Utterances(rows, train_manifest, augmenter)
+
+    model = model if model is not None else CTCModel(recipe.model)
+    history: dict = {"train": [], "dev": []}
+    step, epoch, epoch_pos, best_wer, init_from = 0, 0, 0, float("inf"), None
+    state = None
+    if resume and (out / "last.pt").exists():
+        state = load_checkpoint(out / "last.pt")
+        model.load_state_dict(state["model"])
+        step, best_wer, history = state["step"], state["best_wer"], state["history"]
+        epoch, epoch_pos = state["epoch"], state["epoch_pos"]
+        init_from = state.get("init_from")
+    elif init is not None:
+        src = load_checkpoint(init)
+        model.load_state_dict(src["model"])
+        init_from = str(init)
+    else:
+        mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
+        model.frontend.set_normalization(mean, std)
+    model.to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opt_cfg))
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    gen = torch.Generator()
+    durations = np.array([float(r["duration"]) for r in rows])
+    stop_at = opt_cfg.max_steps if max_steps is None else max_steps
+    meta = {"recipe": recipe.to_dict(), "data_version": dv, "init_from": init_from}
+
+    def checkpoint(path: Path, with_optimizer: bool) -> None:
+        payload = {"model": model.state_dict(), "step": step, "best_wer": best_wer, **meta}
+        if with_optimizer:
+            payload.update(
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                history=history,
+                epoch=epoch,
+                epoch_pos=epoch_pos,
+            )
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    def run_eval() -> None:
+        nonlocal best_wer
+        res = evaluate_model(model, dev_rows, dev_manifest, device)
+        history["dev"].append({"step": step, "wer": res["wer"], "cer": res["cer"]})
+        if res["wer"] < best_wer or not (out / "best.pt").exists():
+            best_wer = min(best_wer, res["wer"])
+            checkpoint(out / "best.pt", with_optimizer=False)
+        bar.set_postfix(loss=f"{running:.3f}", dev_wer=f"{100 * res['wer']:.1f}%")
+        model.train()
+
+    started = time.time()
+    deadline = started + 60.0 * max_minutes if max_minutes is not None else math.inf
+    bar = tqdm(total=stop_at, initial=step, disable=not progress or rank != 0, desc="train", unit="step")
+    running = history["train"][-1]["loss"] if history["train"] else float("nan")
+    model.train()
+    while step < stop_at:
+        # epoch_pos counts batches of this epoch already consumed (by all ranks), so --resume
+        # continues with exactly the batch that would have come next.
+        batches = _epoch_batches(durations, recipe.data.max_batch_seconds, opt_cfg.seed, epoch)
+        batches = batches[epoch_pos:][rank::world]
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=_collate,
+            num_workers=recipe.data.num_workers,
+            persistent_workers=False,
+        )
+        for batch in loader:
+            # randomness (dropout, SpecAugment) is seeded per step, so --resume repeats it exactly
+            torch.manual_seed(opt_cfg.seed * 1_000_003 + step)
+            gen.manual_seed(opt_cfg.seed * 1_000_003 + step)
+            audio, lengths = batch["audio"].to(device), batch["lengths"].to(device)
+            warp = _vtlp_factors(audio.shape[0], recipe.spec_augment, gen)
+            feats, flen = model.frontend(audio, lengths, warp)
+            feats = _spec_augment(feats, flen, recipe.spec_augment, gen)
+            encoder = net.module.encode if world > 1 else net.encode
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opt_cfg.precision == "bf16"):
+                logp, olen = encoder(feats, flen)
+            logp = logp.float()  # the CTC loss sums over long paths: always in fp32
+            loss = ctc(logp.transpose(0, 1), batch["targets"].to(device), olen, batch["target_lengths"].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), opt_cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            epoch_pos += world
+            value = loss.item()
+            running = value if math.isnan(running) else 0.95 * running + 0.05 * value
+            if step % 10 == 0:
+                history["train"].append({"step": step, "loss": running, "lr": scheduler.get_last_lr()[0]})
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}", dev_wer=f"{100 * best_wer:.1f}%" if best_wer < 1e9 else "-")
+            if rank == 0 and step % opt_cfg.eval_every == 0:
+                run_eval()
+            if rank == 0 and step % opt_cfg.checkpoint_every == 0:
+                checkpoint(out / "last.pt", with_optimizer=True)
+            if step >= stop_at or _out_of_time(deadline, world, device):
+                stop_at = step
+                break
+        else:
+            epoch, epoch_pos = epoch + 1, 0
+    bar.close()
+    if rank == 0:
+        if not history["dev"] or history["dev"][-1]["step"] != step:
+            run_eval()
+        checkpoint(out / "last.pt", with_optimizer=True)
+        report = {
+            "recipe": recipe.to_dict(),
+            "data_version": dv,
+            "train_rows": len(rows),
+            "skipped_rows": skipped,
+            "train_audio_hours": float(durations.sum() / 3600),
+            "parameters": model.num_parameters(),
+            "steps": step,
+            "seconds_this_run": round(time.time() - started, 1),
+            "best_dev_wer": best_wer,
+            "history": history,
+            "init_from": init_from,
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": str(device)},
+        }
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        _save_plot(history, out / "report.png")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return TrainResult(out, out / "best.pt", best_wer, step, dv)
