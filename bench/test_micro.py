@@ -56,7 +56,8 @@ def model():
 @pytest.fixture(scope="module")
 def onnx_models(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The model exported fp32, and quantized int8 as ``export/cpu-int8.toml`` does."""
-    from edgeasr.export.onnx import export_onnx, quantize_onnx
+    from edgeasr.export.onnx import export_onnx
+    from edgeasr.export.quantize import quantize_onnx
 
     folder = tmp_path_factory.mktemp("micro")
     fp32 = export_onnx(model, folder / "fp32.onnx")

@@ -53,7 +53,8 @@ def tiny_checkpoint(tiny_recipe, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def tiny_repository(tiny_checkpoint: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Triton model repository with the tiny model exported fp32 as version 1."""
-    from edgeasr.export.onnx import ExportTarget, export_checkpoint
+    from edgeasr.export.pipeline import export_checkpoint
+    from edgeasr.export.target import ExportTarget
 
     repo = tmp_path_factory.mktemp("triton_models")
     export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=repo)

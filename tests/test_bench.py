@@ -182,7 +182,8 @@ def two_precision_repository(
     tiny_repository: Path, tiny_checkpoint: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A copy of the tiny repository with an int8 export as version 2 beside fp32 version 1."""
-    from edgeasr.export.onnx import ExportTarget, export_checkpoint
+    from edgeasr.export.pipeline import export_checkpoint
+    from edgeasr.export.target import ExportTarget
 
     repo = tmp_path_factory.mktemp("two_precisions") / "triton_models"
     shutil.copytree(tiny_repository, repo)

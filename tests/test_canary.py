@@ -28,19 +28,11 @@ import numpy as np
 import pytest
 
 from conftest import build_tiny_asr_onnx
+from edgeasr.canary import cli as canary_cli
+from edgeasr.canary.live import LiveState, read_live, write_live
+from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
 from edgeasr.canary.rollout import Rollout, TritonVersionControl, load_utterances, replay
-from edgeasr.canary.router import (
-    EXIT_HELD,
-    EXIT_PROMOTED,
-    EXIT_ROLLED_BACK,
-    CanaryPolicy,
-    CanaryRouter,
-    LiveState,
-    ShadowProxy,
-    add_canary_parser,
-    read_live,
-    write_live,
-)
+from edgeasr.canary.router import CanaryRouter, ShadowProxy
 from edgeasr.canary.stats import AnalysisOptions
 from edgeasr.decoding import Transcript
 
@@ -61,7 +53,7 @@ def _policy(**changes) -> CanaryPolicy:
 
 def _cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    add_canary_parser(parser.add_subparsers(dest="command"))
+    canary_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["canary", *argv])
     return args.func(args)
 
@@ -208,7 +200,7 @@ def _broken_onnx(path: Path) -> Path:
 def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real Triton server serving edgeasr 1 (fp32), 2 (optimized fp32), 3 (broken), 4 (int8)."""
     ort = pytest.importorskip("onnxruntime")
-    from edgeasr.export.onnx import quantize_onnx
+    from edgeasr.export.quantize import quantize_onnx
     from edgeasr.export.repository import ModelRepository, RepositoryOptions
     from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
 

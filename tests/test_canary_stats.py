@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeasr.canary.policy import CanaryPolicy
 from edgeasr.canary.report import render_markdown, write_report
-from edgeasr.canary.router import CanaryPolicy
 from edgeasr.canary.stats import AnalysisOptions, analyze, bootstrap_interval, word_edits
 
 ROOT = Path(__file__).resolve().parents[1]

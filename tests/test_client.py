@@ -112,6 +112,9 @@ class TestAgainstServer:
         after = client.server_statistics()
         assert after.inference_count == before.inference_count + 1
         assert sum(after.batch_sizes.values()) == after.execution_count
+        assert after.success_count == before.success_count + 1
+        assert after.compute_infer_ns > before.compute_infer_ns  # the model ran
+        assert after.queue_ns >= before.queue_ns and after.compute_input_ns > before.compute_input_ns
 
     def test_async_client(self, triton_server, speechlike, reference_text) -> None:
         async def go():

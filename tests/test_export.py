@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("torch", reason="export needs torch (train extra)")
 
-from edgeasr.export.onnx import ExportCheckError, ExportTarget, export_checkpoint
+from edgeasr.export.pipeline import export_checkpoint
+from edgeasr.export.target import ExportCheckError, ExportTarget
 from edgeasr.modelcard import IntegrityError, ModelCard
 from edgeasr.recognizer import Recognizer
 
@@ -135,7 +136,7 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
 def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise(tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from ctc_emissions import spell
-    from edgeasr.export.onnx import tune_beam_search
+    from edgeasr.export.tuning import tune_beam_search
     from edgeasr.training.language_model import NGramModel
 
     lm = NGramModel.estimate(["call mom"] * 5 + ["play mum", "play music"], order=2).write_arpa(tmp_path / "lm.arpa")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeasr.canary import cli as canary_cli
 from edgeasr.canary.kserve import inference_service, to_yaml, validate_inference_service, write_manifests
-from edgeasr.canary.router import CanaryPolicy, add_canary_parser
+from edgeasr.canary.policy import CanaryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ def test_validation_catches_what_kserve_would_reject(change, problem: str) -> No
 
 def test_kserve_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     parser = argparse.ArgumentParser()
-    add_canary_parser(parser.add_subparsers(dest="command"))
+    canary_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         [
             "canary",

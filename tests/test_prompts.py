@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
+import re
+import subprocess
+import sys
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from edgeasr.data import prompts
 from edgeasr.data.prompts import (
     DOMAINS,
     PromptOptions,
@@ -67,3 +74,45 @@ def test_user_text_list_reports_every_rejected_line(tmp_path: Path) -> None:
     bad.write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(ValueError, match="not UTF-8"):
         load_text_list(bad)
+
+
+def _data_file(name: str) -> str:
+    return resources.files("edgeasr.data").joinpath("prompt_lists").joinpath(name).read_text(encoding="utf-8")
+
+
+def test_word_lists_and_templates_load_from_package_data() -> None:
+    texts = {name: _data_file(name) for name in ("wordlists.toml", "templates.toml")}
+    assert all(text.startswith("# ") for text in texts.values())  # each says what it is
+    word_lists = tomllib.loads(texts["wordlists.toml"])
+    templates = tomllib.loads(texts["templates.toml"])
+    assert len(word_lists) == 30 and len(templates) == 11
+    for name, words in word_lists.items():
+        assert words and all(isinstance(w, str) and w.strip() == w and w for w in words), name
+        assert len(set(words)) == len(words), f"{name} has duplicates"
+        assert getattr(prompts, name.upper()) == words  # the old module-level names still work
+    # Templates may repeat on purpose (a repeated template is drawn more often), so no uniqueness check.
+    assert templates == DOMAINS
+    assert PromptOptions().domains == tuple(templates)
+    with pytest.raises(AttributeError):
+        _ = prompts.NO_SUCH_LIST
+
+
+def test_every_template_placeholder_has_a_filler() -> None:
+    placeholder = re.compile(r"\{([^{}]*)\}")
+    for domain, templates in DOMAINS.items():
+        assert templates, domain
+        for template in templates:
+            slots = placeholder.findall(template)
+            assert template.count("{") == template.count("}") == len(slots), template
+            assert set(slots) <= set(prompts._SLOTS), f"{domain}: {template!r} names an unknown slot"
+    rng = random.Random(0)
+    for slot, fill in prompts._SLOTS.items():  # each filler's word lists exist and yield text
+        assert all(fill(rng).strip() for _ in range(50)), slot
+
+
+def test_import_does_not_read_the_data_files() -> None:
+    code = (
+        "import edgeasr.data.prompts as m; "
+        "assert m._word_lists.cache_info().currsize == 0 and m._templates.cache_info().currsize == 0"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

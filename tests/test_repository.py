@@ -177,3 +177,33 @@ def test_load_version_refuses_tampered_files(tmp_path: Path, asr_onnx: Path) -> 
         repo.load_version("edgeasr", 1)
     with pytest.raises(FileNotFoundError):
         repo.load_version("edgeasr", 9)
+
+
+def test_upgrade_runtime_replaces_the_serving_code_and_keeps_the_model(tmp_path: Path, asr_onnx: Path) -> None:
+    repo = ModelRepository(tmp_path)
+    repo.publish("edgeasr", asr_onnx, card_fields={"data_version": "dv-x"})
+    folder = repo.version_dir("edgeasr", 1)
+    # what an older edgeasr shipped: its own model.py and a beam_search.py, signed by the card
+    (folder / "model.py").write_text("# an older serving model\n")
+    (folder / "beam_search.py").write_text("# an older decoder\n")
+    (folder / "decoding.py").unlink()
+    old = ModelCard.from_json(folder)
+    fields = {k: v for k, v in old.to_dict().items() if k not in ("files", "size_bytes")}
+    ModelCard.for_files(folder, **fields).to_json(folder)
+    onnx_bytes = (folder / "model.onnx").read_bytes()
+
+    assert repo.upgrade_runtime("edgeasr", 1) == ["beam_search.py", "decoding.py", "model.py"]
+    new = repo.card("edgeasr", 1)
+    new.verify(folder)
+    assert not (folder / "beam_search.py").exists()
+    for name, src in repo_mod.RUNTIME_FILES.items():
+        assert (folder / name).read_bytes() == src.read_bytes()
+    assert (folder / "model.onnx").read_bytes() == onnx_bytes
+    assert (new.data_version, new.created) == ("dv-x", old.created)
+    assert not [p for p in (tmp_path / "edgeasr").iterdir() if p.name.startswith(".")]  # no staging left
+    assert repo.upgrade_runtime("edgeasr", 1) == []  # already current
+
+    (folder / "model.onnx").write_bytes(onnx_bytes + b"\0")  # a damaged version is refused, untouched
+    with pytest.raises(IntegrityError, match=r"model\.onnx"):
+        repo.upgrade_runtime("edgeasr", 1)
+    assert (folder / "model.onnx").read_bytes() == onnx_bytes + b"\0"

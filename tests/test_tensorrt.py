@@ -27,7 +27,8 @@ def test_unavailable_reason_is_stated_here() -> None:
 @pytest.mark.skipif(REASON is not None, reason=f"TensorRT path unavailable: {REASON}")
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_engine_builds_checks_and_publishes(precision, tiny_checkpoint, tiny_corpus, tmp_path) -> None:
-    from edgeasr.export.onnx import ExportTarget, export_checkpoint
+    from edgeasr.export.pipeline import export_checkpoint
+    from edgeasr.export.target import ExportTarget
     from edgeasr.modelcard import ModelCard
 
     target = ExportTarget(name=f"gpu-{precision}", format="tensorrt", precision=precision, max_wer_increase=1.0)

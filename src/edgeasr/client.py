@@ -44,13 +44,21 @@ class ClientError(RuntimeError):
 
 @dataclass(frozen=True)
 class BatchStats:
-    """Server-side inference statistics of one model (all loaded versions added up)."""
+    """Server-side inference statistics of one model (all loaded versions added up).
+
+    The one reading of Triton's ``ModelStatisticsResponse`` in edgeasr: the bench's Triton
+    backend and the tests read these fields, never the raw response.
+    """
 
     inference_count: int  # requests (batch rows) inferred
     execution_count: int  # model executions (one per formed batch)
     batch_sizes: dict[int, int] = field(default_factory=dict)  # executed batch size -> number of executions
     success_count: int = 0  # successful requests
     failure_count: int = 0  # failed requests (e.g. INVALID_ARGUMENT)
+    queue_ns: int = 0  # total time requests waited in the scheduler's queue, nanoseconds
+    compute_input_ns: int = 0  # total time spent copying inputs into the model, nanoseconds
+    compute_infer_ns: int = 0  # total time spent in the model's execute, nanoseconds
+    compute_output_ns: int = 0  # total time spent copying outputs back, nanoseconds
 
     @property
     def max_batch_size(self) -> int:
@@ -112,16 +120,26 @@ def _transcript(result: Any, started: float, attempts: int) -> Transcript:
 
 
 def _batch_stats(stats: Any) -> BatchStats:
-    inference = execution = success = failure = 0
+    counts = dict.fromkeys(("inference", "execution", "success", "failure"), 0)
+    times = dict.fromkeys(("queue", "compute_input", "compute_infer", "compute_output"), 0)
     sizes: dict[int, int] = {}
     for model in stats.model_stats:
-        inference += int(model.inference_count)
-        execution += int(model.execution_count)
-        success += int(model.inference_stats.success.count)
-        failure += int(model.inference_stats.fail.count)
+        counts["inference"] += int(model.inference_count)
+        counts["execution"] += int(model.execution_count)
+        counts["success"] += int(model.inference_stats.success.count)
+        counts["failure"] += int(model.inference_stats.fail.count)
+        for key in times:
+            times[key] += int(getattr(model.inference_stats, key).ns)
         for entry in model.batch_stats:
             sizes[int(entry.batch_size)] = sizes.get(int(entry.batch_size), 0) + int(entry.compute_infer.count)
-    return BatchStats(inference, execution, dict(sorted(sizes.items())), success, failure)
+    return BatchStats(
+        counts["inference"],
+        counts["execution"],
+        dict(sorted(sizes.items())),
+        counts["success"],
+        counts["failure"],
+        **{f"{key}_ns": value for key, value in times.items()},
+    )
 
 
 def _what(model_name: str, model_version: str, url: str) -> str:

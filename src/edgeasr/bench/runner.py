@@ -210,30 +210,20 @@ class TritonBackend:
             self._pool.put(client)
 
     def statistics(self) -> dict:
-        """Cumulative queue/compute times (ns) and executed batch sizes of the model."""
-        import tritonclient.grpc as grpcclient
+        """Cumulative queue and compute times (ns) and executed batch sizes (:class:`~edgeasr.client.BatchStats`)."""
+        from edgeasr.client import TritonClient
 
-        with grpcclient.InferenceServerClient(self.url) as c:
-            stats = c.get_inference_statistics(self.model_name, self.model_version, as_json=True)
-        out = {
-            "queue_ns": 0,
-            "compute_infer_ns": 0,
-            "compute_input_ns": 0,
-            "compute_output_ns": 0,
-            "success": 0,
-            "executions": 0,
-            "batches": {},
+        with TritonClient(self.url, self.model_name, self.model_version) as client:
+            stats = client.server_statistics()
+        return {
+            "queue_ns": stats.queue_ns,
+            "compute_infer_ns": stats.compute_infer_ns,
+            "compute_input_ns": stats.compute_input_ns,
+            "compute_output_ns": stats.compute_output_ns,
+            "success": stats.success_count,
+            "executions": stats.execution_count,
+            "batches": dict(stats.batch_sizes),
         }
-        for m in stats.get("model_stats", []):
-            inf = m.get("inference_stats", {})
-            for key in ("queue", "compute_infer", "compute_input", "compute_output"):
-                out[f"{key}_ns"] += int(inf.get(key, {}).get("ns", 0))
-            out["success"] += int(inf.get("success", {}).get("count", 0))
-            out["executions"] += int(m.get("execution_count", 0))
-            for b in m.get("batch_stats", []):
-                size = int(b["batch_size"])
-                out["batches"][size] = out["batches"].get(size, 0) + int(b.get("compute_infer", {}).get("count", 0))
-        return out
 
 
 class NativeTritonBackend(TritonBackend):

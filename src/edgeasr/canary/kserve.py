@@ -22,7 +22,7 @@ the rollback. The predictor uses the model-format form of the spec::
 
 ``storageUri`` is a Triton model repository. Triton serves the highest version of a repository by
 default, so point it at a snapshot whose ``config.pbtxt`` serves the challenger (e.g. written with
-:meth:`edgeasr.export.repository.ModelRepository.set_live`). Each manifest is checked by
+:func:`edgeasr.canary.versions.set_live`). Each manifest is checked by
 :func:`validate_inference_service` against the fields KServe's v1beta1 API defines (the
 ``PredictorSpec``, ``ComponentExtensionSpec``, ``ModelSpec`` and ``PredictorExtensionSpec`` Go
 types): unknown keys, a missing or second predictor implementation, a canary percentage outside
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edgeasr.canary.router import CanaryPolicy
+    from edgeasr.canary.policy import CanaryPolicy
 
 __all__ = [
     "API_VERSION",

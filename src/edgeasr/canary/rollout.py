@@ -33,17 +33,9 @@ from typing import Any
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
-from edgeasr.canary.router import (
-    EXIT_HELD,
-    EXIT_PROMOTED,
-    EXIT_ROLLED_BACK,
-    CanaryPolicy,
-    CanaryRouter,
-    LiveState,
-    ShadowProxy,
-    read_live,
-    write_live,
-)
+from edgeasr.canary.live import LiveState, read_live, write_live
+from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
+from edgeasr.canary.router import CanaryRouter, ShadowProxy
 from edgeasr.canary.stats import FAILURE, SUCCESS, analyze
 from edgeasr.canary.versions import set_live
 

@@ -9,7 +9,8 @@ __all__ = ["add_parser"]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgeasr.export.onnx import ExportCheckError, ExportTarget, export_checkpoint
+    from edgeasr.export.pipeline import export_checkpoint
+    from edgeasr.export.target import ExportCheckError, ExportTarget
 
     target = ExportTarget.from_toml(args.target)
     try:

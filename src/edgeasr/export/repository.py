@@ -68,6 +68,10 @@ RUNTIME_FILES = {
 }
 """What every python-flavour version folder runs, by its name there: the Triton model
 (:mod:`edgeasr.serving.triton_model`) and its own copies of the decoder and the integrity check."""
+
+OBSOLETE_RUNTIME_FILES = ("beam_search.py",)
+"""Runtime files that earlier edgeasr versions shipped and :meth:`ModelRepository.upgrade_runtime` drops
+(``beam_search.py`` is now part of ``decoding.py``)."""
 """The python-backend model, copied verbatim into each python-flavour version as ``model.py``."""
 
 _TMP_PREFIX = ".tmp-"
@@ -489,6 +493,53 @@ class ModelRepository:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
         return removed
+
+    def upgrade_runtime(self, name: str, version: int) -> list[str]:
+        """Give a published python-flavour version the serving code of this edgeasr, and re-sign its card.
+
+        The model files (``model.onnx``, ``vocab.json``, the decoder's ``lm.arpa`` and
+        ``decoder.json``) are kept byte for byte; the runtime files (:data:`RUNTIME_FILES`) are
+        written afresh, files that an older edgeasr shipped as runtime (:data:`OBSOLETE_RUNTIME_FILES`)
+        are dropped, and the card's file list is recomputed with every other field kept. The new
+        folder is staged beside the old one and swapped in by two renames, so Triton never sees
+        half a folder.
+
+        Args:
+            name: a python-flavour Triton model name, e.g. ``"edgeasr"``.
+            version: the version to upgrade; its files must match its card first.
+
+        Returns:
+            The names of the files that changed, were added or were removed.
+
+        Raises:
+            FileNotFoundError: no such version.
+            IntegrityError: the version does not match its card (nothing is changed).
+        """
+        path = self.load_version(name, version)
+        card = ModelCard.from_json(path)
+        tmp = path.with_name(f"{_TMP_PREFIX}up{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        shutil.copytree(path, tmp, ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            for obsolete in OBSOLETE_RUNTIME_FILES:
+                (tmp / obsolete).unlink(missing_ok=True)
+            for file_name, src in RUNTIME_FILES.items():
+                _copy_durable(Path(str(src)), tmp / file_name)
+            fields_ = {k: v for k, v in card.to_dict().items() if k not in ("files", "size_bytes")}
+            new = ModelCard.for_files(tmp, **fields_)
+            new.to_json(tmp)
+            _fsync_dir(tmp)
+            changed = sorted(
+                rel for rel in set(card.files) | set(new.files) if card.files.get(rel) != new.files.get(rel)
+            )
+            old = path.with_name(f"{_TMP_PREFIX}old{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            _fsync_dir(path.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return changed
 
     def remove_version(self, name: str, version: int) -> None:
         """Delete a version of every flavour (rename away first, so Triton never sees half a dir).

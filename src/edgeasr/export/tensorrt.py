@@ -8,21 +8,20 @@ extra CUDA binding is needed: torch is present wherever training and export run.
 
 Before anything is written, the engine is run on the check utterances: the largest absolute
 difference of its log-probabilities from the torch model, and its WER against the fp32 ONNX WER
-(at most ``max_wer_increase`` worse). A failed check raises :class:`~edgeasr.export.onnx.ExportCheckError`.
+(at most ``max_wer_increase`` worse). A failed check raises :class:`~edgeasr.export.target.ExportCheckError`.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgeasr.decoding import TOKENS, greedy_decode
+from edgeasr.decoding import TOKENS
 
-__all__ = ["EngineProfile", "TensorRTRunner", "build_engine", "build_engine_for_target", "unavailable_reason"]
+__all__ = ["EngineProfile", "TensorRTRunner", "build_engine", "unavailable_reason"]
 
 
 def unavailable_reason() -> str | None:
@@ -185,78 +184,3 @@ class TensorRTRunner:
         self.stream.synchronize()
         lp, ln = logprobs.cpu().numpy(), out_len.cpu().numpy()
         return [lp[i, : int(ln[i])] for i in range(len(waves))]
-
-
-def build_engine_for_target(
-    model,
-    ckpt: dict,
-    target,
-    waves: list[np.ndarray],
-    refs: list[str],
-    repository: str | Path,
-    repository_toml: str | Path | None,
-    started: float,
-):
-    """``edgeasr export --target export/gpu-*.toml``: build, check and publish a TensorRT engine.
-
-    Returns:
-        An :class:`~edgeasr.export.onnx.ExportResult` for the new version.
-
-    Raises:
-        RuntimeError: TensorRT or a GPU is missing here.
-        ExportCheckError: parity or WER check failed (nothing written).
-    """
-    import jiwer
-    import torch
-
-    from edgeasr.export.onnx import ExportCheckError, ExportResult, _onnx_logprobs, _session, export_onnx
-    from edgeasr.export.repository import ModelRepository, RepositoryOptions
-
-    reason = unavailable_reason()
-    if reason:
-        raise RuntimeError(f"cannot build a TensorRT engine here: {reason}")
-    options = RepositoryOptions.from_toml(repository_toml) if repository_toml else RepositoryOptions()
-    with tempfile.TemporaryDirectory(prefix="edgeasr-trt-") as tmp:
-        onnx_path = export_onnx(model, Path(tmp) / "model.onnx", target.opset)
-        profile = EngineProfile(max_batch=options.max_batch_size, max_seconds=options.max_audio_seconds)
-        build_started = time.time()
-        plan = build_engine(onnx_path, target.precision, profile, waves[: target.calibration_utterances])
-        build_seconds = time.time() - build_started
-        runner = TensorRTRunner(plan)
-        session = _session(onnx_path)
-        max_diff, hyps, onnx_hyps = 0.0, [], []
-        for wave in waves:
-            got = runner.run([wave])[0]
-            with torch.no_grad():
-                lp, ln = model(torch.from_numpy(wave)[None, :], torch.tensor([wave.size]))
-            ref = lp[0, : int(ln[0])].numpy()
-            max_diff = max(max_diff, float(np.abs(ref - got).max()))
-            hyps.append(greedy_decode(got).text)
-            onnx_hyps.append(greedy_decode(_onnx_logprobs(session, wave)).text)
-        wer, wer_fp32 = float(jiwer.wer(refs, hyps)), float(jiwer.wer(refs, onnx_hyps))
-        parity = {"max_abs_diff": max_diff, "utterances": len(waves), "wer": wer, "wer_fp32_onnx": wer_fp32}
-        print(
-            f"TensorRT {target.precision}: max |dlogp| {max_diff:.3g}, "
-            f"WER {100 * wer:.2f}% vs fp32 {100 * wer_fp32:.2f}%"
-        )
-        if wer - wer_fp32 > target.max_wer_increase:
-            raise ExportCheckError(
-                f"TensorRT {target.precision} WER exceeds fp32 by more than {target.max_wer_increase}: {parity}"
-            )
-        plan_path = Path(tmp) / "model.plan"
-        plan_path.write_bytes(plan)
-        card_fields = {
-            "source_checkpoint": ckpt.get("_path", ""),
-            "data_version": ckpt.get("data_version", ""),
-            "precision": target.precision,
-            "parity": parity,
-            "metrics": {"wer": wer, "build_seconds": round(build_seconds, 1)},
-            "params": model.num_parameters(),
-            "export_seconds": round(time.time() - started, 2),
-            "tokens": list(TOKENS),
-            "extra": {"target": target.name, "gpu": torch.cuda.get_device_name(0), "profile": profile.shapes()},
-        }
-        version = ModelRepository(repository).publish(
-            target.model_name, onnx_path, card_fields=card_fields, options=options, plan_path=plan_path
-        )
-    return ExportResult(Path(repository) / f"{target.model_name}_trt" / str(version), version, card_fields)

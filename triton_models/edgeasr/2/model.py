@@ -1,7 +1,7 @@
 """Triton python-backend model for edgeasr: batched onnxruntime inference and CTC decoding.
 
 This file is copied verbatim into every version directory of the python flavour as ``model.py``
-(see :mod:`edgeasr.repository`); it therefore imports only the standard library, numpy,
+(see :mod:`edgeasr.export.repository`); it therefore imports only the standard library, numpy,
 onnxruntime and ``triton_python_backend_utils``, never edgeasr.
 
 Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
@@ -13,10 +13,11 @@ Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
 * ``SAMPLE_RATE``  TYPE_INT32 [1]   optional declaration; anything but 16000 is refused.
 
 Outputs: ``TEXT`` TYPE_STRING [1] (the transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29] (the valid
-frames only). ``TEXT`` comes from the beam search with the word n-gram when the version folder
-ships one (``lm.arpa``, ``decoder.json`` and ``beam_search.py``, a copy of
-:mod:`edgeasr.beam_search` loaded by path, which needs flashlight-text), else from greedy decoding:
-the same decoder the on-device recognizer uses for that folder.
+frames only). The version folder carries its own copies of :mod:`edgeasr.integrity` and
+:mod:`edgeasr.decoding` (``integrity.py``, ``decoding.py``), loaded from there by path: the files are
+checked against the model card first, then ``TEXT`` comes from the beam search with the word n-gram
+when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
+greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; the valid ones are zero-padded to the longest and
 run through onnxruntime in one call (the ONNX model masks padding, so results do not depend on
@@ -30,7 +31,6 @@ Config ``parameters`` read at ``initialize`` (string values): ``max_audio_second
 ``model_card.json`` (SHA-256 of every file) or the model refuses to load.
 """
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -40,8 +40,6 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-CARD_FILENAME = "model_card.json"
-IGNORED_NAMES = ("__pycache__", CARD_FILENAME)
 DEFAULTS = {
     "max_audio_seconds": "30",
     "sample_rate": "16000",
@@ -64,65 +62,17 @@ def _invalid_argument(message):
     return pb_utils.TritonError(message, code)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_version_dir(version_dir):
-    """Check every file of ``version_dir`` against its model card; raise ValueError otherwise."""
-    card_path = os.path.join(version_dir, CARD_FILENAME)
-    try:
-        with open(card_path, encoding="utf-8") as fh:
-            card = json.load(fh)
-        listed = dict(card["files"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{card_path}: model card missing or unreadable ({exc})") from None
-    actual = {}
-    for dirpath, dirnames, filenames in os.walk(version_dir):
-        dirnames[:] = [d for d in dirnames if d not in IGNORED_NAMES]
-        for name in filenames:
-            if dirpath == version_dir and name in IGNORED_NAMES:
-                continue
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, version_dir).replace(os.sep, "/")
-            actual[rel] = _sha256(path)
-    problems = [f"{rel} is missing" for rel in sorted(set(listed) - set(actual))]
-    problems += [
-        f"{rel} does not match its sha256" for rel in sorted(listed) if rel in actual and actual[rel] != listed[rel]
-    ]
-    problems += [f"{rel} is not listed in the card" for rel in sorted(set(actual) - set(listed))]
-    if problems:
-        raise ValueError(f"{version_dir}: integrity check failed: " + "; ".join(problems))
-    return card
-
-
-def greedy_text(logprobs, tokens, blank=0):
-    """CTC greedy decoding of (frames, vocab) log-probabilities to normalized text."""
-    if logprobs.shape[0] == 0:
-        return ""
-    path = logprobs.argmax(axis=-1)
-    keep = np.ones(path.shape[0], dtype=bool)
-    keep[1:] = path[1:] != path[:-1]
-    chars = [tokens[int(t)] for t in path[keep] if int(t) != blank]
-    return " ".join("".join(chars).split())
-
-
-def load_beam_search(version_dir, tokens):
-    """The version folder's beam-search decoder (its own ``beam_search.py``), or None when it ships none."""
-    module_path = os.path.join(version_dir, "beam_search.py")
-    if not os.path.isfile(os.path.join(version_dir, "lm.arpa")):
-        return None
-    if not os.path.isfile(module_path):
-        raise ValueError(f"{version_dir}: lm.arpa without beam_search.py")
-    spec = importlib.util.spec_from_file_location("edgeasr_version_beam_search", module_path)
+def load_version_module(version_dir, filename):
+    """Import ``filename`` from the version folder by path (each version runs its own copy)."""
+    path = os.path.join(version_dir, filename)
+    if not os.path.isfile(path):
+        raise ValueError(f"{version_dir}: {filename} is missing (re-export the model with this edgeasr)")
+    name = "edgeasr_version_" + os.path.splitext(filename)[0]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.BeamSearchDecoder.from_dir(version_dir, list(tokens))
+    return module
 
 
 class TritonPythonModel:
@@ -132,7 +82,8 @@ class TritonPythonModel:
         """Verify the files, open the onnxruntime session and read the vocabulary."""
         config = json.loads(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        self.card = verify_version_dir(version_dir)
+        self.card = load_version_module(version_dir, "integrity.py").verify_version_dir(version_dir)
+        self.decoding = load_version_module(version_dir, "decoding.py")
         params = dict(DEFAULTS)
         for key, value in (config.get("parameters") or {}).items():
             params[key] = value.get("string_value", "") if isinstance(value, dict) else str(value)
@@ -152,11 +103,13 @@ class TritonPythonModel:
         vocab = self.session.get_outputs()[0].shape[-1]
         if isinstance(vocab, int) and vocab != len(self.tokens):
             raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
-        self.beam_search = load_beam_search(version_dir, self.tokens)
+        self.beam_search = None
+        if self.decoding.has_beam_search(version_dir):
+            self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
 
     def _text(self, logprobs):
         if self.beam_search is None:
-            return greedy_text(logprobs, self.tokens)
+            return self.decoding.greedy_decode(logprobs, tuple(self.tokens)).text
         return " ".join(word for word, _, _ in self.beam_search.search(logprobs))
 
     # -- request parsing ----------------------------------------------------------------------

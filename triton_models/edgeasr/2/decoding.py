@@ -1,19 +1,27 @@
-"""CTC beam search with a lexicon and a word n-gram: :class:`BeamSearchDecoder`.
+"""CTC decoding on numpy: the token vocabulary, greedy decoding and the lexicon beam search.
 
-flashlight-text's ``LexiconDecoder`` (C++, the decoder behind torchaudio's ``ctc_decoder``) does
-the search; KenLM, built into the same wheel, scores words with the ARPA model that
-:mod:`edgeasr.language_model` estimates from the training text. Neither needs torch. The lexicon
-spells each word of the language model with the acoustic model's characters, so every output
-word is a known word; the space token is the optional word separator.
+This is the one decoder of edgeasr. The on-device :class:`~edgeasr.recognizer.Recognizer`,
+evaluation, benchmarks and the Triton python model all decode with it: ``edgeasr export`` copies
+this file into every version folder of the python flavour as ``decoding.py`` and the Triton model
+loads it from there by path, so it imports only the standard library and numpy (flashlight-text
+when a beam search is built), never the rest of edgeasr.
 
-A model version that ships a decoder carries three files beside ``model.onnx``: ``lm.arpa`` (the
-word n-gram), ``decoder.json`` (:class:`BeamSearchOptions`, weights tuned on the dev split) and
-this module as ``beam_search.py``: the Triton python model loads it from its own version folder,
-so this file imports only the standard library, numpy and flashlight-text, never edgeasr.
+The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAME_SECONDS`;
+index 0 is the CTC blank.
 
-    decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/3")
+* :func:`greedy_decode`: best token per frame, repeats collapsed, blanks dropped, words timed.
+* :class:`BeamSearchDecoder`: flashlight-text's ``LexiconDecoder`` (C++, the decoder behind
+  torchaudio's ``ctc_decoder``) with KenLM from the same wheel, scoring words with the ARPA model
+  that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
+  language model with the model's characters, so every output word is a known word; the space
+  token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
+  n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split).
+
+Example (``logprobs`` of shape (frames, 29) from the acoustic model)::
+
+    text = greedy_decode(logprobs).text
+    decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/2", list(TOKENS))
     words = decoder.search(logprobs)          # [(word, first frame, end frame), ...]
-    " ".join(w for w, _, _ in words)
 """
 
 from __future__ import annotations
@@ -21,17 +29,108 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DECODER_FILE", "LM_FILE", "MODULE_FILE", "BeamSearchDecoder", "BeamSearchOptions", "has_beam_search"]
+__all__ = [
+    "BLANK",
+    "DECODER_FILE",
+    "FRAME_SECONDS",
+    "LM_FILE",
+    "MODULE_FILE",
+    "TOKENS",
+    "BeamSearchDecoder",
+    "BeamSearchOptions",
+    "Transcript",
+    "Word",
+    "greedy_decode",
+    "greedy_path",
+    "has_beam_search",
+]
+
+BLANK = 0
+TOKENS: tuple[str, ...] = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
+"""Model output tokens: blank, space, apostrophe, a-z (the labelling convention's character set)."""
+
+FRAME_SECONDS = 0.02
+"""Duration of one output frame: 10 ms feature hop times the model's stride of 2."""
 
 LM_FILE = "lm.arpa"
+"""The word n-gram of a version folder that ships a beam search."""
 DECODER_FILE = "decoder.json"
-MODULE_FILE = "beam_search.py"
-_BLANK = 0  # the CTC blank is token 0 (edgeasr.decoding.BLANK)
+"""The beam-search settings (:class:`BeamSearchOptions`) of such a folder."""
+MODULE_FILE = "decoding.py"
+"""The name of this file's copy in a python-flavour version folder."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognized word and where it lies in the audio."""
+
+    text: str  # the word, in the labelling convention's characters
+    start: float  # seconds from the start of the audio to the word's first emitted character
+    end: float  # seconds to the end of the word's last emitted character frame
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a recognizer or the Triton client returns for one utterance."""
+
+    text: str  # the transcript, normalized (lower case, words separated by single spaces)
+    words: tuple[Word, ...] = ()  # per-word timestamps where the decoder had frame alignments
+    latency_s: float = 0.0  # wall time from request to result, seconds
+    model_version: str = ""  # which model version answered (Triton version or card's version)
+    extra: dict = field(default_factory=dict, compare=False)  # backend-specific details
+
+
+def greedy_path(logprobs: np.ndarray) -> np.ndarray:
+    """Best token per frame for ``logprobs`` of shape (frames, vocab)."""
+    if logprobs.ndim != 2:
+        raise ValueError(f"logprobs must be (frames, vocab), got shape {logprobs.shape}")
+    return logprobs.argmax(axis=-1)
+
+
+def greedy_decode(
+    logprobs: np.ndarray,
+    tokens: tuple[str, ...] = TOKENS,
+    frame_seconds: float = FRAME_SECONDS,
+    time_offset: float = 0.0,
+) -> Transcript:
+    """CTC greedy decoding: collapse repeats, drop blanks, and time each word.
+
+    Args:
+        logprobs: (frames, vocab) log-probabilities of one utterance (padding already removed).
+        tokens: the model's token list; index 0 must be the blank.
+        frame_seconds: the duration of one frame.
+        time_offset: seconds added to every timestamp (for chunks of a longer recording).
+    """
+    path = greedy_path(logprobs)
+    words: list[Word] = []
+    chars: list[str] = []
+    start = end = 0.0
+    prev = BLANK
+    for t, tok in enumerate(path.tolist()):
+        if tok != prev and tok != BLANK:
+            ch = tokens[tok]
+            if ch == " ":
+                if chars:
+                    words.append(Word("".join(chars), start, end))
+                    chars = []
+            else:
+                if not chars:
+                    start = time_offset + t * frame_seconds
+                chars.append(ch)
+        if tok != BLANK and tokens[tok] != " ":
+            end = time_offset + (t + 1) * frame_seconds
+        prev = tok
+    if chars:
+        words.append(Word("".join(chars), start, end))
+    return Transcript(text=" ".join(w.text for w in words), words=tuple(words))
+
+
+# -- beam search ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -175,7 +274,7 @@ class BeamSearchDecoder:
             trie,
             self._lm,
             space,
-            _BLANK,
+            BLANK,
             words.get_index("<unk>"),
             [],
             False,
@@ -224,7 +323,7 @@ class BeamSearchDecoder:
         for t, tok in enumerate(path):
             if tok == self._space:
                 in_word = False
-            elif tok != _BLANK:
+            elif tok != BLANK:
                 if not in_word:
                     spans.append((t, t + 1))
                     in_word = True

@@ -1,0 +1,71 @@
+"""Export targets and results: what one ``export/NAME.toml`` asks for, and what an export produced."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+__all__ = ["ExportCheckError", "ExportResult", "ExportTarget"]
+
+
+class ExportCheckError(RuntimeError):
+    """An export failed its parity or accuracy check; nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One export target (``export/NAME.toml``, table ``[target]``)."""
+
+    name: str = "cpu-fp32"  # target name, recorded in the card
+    format: str = "onnx"  # "onnx" (Triton + device), "edge" (device bundle only) or "tensorrt"
+    precision: str = "fp32"  # "fp32", "int8" (ONNX) or "fp16"/"int8" (TensorRT)
+    quantization: str = (
+        "dynamic"  # int8 only: "dynamic" (weights int8, activations at run time) or "static" (QDQ, calibrated)
+    )
+    calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
+    opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
+    parity_utterances: int = 16  # utterances compared between torch and ONNX
+    max_abs_diff: float = 2e-3  # fp32 parity: largest allowed |log-prob difference| over valid frames
+    max_wer_increase: float = 0.005  # int8: allowed absolute WER increase over fp32 on the check manifest
+    max_check_utterances: int = 200  # utterances of the check manifest used for the WER comparison
+    model_name: str = "edgeasr"  # model name in the Triton repository
+    decoder: str = "greedy"  # "greedy", or "beam": ship the word n-gram and tuned beam-search settings
+    lm: str = ""  # beam: the ARPA word n-gram (``edgeasr lm build``), relative to the working directory
+    lm_weights: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2)  # beam: LM weights tried on the check manifest
+    word_scores: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0)  # beam: word insertion scores tried with them
+    beam_size: int = 64  # beam: hypotheses kept per frame
+    beam_size_token: int = 16  # beam: tokens tried per frame
+    beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
+    tune_noise_snr: tuple[float, ...] = ()  # beam: also tune on pink-noise copies of the check set at these SNRs (dB)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ExportTarget:
+        """Load the ``[target]`` table of an export TOML; unknown keys are an error."""
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("target", {})
+        known = {f.name for f in fields(cls)}
+        if set(table) - known:
+            raise ValueError(f"{path}: unknown [target] field(s): {', '.join(sorted(set(table) - known))}")
+        for key in ("lm_weights", "word_scores", "tune_noise_snr"):
+            if key in table:
+                table[key] = tuple(float(v) for v in table[key])
+        target = cls(**table)
+        if target.decoder not in ("greedy", "beam"):
+            raise ValueError(f"{path}: decoder must be greedy or beam, not {target.decoder!r}")
+        if target.decoder == "beam" and not target.lm:
+            raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
+        if target.format not in ("onnx", "edge", "tensorrt"):
+            raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
+        if target.precision not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"{path}: precision must be fp32, fp16 or int8, not {target.precision!r}")
+        return target
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced."""
+
+    path: Path  # the version directory (repository export) or bundle folder (edge)
+    version: int | None  # the new version number in the repository, None for an edge bundle
+    card: dict  # the card fields that were recorded
