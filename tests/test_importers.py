@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgeasr.data.importers import ImportOptions, detect_layout, import_corpus
+from edgeasr.data.cli import main as data_main
+from edgeasr.data.importers import ImportOptions, detect_layout, import_corpus, read_path_list
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "defective"
@@ -115,3 +116,27 @@ def test_unknown_source(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("a")
     with pytest.raises(ValueError):
         detect_layout(tmp_path / "x.csv")
+
+
+def test_only_and_exclude_lists_split_a_source_by_path(tmp_path: Path) -> None:
+    """A dev list (as real-speech's dev.txt) puts the listed clips on one side and the rest on the other."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    rows = []
+    for i, word in enumerate(["one", "two", "three", "four"]):
+        tone(src / "a" / f"{i}.wav")
+        rows.append({"audio_filepath": f"a/{i}.wav", "text": word})
+    (src / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dev = tmp_path / "dev.txt"
+    dev.write_text("# held-out clips\na/1.wav\n\na/3.wav\n")
+    listed = read_path_list(dev)
+    assert listed == {"a/1.wav", "a/3.wav"}
+    held = import_corpus(src / "m.jsonl", tmp_path / "dev", ImportOptions(split="dev", only=listed), progress=False)
+    rest = import_corpus(src / "m.jsonl", tmp_path / "train", ImportOptions(exclude=listed), progress=False)
+    assert sorted(r["text"] for r in read_manifest(held.manifest)) == ["four", "two"]
+    assert sorted(r["text"] for r in read_manifest(rest.manifest)) == ["one", "three"]
+    assert (
+        data_main(["import", str(src / "m.jsonl"), "--out", str(tmp_path / "cli"), "--only-list", str(dev), "--quiet"])
+        == 0
+    )
+    assert len(read_manifest(tmp_path / "cli" / "train.jsonl")) == 2

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeasr.decoding import TOKENS
+from edgeasr.files import write_atomic
 from edgeasr.integrity import CARD_FILENAME, IGNORED_NAMES, IntegrityError, check_files, hash_directory, sha256_file
 
 __all__ = [
@@ -157,14 +158,7 @@ class ModelCard:
         path = Path(path)
         if path.is_dir():
             path = path / CARD_FILENAME
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     # -- integrity ------------------------------------------------------------------------------
 

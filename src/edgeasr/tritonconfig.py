@@ -21,6 +21,8 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from edgeasr.files import write_atomic
+
 __all__ = [
     "CONFIG_FILENAME",
     "ModelConfig",
@@ -82,18 +84,7 @@ def write_config(path: str | os.PathLike, config: pb.ModelConfig) -> Path:
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG_FILENAME
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(config_text(config))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path
+    return write_atomic(path, config_text(config))
 
 
 def set_version_policy(

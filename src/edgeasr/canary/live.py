@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from edgeasr.files import write_atomic
 
 __all__ = [
     "LIVE_FILENAME",
@@ -100,12 +101,7 @@ def write_live(path: str | os.PathLike, state: LiveState) -> LiveState:
     """
     path = Path(path)
     state = replace(state, updated=datetime.now(UTC).isoformat(timespec="milliseconds"))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(state), indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(asdict(state), indent=2) + "\n")
     return state
 
 

@@ -194,9 +194,11 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from edgeasr.data.importers import ImportOptions, import_corpus
+    from edgeasr.data.importers import ImportOptions, import_corpus, read_path_list
 
     try:
+        only = read_path_list(args.only_list) if args.only_list else frozenset()
+        exclude = read_path_list(args.exclude_list) if args.exclude_list else frozenset()
         summary = import_corpus(
             args.source,
             args.out,
@@ -206,6 +208,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 split=args.split,
                 max_rows=args.limit,
+                only=only,
+                exclude=exclude,
             ),
             progress=not args.quiet,
         )
@@ -335,6 +339,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", default="train", help="manifest name and split field of the imported rows")
     p.add_argument("--limit", type=int, default=0, help="import at most this many rows (0: all)")
+    p.add_argument("--only-list", default=None, help="import only the audio paths listed in this file (e.g. a dev.txt)")
+    p.add_argument("--exclude-list", default=None, help="never import the audio paths listed in this file")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_condition_args(p)

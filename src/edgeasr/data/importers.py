@@ -46,6 +46,7 @@ __all__ = [
     "detect_layout",
     "import_corpus",
     "list_source",
+    "read_path_list",
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus")
@@ -64,6 +65,8 @@ class ImportOptions:
     normalize: NormalizeOptions = DEFAULT_OPTIONS  # the labelling convention
     workers: int = 1  # worker processes
     max_rows: int = 0  # import at most this many rows (0: all)
+    only: frozenset[str] = frozenset()  # import only these audio paths (relative to the source's folder); empty: all
+    exclude: frozenset[str] = frozenset()  # never import these audio paths (relative to the source's folder)
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,21 @@ def _import_one(args: tuple[SourceItem, str, ImportOptions]) -> dict:
     return {"row": row}
 
 
+def _selected(item: SourceItem, source: Path, options: ImportOptions) -> bool:
+    """Whether ``item`` passes ``options.only`` / ``options.exclude`` (paths relative to the source's folder)."""
+    base = source if source.is_dir() else source.parent
+    rel = Path(os.path.relpath(item.audio, base)).as_posix() if item.audio else ""
+    if options.only and rel not in options.only:
+        return False
+    return rel not in options.exclude
+
+
+def read_path_list(path: str | os.PathLike) -> frozenset[str]:
+    """A list of audio paths, one per line (blank lines and ``#`` comments skipped), e.g. a ``dev.txt``."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return frozenset(s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#"))
+
+
 def import_corpus(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -340,6 +358,8 @@ def import_corpus(
 
     options = options or ImportOptions()
     _layout, items = list_source(source, options.layout)
+    if options.only or options.exclude:
+        items = [it for it in items if _selected(it, Path(source), options)]
     if options.max_rows > 0:
         items = items[: options.max_rows]
     out = Path(out_dir)

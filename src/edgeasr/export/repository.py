@@ -47,6 +47,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from edgeasr import decoding, integrity
 from edgeasr.audio import SAMPLE_RATE
 from edgeasr.decoding import TOKENS
+from edgeasr.files import fsync_dir, write_atomic
 from edgeasr.modelcard import ModelCard
 from edgeasr.tritonconfig import CONFIG_FILENAME, ModelConfig, set_parameters, set_version_policy, write_config
 
@@ -241,29 +242,10 @@ def native_config(name: str, flavour: str, opts: RepositoryOptions, vocab_size: 
 # -- file helpers ---------------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _copy_durable(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
     with open(dst, "rb+") as fh:
         os.fsync(fh.fileno())
-
-
-def _write_durable(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically: temp file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -426,7 +408,7 @@ class ModelRepository:
                 extra = {**dict(fields_.get("extra") or {}), "flavour": flavour}
                 card = ModelCard.for_files(tmp, **{**fields_, "name": model, "version": version, "extra": extra})
                 card.to_json(tmp)
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
             for model, tmp in staged.items():
                 final = self.root / model / str(version)
                 try:
@@ -434,7 +416,7 @@ class ModelRepository:
                 except OSError as exc:
                     raise FileExistsError(f"{final}: version exists already ({exc})") from None
                 renamed.append(final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             for flavour, model in names.items():
                 self._write_config(model, flavour, options, len(tokens))
         except BaseException:
@@ -454,7 +436,7 @@ class ModelRepository:
             for file_name, src in RUNTIME_FILES.items():
                 _copy_durable(Path(str(src)), tmp / file_name)
             _copy_durable(onnx_path, tmp / "model.onnx")
-            _write_durable(tmp / "vocab.json", json.dumps(list(tokens)).encode("utf-8"))
+            write_atomic(tmp / "vocab.json", json.dumps(list(tokens)).encode("utf-8"))
         elif flavour == "onnx":
             _copy_durable(onnx_path, tmp / "model.onnx")
         elif flavour == "trt":
@@ -470,7 +452,7 @@ class ModelRepository:
             warmup = folder / "warmup"
             warmup.mkdir(exist_ok=True)
             length = int(options.warmup_seconds * SAMPLE_RATE)
-            _write_durable(warmup / "audio_length", length.to_bytes(8, "little", signed=True))
+            write_atomic(warmup / "audio_length", length.to_bytes(8, "little", signed=True))
         write_config(folder / CONFIG_FILENAME, config)
 
     def clean_stale(self, name: str) -> list[Path]:
@@ -527,14 +509,14 @@ class ModelRepository:
             fields_ = {k: v for k, v in card.to_dict().items() if k not in ("files", "size_bytes")}
             new = ModelCard.for_files(tmp, **fields_)
             new.to_json(tmp)
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             changed = sorted(
                 rel for rel in set(card.files) | set(new.files) if card.files.get(rel) != new.files.get(rel)
             )
             old = path.with_name(f"{_TMP_PREFIX}old{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             os.rename(path, old)
             os.rename(tmp, path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
