@@ -106,3 +106,36 @@ def test_lm_command_without_text_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "no words" in proc.stderr
     assert not (tmp_path / "lm.arpa").exists()
+
+
+BACKGROUND = {"hello": 0.5, "world": 0.3, "music": 0.2}  # "music" is also in-domain
+
+
+@pytest.mark.parametrize("context", [(), ("play",), ("<s>", "play"), ("play", "hello")])
+def test_a_background_vocabulary_keeps_every_context_a_distribution(context: tuple[str, ...]) -> None:
+    mixed = NGramModel.estimate(SENTENCES, order=3, background=BACKGROUND, background_weight=0.2)
+    assert {"hello", "world"} <= set(mixed.vocabulary)  # open vocabulary: new words can be said
+    words = [*mixed.vocabulary, EOS, UNK]
+    assert sum(10 ** mixed.log10_prob((*context, w)) for w in words) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_the_background_weight_moves_mass_and_zero_changes_nothing(model: NGramModel) -> None:
+    light = NGramModel.estimate(SENTENCES, order=3, background=BACKGROUND, background_weight=0.05)
+    heavy = NGramModel.estimate(SENTENCES, order=3, background=BACKGROUND, background_weight=0.5)
+    assert heavy.log10_prob(("hello",)) > light.log10_prob(("hello",))
+    assert heavy.log10_prob(("play", "music")) > heavy.log10_prob(("play", "world"))  # context still wins
+    none = NGramModel.estimate(SENTENCES, order=3, background=BACKGROUND, background_weight=0.0)
+    assert none.entries == model.entries
+    with pytest.raises(ValueError, match="background_weight"):
+        NGramModel.estimate(SENTENCES, background=BACKGROUND, background_weight=1.0)
+
+
+def test_general_english_unigrams_follow_the_labelling_convention() -> None:
+    pytest.importorskip("wordfreq", reason="wordfreq is part of the train extra")
+    from edgeasr.training.language_model import general_english_unigrams
+
+    words = general_english_unigrams(2000)
+    assert len(words) == 2000 and sum(words.values()) == pytest.approx(1.0)
+    assert {"the", "yes", "no", "go", "have", "your", "don't"} <= set(words)
+    assert all(w.replace("'", "").isalpha() and w == w.lower() for w in words)
+    assert words["the"] > words["have"]

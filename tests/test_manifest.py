@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from edgeasr.manifest import data_version, merge_manifests, read_manifest, resolve_audio_path, write_manifest
@@ -81,3 +82,23 @@ def test_merge_command(tmp_path: Path) -> None:
         timeout=120,
     )
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
+
+
+def test_split_keeps_each_speaker_on_one_side(tmp_path: Path) -> None:
+    from edgeasr.manifest import split_manifest
+
+    rows = [{"audio_filepath": f"a/{i}.wav", "text": "yes", "speaker": f"s{i % 40}", "id": i} for i in range(400)]
+    src = tmp_path / "src" / "all.jsonl"
+    write_manifest(rows, src)
+    counts = split_manifest(src, tmp_path / "fit.jsonl", tmp_path / "check" / "check.jsonl", by="speaker", fraction=0.2)
+    fit, check = read_manifest(tmp_path / "fit.jsonl"), read_manifest(tmp_path / "check" / "check.jsonl")
+    assert counts == {"kept": len(fit), "held_out": len(check)} and len(fit) + len(check) == 400
+    assert 0 < len(check) < 200
+    assert not {r["speaker"] for r in fit} & {r["speaker"] for r in check}
+    # paths still point at the same audio from the new folders
+    for row, manifest in ((check[0], tmp_path / "check" / "check.jsonl"), (fit[0], tmp_path / "fit.jsonl")):
+        assert resolve_audio_path(row, manifest).resolve() == (src.parent / "a" / f"{row['id']}.wav").resolve()
+    again = split_manifest(src, tmp_path / "fit2.jsonl", tmp_path / "check2.jsonl", by="speaker", fraction=0.2)
+    assert again == counts  # deterministic
+    with pytest.raises(ValueError, match="fraction"):
+        split_manifest(src, tmp_path / "a.jsonl", tmp_path / "b.jsonl", fraction=1.0)

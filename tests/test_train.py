@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,35 @@ def test_recipe_refuses_an_unknown_precision() -> None:
 
     with pytest.raises(ValueError, match="precision"):
         TrainRecipe.from_dict({"optim": {"precision": "fp16"}})
+
+
+def test_extra_manifests_join_the_training_rows_repeated(tiny_recipe, tmp_path) -> None:
+    """Real speech can be weighted: an extra manifest's rows count ``repeats`` times per epoch."""
+    extra = replace(tiny_recipe.data, extra_manifests=(tiny_recipe.data.dev_manifest,), extra_repeats=(3,))
+    result = train(replace(tiny_recipe, data=extra), tmp_path / "x", max_steps=2, progress=False)
+    plain = train(tiny_recipe, tmp_path / "p", max_steps=2, progress=False)
+    report = json.loads((tmp_path / "x" / "report.json").read_text())
+    base = json.loads((tmp_path / "p" / "report.json").read_text())
+    dev_rows = sum(1 for line in Path(tiny_recipe.data.dev_manifest).read_text().splitlines() if line.strip())
+    assert report["train_rows"] == base["train_rows"] + 3 * dev_rows
+    assert result.data_version != plain.data_version  # the mixture is a different data version
+
+
+def test_recipe_augment_table_and_extras_round_trip(tmp_path) -> None:
+    from edgeasr.training.recipe import TrainRecipe
+
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[data]\nextra_manifests = ["a.jsonl", "b.jsonl"]\nextra_repeats = [3]\n'
+        "[augment]\ngain_prob = 0.9\ngain_db_range = [-30.0, 6.0]\n"
+    )
+    recipe = TrainRecipe.from_toml(path)
+    assert recipe.data.extras() == [("a.jsonl", 3), ("b.jsonl", 1)]
+    assert recipe.augment.gain_db_range == (-30.0, 6.0) and recipe.augment.gain_prob == 0.9
+    assert TrainRecipe.from_dict(recipe.to_dict()) == recipe
+    path.write_text("[augment]\nloudness = 1\n")
+    with pytest.raises(ValueError, match="AugmentOptions"):
+        TrainRecipe.from_toml(path)
+    path.write_text("[data]\nextra_manifests = []\nextra_repeats = [2]\n")
+    with pytest.raises(ValueError, match="extra_repeats"):
+        TrainRecipe.from_toml(path)

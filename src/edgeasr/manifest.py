@@ -22,6 +22,7 @@ __all__ = [
     "merge_manifests",
     "read_manifest",
     "resolve_audio_path",
+    "split_manifest",
     "write_manifest",
 ]
 
@@ -159,3 +160,45 @@ def merge_manifests(
                 merged.append({**row, "audio_filepath": os.path.relpath(audio, base)})
                 counts["kept"] += 1
     return write_manifest(merged, out), counts
+
+
+def split_manifest(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    held_out: str | os.PathLike,
+    by: str = "speaker",
+    fraction: float = 0.05,
+) -> dict[str, int]:
+    """Split a manifest in two by a field, so that no value of it is on both sides.
+
+    A row goes to ``held_out`` when the md5 of its ``by`` value (``speaker``, ``voice``, ``text``
+    ...; rows without it use their audio path) falls in the lowest ``fraction`` of the hash
+    range: the same rows every time, and every row of one speaker on the same side. Typical use:
+    carve a checkpoint-selection set of unseen speakers out of a training side, leaving the real
+    dev split for scoring alone.
+
+    Args:
+        source: the manifest to split.
+        out: the rows that stay (written with its ``.version`` sidecar).
+        held_out: the rows held out.
+        by: the field whose values must not be shared between the two sides.
+        fraction: the share of values held out, in (0, 1).
+
+    Returns:
+        ``{"kept": n, "held_out": m}``.
+
+    Raises:
+        ValueError: ``fraction`` out of range.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    kept, held = [], []
+    kept_base, held_base = Path(out).resolve().parent, Path(held_out).resolve().parent
+    for row in read_manifest(source):
+        key = str(row.get(by) or row["audio_filepath"])
+        is_held = int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16) % 10_000 < fraction * 10_000
+        side, base = (held, held_base) if is_held else (kept, kept_base)
+        side.append({**row, "audio_filepath": os.path.relpath(resolve_audio_path(row, source), base)})
+    write_manifest(kept, out)
+    write_manifest(held, held_out)
+    return {"kept": len(kept), "held_out": len(held)}

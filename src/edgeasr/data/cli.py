@@ -261,6 +261,18 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_split(args: argparse.Namespace) -> int:
+    from edgeasr.manifest import split_manifest
+
+    try:
+        counts = split_manifest(args.manifest, args.out, args.held_out, by=args.by, fraction=args.fraction)
+    except (ValueError, OSError) as exc:
+        print(f"edgeasr data split: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {counts['kept']} rows; {args.held_out}: {counts['held_out']} rows (no {args.by} on both)")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------------------------
@@ -362,6 +374,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "split",
+        help="split a manifest in two with no speaker (or other field value) on both sides",
+        formatter_class=_FMT,
+        description="Hold out a deterministic share of the values of a field (see edgeasr.manifest.split_manifest).",
+    )
+    p.add_argument("manifest", help="the manifest to split")
+    p.add_argument("--out", required=True, help="the rows that stay")
+    p.add_argument("--held-out", required=True, help="the rows held out")
+    p.add_argument("--by", default="speaker", help="field whose values are never on both sides")
+    p.add_argument("--fraction", type=float, default=0.05, help="share of the field's values held out")
+    p.set_defaults(func=_cmd_split)
 
     p = sub.add_parser(
         "merge",

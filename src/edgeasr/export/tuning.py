@@ -22,7 +22,7 @@ __all__ = ["greedy_wer", "noisy_copies", "tune_beam_search"]
 def noisy_copies(waves: list[np.ndarray], snr_db: float) -> list[np.ndarray]:
     """Pink-noise copies of ``waves`` at ``snr_db``, seeded like ``edgeasr eval``'s noisy splits."""
     from edgeasr.data.augment import add_noise, pink_noise
-    from edgeasr.training.evaluate import NOISE_SEED
+    from edgeasr.training.conditions import NOISE_SEED
 
     rng = np.random.default_rng(NOISE_SEED)
     return [add_noise(w, pink_noise(w.size, rng), snr_db) for w in waves]

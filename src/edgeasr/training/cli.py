@@ -27,7 +27,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_lm(args: argparse.Namespace) -> int:
     from edgeasr.data.prompts import load_text_list
-    from edgeasr.training.language_model import NGramModel, sentences_from_manifests
+    from edgeasr.training.language_model import NGramModel, general_english_unigrams, sentences_from_manifests
 
     sentences = sentences_from_manifests(args.manifests)
     for path in args.text or []:
@@ -37,8 +37,11 @@ def _cmd_lm(args: argparse.Namespace) -> int:
         sentences += listed.sentences
     held = set(sentences_from_manifests(args.hold_out))
     kept = [s for s in sentences if s not in held]
+    background = general_english_unigrams(args.general_vocabulary) if args.general_vocabulary > 0 else None
     try:
-        model = NGramModel.estimate(kept, order=args.order)
+        model = NGramModel.estimate(
+            kept, order=args.order, background=background, background_weight=args.general_weight
+        )
     except ValueError as exc:
         print(f"edgeasr lm: {exc} (give manifests with text, or --text files)", file=sys.stderr)
         return 2
@@ -94,6 +97,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text", action="append", help="a file of your own sentences, one per line; repeatable")
     p.add_argument("--hold-out", action="append", default=[], help="drop every sentence of this manifest; repeatable")
     p.add_argument("--order", type=int, default=4, help="longest n-gram")
+    p.add_argument(
+        "--general-vocabulary",
+        type=int,
+        default=0,
+        help="mix the N most frequent English words (wordfreq) into the unigrams: an open vocabulary (0: none)",
+    )
+    p.add_argument(
+        "--general-weight", type=float, default=0.1, help="weight of the general English words in the unigrams"
+    )
     p.add_argument("--out", default="work/lm/lm.arpa", help="ARPA file to write")
     p.set_defaults(func=_cmd_lm)
 
@@ -101,6 +113,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("manifests", nargs="+", help="NAME=MANIFEST pairs or manifests (named by file stem)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model to evaluate")
     p.add_argument("--noise-snr", default="20,10,5", help="also evaluate noisy copies at these SNRs (dB); empty: none")
+    p.add_argument(
+        "--conditions",
+        default="",
+        help="also evaluate under these listening conditions, e.g. 'level=-40,-20;silence=2;tempo=0.8;telephone;"
+        "reverb=0.6;noise=10' (edgeasr.training.conditions; 'default' is the model card's sweep)",
+    )
+    p.add_argument(
+        "--peers",
+        default="",
+        help="also score the same audio with these recognizers: pocketsphinx, whisper-tiny-en (comma-separated)",
+    )
     p.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
     p.add_argument(
         "--group-by", default="engine", help="also score each split per value of this manifest field ('': none)"

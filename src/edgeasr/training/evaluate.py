@@ -1,11 +1,14 @@
 """``edgeasr eval`` and ``edgeasr demo``: word and character error rates of an exported model.
 
 Evaluation runs the exported ONNX model on device (what users ship), per split: each manifest
-given, plus noisy copies of each at the requested signal-to-noise ratios (pink noise, seeded, so
-runs are comparable). It lists the worst utterances so a person can look at what goes wrong, and
-breaks each split down by a manifest field (``engine`` by default: which synthesizer or which
-imported corpus an utterance came from), since an average over voices hides the voice that fails.
-WER and CER come from jiwer.
+given, plus copies of each under listening conditions (pink noise at ``--noise-snr``, and the
+sweep of ``--conditions``: level, silence, tempo, telephone, reverberation, noise; see
+:mod:`edgeasr.training.conditions`), seeded so runs are comparable. ``--peers`` scores the same
+audio with other recognizers in the same run (:mod:`edgeasr.training.peers`: pocketsphinx and
+Whisper tiny.en), so every WER has references beside it. It lists the worst utterances so a person
+can look at what goes wrong, and breaks each split down by a manifest field (``engine`` by
+default: which synthesizer or which imported corpus an utterance came from), since an average over
+voices hides the voice that fails. WER and CER come from jiwer.
 """
 
 from __future__ import annotations
@@ -22,12 +25,10 @@ import jiwer
 import numpy as np
 
 from edgeasr.audio import AudioError, load_audio
-from edgeasr.data.augment import add_noise, pink_noise
 from edgeasr.manifest import read_manifest, resolve_audio_path
+from edgeasr.training.conditions import NOISE_SEED, Condition, parse_conditions
 
-__all__ = ["NOISE_SEED", "SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
-
-NOISE_SEED = 1234  # seeds the pink noise of noisy splits (and of export's noisy check copies): runs compare
+__all__ = ["SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ def evaluate_split(
     snr_db: float | None = None,
     worst: int = 10,
     group_by: str | None = "engine",
+    condition: Condition | None = None,
 ) -> SplitResult:
-    """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``) and score it.
+    """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``, or under ``condition``) and score it.
 
     ``recognizer`` is anything with ``transcribe(wave, sample_rate)`` returning ``.text`` and
     ``.latency_s`` (a :class:`~edgeasr.recognizer.Recognizer`). Rows are also scored per value of
@@ -60,14 +62,16 @@ def evaluate_split(
     """
     rows = read_manifest(manifest)
     rng = np.random.default_rng(NOISE_SEED)
+    if snr_db is not None:
+        condition = Condition(f"{snr_db:g}dB", "noise", snr_db)
     refs, hyps, per, latencies, failed = [], [], [], [], 0
     grouped: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     for row in rows:
         path = resolve_audio_path(row, manifest)
         try:
             wave = load_audio(path)
-            if snr_db is not None:
-                wave = add_noise(wave, pink_noise(wave.size, rng), snr_db)
+            if condition is not None:
+                wave = condition.apply(wave, rng)
             res = recognizer.transcribe(wave, 16000)
         except AudioError as exc:
             print(f"edgeasr eval: skipped {exc}", file=sys.stderr)
@@ -113,29 +117,56 @@ def _named_manifests(items: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def run_eval_command(args: argparse.Namespace) -> int:
-    """Handler of ``edgeasr eval``: a table of WER/CER per split, the worst utterances, optional JSON."""
-    from edgeasr.recognizer import Recognizer, RecognizerOptions
-
-    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
-    snrs = [float(s) for s in args.noise_snr.split(",") if s.strip()] if args.noise_snr else []
+def _evaluate_backend(rec, splits, conditions, args) -> list[SplitResult]:
     results = []
     group_by = args.group_by or None
-    for name, manifest in _named_manifests(args.manifests):
+    for name, manifest in splits:
         results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by))
-        for snr in snrs:
+        for cond in conditions:
             results.append(
-                evaluate_split(rec, manifest, f"{name}@{snr:g}dB", snr_db=snr, worst=args.worst, group_by=group_by)
+                evaluate_split(
+                    rec, manifest, f"{name}@{cond.name}", worst=args.worst, group_by=group_by, condition=cond
+                )
             )
+    return results
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Handler of ``edgeasr eval``: a table of WER/CER per split (and per peer), the worst utterances, optional JSON."""
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+    from edgeasr.training.peers import PeerUnavailable, load_peer
+
+    try:
+        conditions = [
+            Condition(f"{float(s):g}dB", "noise", float(s)) for s in (args.noise_snr or "").split(",") if s.strip()
+        ]
+        conditions += parse_conditions(getattr(args, "conditions", "") or "")
+    except ValueError as exc:
+        print(f"edgeasr eval: {exc}", file=sys.stderr)
+        return 2
+    peer_names = [p.strip() for p in (getattr(args, "peers", "") or "").split(",") if p.strip()]
+    try:
+        peers = {name: load_peer(name, threads=args.threads) for name in peer_names}
+    except (ValueError, PeerUnavailable) as exc:
+        print(f"edgeasr eval: {exc}", file=sys.stderr)
+        return 2
+    rec = Recognizer(args.model, RecognizerOptions(threads=args.threads, decoder=args.decoder))
+    splits = _named_manifests(args.manifests)
+    results = _evaluate_backend(rec, splits, conditions, args)
+    peer_results = {name: _evaluate_backend(peer, splits, conditions, args) for name, peer in peers.items()}
     print(
         f"model: {rec.model_path}  ({rec.card.get('precision', '?')}, data {rec.card.get('data_version', '?')}, "
         f"{rec.decoder_name} decoding)"
     )
-    print(f"{'split':<22}{'utts':>6}{'failed':>8}{'WER %':>8}{'CER %':>8}{'p50 ms':>9}")
-    for r in results:
-        print(
-            f"{r.name:<22}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}"
+    header = f"{'split':<30}{'utts':>6}{'failed':>8}{'WER %':>8}{'CER %':>8}{'p50 ms':>9}"
+    header += "".join(f"{name + ' WER %':>24}{'p50 ms':>9}" for name in peer_results)
+    print(header)
+    for i, r in enumerate(results):
+        line = (
+            f"{r.name:<30}{r.utterances:>6}{r.failed:>8}{100 * r.wer:>8.2f}{100 * r.cer:>8.2f}{r.latency_p50_ms:>9.1f}"
         )
+        line += "".join(f"{100 * p[i].wer:>24.2f}{p[i].latency_p50_ms:>9.1f}" for p in peer_results.values())
+        print(line)
     clean = [r for r in results if "@" not in r.name and len(r.groups) > 1]
     if clean:
         print(f"\nper {args.group_by}:")
@@ -154,6 +185,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
                     "decoder": rec.decoder_name,
                     "card": rec.card,
                     "splits": [asdict(r) for r in results],
+                    "peers": {
+                        name: {"version": peers[name].version, "splits": [asdict(r) for r in rs]}
+                        for name, rs in peer_results.items()
+                    },
                 },
                 indent=2,
             )

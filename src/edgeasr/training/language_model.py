@@ -10,6 +10,13 @@ sentences of its corpus, optionally the user's own command list).
     lm.write_arpa("lm.arpa")                 # KenLM, flashlight-text and pyctcdecode read it
     lm.vocabulary                            # the lexicon of the decoder
 
+An open vocabulary: ``estimate(..., background=general_english_unigrams(100_000), background_weight=0.1)``
+mixes a general English word distribution into the unigrams (every higher order backs off to
+them), so the decoder's lexicon holds the 100k most frequent English words and not only the
+product's own, while the in-domain n-grams keep their context. The background comes from
+``wordfreq`` (word frequencies from subtitles, Wikipedia, news, books and the web; data
+CC-BY-SA-4.0), installed with the train extra.
+
 Words are what the labelling convention (:mod:`edgeasr.text`) produces: lower case, spelled
 numbers, apostrophes. ``<s>``, ``</s>`` and ``<unk>`` are the usual ARPA markers.
 """
@@ -19,11 +26,11 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOS", "EOS", "UNK", "NGramModel", "sentences_from_manifests"]
+__all__ = ["BOS", "EOS", "UNK", "NGramModel", "general_english_unigrams", "sentences_from_manifests"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 _LOG10_ZERO = -99.0  # ARPA's "never" (the probability of <s> as a predicted word)
@@ -34,6 +41,28 @@ def sentences_from_manifests(paths: Iterable[str | os.PathLike]) -> list[str]:
     from edgeasr.manifest import read_manifest
 
     return [row["text"] for path in paths for row in read_manifest(path) if row.get("text", "").strip()]
+
+
+def general_english_unigrams(size: int = 100_000) -> dict[str, float]:
+    """The ``size`` most frequent English words as a probability distribution (``wordfreq``).
+
+    Only words already in the labelling convention (lower case ``a-z`` and inner apostrophes) are
+    kept, so digits, symbols and foreign letters never enter the lexicon.
+
+    Raises:
+        ImportError: wordfreq is not installed (``pip install 'edgeasr[train]'``).
+    """
+    import re
+
+    try:
+        from wordfreq import top_n_list, word_frequency
+    except ImportError as exc:  # pragma: no cover - part of the train extra
+        raise ImportError("a general English vocabulary needs wordfreq: pip install 'edgeasr[train]'") from exc
+    ok = re.compile(r"^[a-z]+(?:'[a-z]+)*$")
+    words = [w for w in top_n_list("en", int(size * 1.3)) if ok.match(w)][:size]
+    freqs = {w: word_frequency(w, "en") for w in words}
+    total = sum(freqs.values())
+    return {w: f / total for w, f in freqs.items() if f > 0}
 
 
 def _discount(counts: Iterable[int]) -> float:
@@ -63,18 +92,29 @@ class NGramModel:
         return sorted(w for (w,) in self.entries[0] if w not in (BOS, EOS, UNK))
 
     @classmethod
-    def estimate(cls, sentences: Iterable[str], order: int = 4) -> NGramModel:
+    def estimate(
+        cls,
+        sentences: Iterable[str],
+        order: int = 4,
+        background: Mapping[str, float] | None = None,
+        background_weight: float = 0.0,
+    ) -> NGramModel:
         """Interpolated Kneser-Ney estimation from whitespace-tokenized sentences.
 
         Args:
             sentences: one utterance each (already normalized by the labelling convention).
             order: the longest n-gram (3 or 4 suit a few thousand command sentences).
+            background: a word distribution (e.g. :func:`general_english_unigrams`) mixed into
+                the unigrams; its words join the vocabulary.
+            background_weight: the mixing weight of ``background`` in the unigrams (0 to 1).
 
         Raises:
-            ValueError: no words at all, or an order below 1.
+            ValueError: no words at all, an order below 1, or a weight out of range.
         """
         if order < 1:
             raise ValueError(f"order must be >= 1, got {order}")
+        if not 0.0 <= background_weight < 1.0:
+            raise ValueError(f"background_weight must be in [0, 1), got {background_weight}")
         raw: list[Counter] = [Counter() for _ in range(order)]
         n_sentences = 0
         for sentence in sentences:
@@ -116,6 +156,16 @@ class NGramModel:
         for gram, count in uni.items():
             prob[0][gram] = max(count - d, 0) / total + floor if gram != (BOS,) else 0.0
         prob[0][(UNK,)] = floor
+        if background and background_weight > 0.0:
+            # (1 - w) * in-domain unigrams + w * background: still a distribution, so every
+            # higher order, which backs off to it, stays normalized
+            mass = sum(p for w, p in background.items() if w not in (BOS, EOS, UNK))
+            for gram in list(prob[0]):
+                prob[0][gram] *= 1.0 - background_weight
+            for word, p in background.items():
+                if word not in (BOS, EOS, UNK) and p > 0.0:
+                    gram = (word,)
+                    prob[0][gram] = prob[0].get(gram, 0.0) + background_weight * p / mass
 
         # Higher orders: discounted estimate plus the context's back-off mass times the lower order.
         for n in range(1, order):

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from edgeasr.data.augment import AugmentOptions
 from edgeasr.features import FrontendConfig
 from edgeasr.training.model import ModelConfig
 
@@ -34,7 +35,23 @@ class DataConfig:
     max_utterance_seconds: float = 16.0  # longer training rows are skipped (and counted in the report)
     dev_max_utterances: int = 300  # dev rows used for each evaluation (the first N, fixed)
     num_workers: int = 1  # DataLoader worker processes (loading and augmentation)
-    augment: bool = True  # apply edgeasr.data.augment.Augmenter to training audio
+    augment: bool = True  # apply edgeasr.data.augment.Augmenter to training audio (options: the [augment] table)
+    extra_manifests: tuple[str, ...] = ()  # more training manifests (e.g. real speech), read like train_manifest
+    extra_repeats: tuple[int, ...] = ()  # times each extra manifest's rows count per epoch (1 when not given)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_manifests", tuple(self.extra_manifests))
+        object.__setattr__(self, "extra_repeats", tuple(int(r) for r in self.extra_repeats))
+        if len(self.extra_repeats) > len(self.extra_manifests):
+            raise ValueError("data.extra_repeats has more entries than data.extra_manifests")
+        if any(r < 1 for r in self.extra_repeats):
+            raise ValueError(f"data.extra_repeats must be at least 1, not {self.extra_repeats}")
+
+    def extras(self) -> list[tuple[str, int]]:
+        """``(manifest, repeats)`` of every extra training manifest."""
+        repeats = (*self.extra_repeats, *([1] * len(self.extra_manifests)))
+        return list(zip(self.extra_manifests, repeats, strict=False))
+
     normalization_utterances: int = 200  # utterances used to estimate feature mean and std
 
 
@@ -96,6 +113,7 @@ class TrainRecipe:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentOptions = field(default_factory=AugmentOptions)  # waveform augmentation (data.augment = true)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainRecipe:
@@ -108,10 +126,11 @@ class TrainRecipe:
     def from_dict(cls, doc: dict, default_name: str = "default") -> TrainRecipe:
         """Build from the nested dict form used by TOML files and checkpoints."""
         doc = dict(doc)
-        unknown = set(doc) - {"name", "data", "model", "optim", "spec_augment"}
+        unknown = set(doc) - {"name", "data", "model", "optim", "spec_augment", "augment"}
         if unknown:
             raise ValueError(f"unknown recipe table(s): {', '.join(sorted(unknown))}")
         model = dict(doc.get("model", {}))
+        augment = dict(doc.get("augment", {}))
         front = model.pop("frontend", {})
         if "kernels" in model:
             model["kernels"] = tuple(model["kernels"])
@@ -121,6 +140,7 @@ class TrainRecipe:
             model=ModelConfig(frontend=_build(FrontendConfig, front), **model),
             optim=_build(OptimConfig, doc.get("optim", {})),
             spec_augment=_build(SpecAugmentConfig, doc.get("spec_augment", {})),
+            augment=_build(AugmentOptions, {k: tuple(v) if isinstance(v, list) else v for k, v in augment.items()}),
         )
 
     def to_dict(self) -> dict:

@@ -16,6 +16,7 @@ train ...``; each rank takes every N-th batch and DistributedDataParallel averag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -283,17 +284,24 @@ def train(
 
     train_manifest, dev_manifest = Path(recipe.data.train_manifest), Path(recipe.data.dev_manifest)
     rows, skipped = _prepare_rows(train_manifest, recipe.data.max_utterance_seconds)
+    versions = [data_version(train_manifest)]
+    for extra, repeats in recipe.data.extras():
+        more, more_skipped = _prepare_rows(Path(extra), recipe.data.max_utterance_seconds)
+        more = [{**r, "audio_filepath": str(resolve_audio_path(r, extra))} for r in more]  # absolute: any base
+        rows += more * repeats
+        skipped = {k: skipped[k] + more_skipped[k] for k in skipped}
+        versions.append(f"{data_version(extra)}x{repeats}")
     if not rows:
         raise ValueError(f"{train_manifest}: no usable training rows ({skipped})")
     dev_rows, _ = _prepare_rows(dev_manifest, 1e9)
     dev_rows = dev_rows[: recipe.data.dev_max_utterances]
-    dv = data_version(train_manifest)
+    dv = versions[0] if len(versions) == 1 else "dv-" + hashlib.sha256("+".join(versions).encode()).hexdigest()[:16]
 
     augmenter = None
     if recipe.data.augment:
-        from edgeasr.data.augment import Augmenter, AugmentOptions
+        from edgeasr.data.augment import Augmenter
 
-        augmenter = Augmenter(AugmentOptions(), seed=opt_cfg.seed)
+        augmenter = Augmenter(recipe.augment, seed=opt_cfg.seed)
     dataset = _Utterances(rows, train_manifest, augmenter)
 
     model = model if model is not None else CTCModel(recipe.model)
