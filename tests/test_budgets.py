@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from edgeasr.bench.budgets import (
     Budget,
     BudgetCheck,
     check_budget,
+    check_eval_budget,
     format_checks,
     load_budget,
     load_budgets,
@@ -97,3 +99,49 @@ def test_table_shows_what_missed_by_how_much() -> None:
 def test_every_limit_has_a_measure() -> None:
     limits = {f for f in Budget.__dataclass_fields__ if f.startswith(("max_", "min_"))}
     assert limits == set(LIMIT_MEASURES)
+
+
+REPORT = {
+    "splits": [
+        {"name": "test", "wer": 0.09},
+        {"name": "heldout", "wer": 0.16},
+        {"name": "real-dev", "wer": 0.40},
+        {"name": "test@level-40dBFS", "wer": 0.105},
+        {"name": "test@level-20dBFS", "wer": 0.09},
+    ],
+    "peers": {"pocketsphinx": {"splits": [{"name": "real-dev", "wer": 0.45}, {"name": "test", "wer": 0.3}]}},
+}
+
+
+def test_an_eval_report_is_held_against_split_peer_and_gap_limits(tmp_path: Path) -> None:
+    path = tmp_path / "b.toml"
+    path.write_text(
+        '[targets.accuracy]\nsource = "eval"\nsplit_wer = {test = 0.10, heldout = 0.15}\n'
+        'below_peer = {real-dev = "pocketsphinx", test = "whisper-tiny-en"}\n'
+        'wer_gap = {"heldout - test" = 0.05, "test@level-40dBFS - test@level-20dBFS" = 0.01}\n'
+    )
+    budget = load_budget(path, "accuracy")
+    checks = {c.limit_name: c for c in check_eval_budget(budget, REPORT)}
+    assert checks["split_wer[test]"].passed and not checks["split_wer[heldout]"].passed
+    assert checks["below_peer[real-dev<pocketsphinx]"].passed  # 40% < 45%
+    assert checks["below_peer[test<whisper-tiny-en]"].miss == "not measured"  # the peer was not run: fails
+    assert not checks["wer_gap[heldout - test]"].passed  # 7 points > 5
+    assert not checks["wer_gap[test@level-40dBFS - test@level-20dBFS]"].passed  # 1.5 points > 1
+    text = format_checks(budget, list(checks.values()))
+    assert "MISSED" in text and "below_peer[real-dev<pocketsphinx]" in text
+    path.write_text('[targets.a]\nsource = "eval"\nwer_gap = {"heldout" = 0.05}\n')
+    with pytest.raises(ValueError, match="split - split"):
+        load_budget(path, "a")
+
+
+def test_bench_gates_an_eval_report_from_the_command_line(tmp_path: Path) -> None:
+    from edgeasr.cli import main
+
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps(REPORT))
+    budgets = tmp_path / "b.toml"
+    budgets.write_text('[targets.ok]\nsource = "eval"\nbelow_peer = {real-dev = "pocketsphinx"}\n')
+    assert main(["bench", "--eval-report", str(report), "--budgets", str(budgets), "--target", "ok"]) == 0
+    budgets.write_text('[targets.ok]\nsource = "eval"\nsplit_wer = {real-dev = 0.3}\n')
+    assert main(["bench", "--eval-report", str(report), "--budgets", str(budgets), "--target", "ok"]) == 1
+    assert main(["bench", "--eval-report", str(report)]) == 2

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 __all__ = [
@@ -27,13 +27,15 @@ __all__ = [
     "Budget",
     "BudgetCheck",
     "check_budget",
+    "check_eval_budget",
     "format_checks",
     "load_budget",
     "load_budgets",
 ]
 
-SOURCES = ("", "device-fp32", "device-int8", "triton", "triton-nobatch", "triton-gpu")
-"""Measurements of a suite run a target can name as ``source`` ("" = the single run's result)."""
+SOURCES = ("", "device-fp32", "device-int8", "triton", "triton-nobatch", "triton-gpu", "eval")
+"""Measurements a target can name as ``source``: a suite run's, "" = the single run's result, or
+"eval" = the JSON report of ``edgeasr eval --out`` (accuracy per split, beside the peers)."""
 
 LIMIT_MEASURES = {
     "max_wer": "wer",
@@ -69,6 +71,9 @@ class Budget:
     max_model_mb: float | None = None  # size of the model file, MiB
     min_batching_gain: float | None = None  # Triton throughput, dynamic batching on / off, at 8
     max_int8_wer_increase: float | None = None  # int8 WER minus fp32 WER (absolute, 0.005 = 0.5 points)
+    split_wer: dict = field(default_factory=dict)  # eval: split -> largest WER allowed, e.g. {test = 0.10}
+    below_peer: dict = field(default_factory=dict)  # eval: split -> peer whose WER there must be beaten
+    wer_gap: dict = field(default_factory=dict)  # eval: "a - b" -> largest WER(a) - WER(b), two split names
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,12 @@ def _parse_target(path: str | Path, name: str, table: dict) -> Budget:
         value = table.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{path}: [targets.{name}] {key} must be a number, not {value!r}")
+    for key in ("split_wer", "below_peer", "wer_gap"):
+        if not isinstance(table.get(key, {}), dict):
+            raise ValueError(f"{path}: [targets.{name}] {key} must be a table, not {table[key]!r}")
+    for gap in table.get("wer_gap", {}):
+        if " - " not in gap:
+            raise ValueError(f"{path}: [targets.{name}] wer_gap key {gap!r} must read 'split - split'")
     at = table.get("at_concurrency", 1)
     if isinstance(at, bool) or not isinstance(at, int) or at < 1:
         raise ValueError(f"{path}: [targets.{name}] at_concurrency must be a positive integer")
@@ -183,6 +194,43 @@ def check_budget(budget: Budget, measured: dict) -> list[BudgetCheck]:
     return checks
 
 
+def check_eval_budget(budget: Budget, report: dict) -> list[BudgetCheck]:
+    """Hold an ``edgeasr eval --out`` report against a budget's accuracy limits.
+
+    Args:
+        budget: its ``split_wer``, ``below_peer`` and ``wer_gap`` tables (and ``max_wer``, held
+            against the first split).
+        report: the eval report (``splits`` of edgeasr, ``peers`` with their ``splits``).
+
+    Returns:
+        One check per limit; a split or peer the report lacks fails as not measured.
+    """
+    ours = {s["name"]: s["wer"] for s in report.get("splits", [])}
+    peers = {name: {s["name"]: s["wer"] for s in p.get("splits", [])} for name, p in report.get("peers", {}).items()}
+
+    def check(limit_name: str, limit: float | None, value: float | None, ok: bool) -> BudgetCheck:
+        if limit is None or value is None or math.isnan(value) or math.isnan(limit):
+            return BudgetCheck(limit_name, float("nan") if limit is None else float(limit), None, False)
+        return BudgetCheck(limit_name, float(limit), float(value), bool(ok))
+
+    checks = []
+    if budget.max_wer is not None:
+        first = next(iter(ours.values()), None)
+        checks.append(check("max_wer", budget.max_wer, first, first is not None and first <= budget.max_wer))
+    for split, limit in budget.split_wer.items():
+        value = ours.get(split)
+        checks.append(check(f"split_wer[{split}]", limit, value, value is not None and value <= limit))
+    for split, peer in budget.below_peer.items():
+        value, theirs = ours.get(split), peers.get(peer, {}).get(split)
+        ok = value is not None and theirs is not None and value < theirs
+        checks.append(check(f"below_peer[{split}<{peer}]", theirs, value, ok))
+    for gap, limit in budget.wer_gap.items():
+        a, b = (s.strip() for s in gap.split(" - ", 1))
+        value = ours[a] - ours[b] if a in ours and b in ours else None
+        checks.append(check(f"wer_gap[{gap}]", limit, value, value is not None and value <= limit))
+    return checks
+
+
 def format_checks(budget: Budget, checks: list[BudgetCheck], skipped: str = "") -> str:
     """Render the checks of one target as a table (what missed, by how much).
 
@@ -199,8 +247,9 @@ def format_checks(budget: Budget, checks: list[BudgetCheck], skipped: str = "") 
     verdict = "pass" if all(c.passed for c in checks) else "MISSED"
     at = f", at concurrency {budget.at_concurrency}" if budget.at_concurrency != 1 else ""
     lines = [f"budget {budget.name}: {verdict}{at}" + (f"  [{budget.description}]" if budget.description else "")]
-    lines.append(f"  {'':<5}{'limit':<24}{'budget':>10}{'measured':>12}  miss")
+    width = max([24, *(len(c.limit_name) + 2 for c in checks)])
+    lines.append(f"  {'':<5}{'limit':<{width}}{'budget':>10}{'measured':>12}  miss")
     for c in checks:
         shown = "-" if c.measured is None else f"{c.measured:.4g}"
-        lines.append(f"  {'ok' if c.passed else 'MISS':<5}{c.limit_name:<24}{c.limit:>10.4g}{shown:>12}  {c.miss}")
+        lines.append(f"  {'ok' if c.passed else 'MISS':<5}{c.limit_name:<{width}}{c.limit:>10.4g}{shown:>12}  {c.miss}")
     return "\n".join(lines)

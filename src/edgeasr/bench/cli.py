@@ -13,12 +13,32 @@ def _levels(text: str) -> tuple[int, ...]:
     return tuple(int(c) for c in text.split(",") if c.strip())
 
 
+def _gate_eval_report(args: argparse.Namespace) -> int:
+    """``--eval-report``: hold an ``edgeasr eval --out`` report against an accuracy target."""
+    import json
+
+    from edgeasr.bench.budgets import check_eval_budget, format_checks, load_budget
+
+    if not (args.budgets and args.target):
+        print("edgeasr bench: --eval-report needs --budgets and --target")
+        return 2
+    try:
+        budget = load_budget(args.budgets, args.target)
+        report = json.loads(Path(args.eval_report).read_text())
+    except (KeyError, ValueError, OSError) as exc:
+        print(f"edgeasr bench: {exc}")
+        return 2
+    checks = check_eval_budget(budget, report)
+    print(format_checks(budget, checks))
+    return 0 if checks and all(c.passed for c in checks) else 1
+
+
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Register the arguments of ``edgeasr bench`` (single-backend and ``--suite``)."""
     p.add_argument(
         "--manifest",
         action="append",
-        required=True,
+        default=[],
         help="utterances to send, NAME=PATH or PATH (NeMo JSONL; text used for WER); repeat for splits",
     )
     p.add_argument("--model", default="triton_models/edgeasr", help="on-device model (ignored with --url)")
@@ -38,6 +58,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default=None, help="budget target (suite: comma-separated; default all with a source)")
     p.add_argument("--out", default=None, help="folder for results.json, results.csv and the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--eval-report",
+        default=None,
+        help="gate an `edgeasr eval --out` report (accuracy per split, beside peers) instead of measuring",
+    )
     g = p.add_argument_group("suite (--suite): side by side in one run, starting its own Triton server")
     g.add_argument("--suite", action="store_true", help="fp32 vs int8, device vs Triton, batching on vs off")
     g.add_argument("--model-repository", default="triton_models", help="repository holding the model versions")
@@ -65,6 +90,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
     Returns:
         0 when every checked limit holds, 1 when a limit missed, 2 on unusable input.
     """
+    if args.eval_report:
+        return _gate_eval_report(args)
+    if not args.manifest:
+        print("edgeasr bench: give --manifest (or --eval-report with --budgets and --target)")
+        return 2
     if args.suite:
         from edgeasr.bench.suite import run_suite_command
 

@@ -261,6 +261,20 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sentences(args: argparse.Namespace) -> int:
+    from edgeasr.data.prompts import wordnet_examples
+
+    try:
+        sentences = wordnet_examples(args.num, seed=args.seed)
+    except FileNotFoundError as exc:
+        print(f"edgeasr data sentences: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+    print(f"{args.out}: {len(sentences)} sentences from {args.source}")
+    return 0
+
+
 def _cmd_split(args: argparse.Namespace) -> int:
     from edgeasr.manifest import split_manifest
 
@@ -374,6 +388,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "sentences",
+        help="sentences from a text source no prompt uses (held-out evaluation text)",
+        formatter_class=_FMT,
+        description="Write labelled sentences from a held-out text source, one per line, for "
+        "`edgeasr data synth --text` (see edgeasr.data.prompts.wordnet_examples).",
+    )
+    p.add_argument("--source", choices=("wordnet",), default="wordnet", help="the text source")
+    p.add_argument("--num", type=int, default=300, help="how many sentences")
+    p.add_argument("--seed", type=int, default=0, help="which sentences")
+    p.add_argument("--out", required=True, help="text file to write")
+    p.set_defaults(func=_cmd_sentences)
 
     p = sub.add_parser(
         "split",

