@@ -108,14 +108,16 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory, asr_onnx: Path):
 
 @pytest.fixture(scope="session")
 def reference_text(asr_onnx: Path):
-    """audio (16 kHz float32) -> the text that `asr_onnx` gives run alone in onnxruntime."""
+    """audio (16 kHz float32) -> the text that `asr_onnx` gives run alone in onnxruntime (after level normalization)."""
     ort = pytest.importorskip("onnxruntime")
     from edgeasr.decoding import greedy_decode
+    from edgeasr.features import apply_gain, level_gain_db
 
     session = ort.InferenceSession(str(asr_onnx), providers=["CPUExecutionProvider"])
 
     def transcribe(audio: np.ndarray) -> str:
-        audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        audio = apply_gain(audio, level_gain_db(audio)).reshape(1, -1)
         logprobs, frames = session.run(None, {"audio": audio, "audio_length": np.array([audio.shape[1]])})
         return greedy_decode(logprobs[0, : int(frames[0])]).text
 

@@ -66,7 +66,7 @@ def test_the_check_fails_on_a_violation(tmp_path: Path, module: str, line: str, 
     assert broken in " ".join(result.stdout.split()), result.stdout
 
 
-@pytest.mark.parametrize("path", ["decoding.py", "integrity.py", "serving/triton_model.py"])
+@pytest.mark.parametrize("path", ["decoding.py", "features.py", "integrity.py", "serving/triton_model.py"])
 def test_version_folder_files_stand_alone(path: str) -> None:
     """These files are copied into every version folder and run in Triton's stub, without edgeasr."""
     tree = ast.parse((SRC / path).read_text())

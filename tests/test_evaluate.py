@@ -87,3 +87,22 @@ def test_eval_command_on_the_shipped_model(tmp_path: Path) -> None:
     assert clean["wer"] <= 0.15  # the shipped model on its own samples (5.1% when shipped)
     assert set(clean["groups"]) >= {"flite", "festival"}
     assert report["decoder"] == "beam"
+
+
+def test_eval_scores_conditions_and_peers_in_the_same_run(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("pocketsphinx", reason="the peers extra is not installed")
+    from edgeasr.cli import main
+
+    out = tmp_path / "eval.json"
+    samples = f"samples={ROOT / 'samples' / 'manifest.jsonl'}"
+    args = ["eval", samples, "--noise-snr", "", "--conditions", "level=-40;silence=1", "--peers", "pocketsphinx"]
+    assert main([*args, "--worst", "0", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    names = [s["name"] for s in report["splits"]]
+    assert names == ["samples", "samples@level-40dBFS", "samples@silence1s"]
+    peer = report["peers"]["pocketsphinx"]
+    assert [s["name"] for s in peer["splits"]] == names and peer["version"].startswith("pocketsphinx")
+    assert all(0.0 <= s["wer"] < 1.0 for s in peer["splits"])  # it transcribes: a real reference
+    assert "pocketsphinx WER %" in capsys.readouterr().out
+    assert main(["eval", samples, "--conditions", "loud=3"]) == 2  # a clear error, not a traceback
+    assert main(["eval", samples, "--peers", "siri"]) == 2

@@ -8,7 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from edgeasr.features import FrontendConfig, dft_tables, frame_count, hann_window, log_mel, mel_filterbank
+from edgeasr.features import (
+    FrontendConfig,
+    LevelConfig,
+    LevelMeter,
+    dft_tables,
+    frame_count,
+    hann_window,
+    level_gain_db,
+    log_mel,
+    mel_filterbank,
+)
 
 
 def test_frame_count_is_centred_framing() -> None:
@@ -53,3 +63,42 @@ def test_numpy_log_mel_matches_the_model_frontend() -> None:
 def test_the_definition_imports_no_torch() -> None:
     code = "import sys, edgeasr.features; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def _speech(peak_dbfs: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    x = np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    return (x / np.abs(x).max() * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def test_level_normalization_brings_quiet_speech_to_the_training_level() -> None:
+    from edgeasr.features import LEVEL_FRAME
+
+    cfg = LevelConfig()
+    for peak in (-45.0, -30.0, -20.0):
+        x = _speech(peak)
+        y = x * 10 ** (level_gain_db(x) / 20)
+        frames = (y[: y.size // LEVEL_FRAME * LEVEL_FRAME].reshape(-1, LEVEL_FRAME) ** 2).mean(axis=1)
+        db = 10 * np.log10(frames + 1e-12)
+        active = frames[db >= db.max() - cfg.active_db]
+        assert 10 * np.log10(active.mean()) == pytest.approx(cfg.target_dbfs, abs=0.1)
+    assert level_gain_db(_speech(-1.0)) < 0  # loud input is turned down, never clipped up
+    assert level_gain_db(_speech(-0.5)) <= cfg.peak_dbfs + 0.5  # and its peak stays under the limit
+
+
+def test_silence_and_room_tone_get_no_gain() -> None:
+    assert level_gain_db(np.zeros(16000, np.float32)) == 0.0
+    tone = (10 ** (-72 / 20) * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    assert level_gain_db(tone) == 0.0  # loudest frame under the floor: nothing to blow up into words
+    assert level_gain_db(_speech(-66.0)) == 0.0  # nor is speech quieter than the floor
+    assert level_gain_db(_speech(-45.0), LevelConfig(max_gain_db=10.0)) == pytest.approx(10.0)  # capped
+    off = LevelConfig(normalize=False)
+    assert level_gain_db(_speech(-45.0), off) == 0.0
+
+
+def test_a_stream_measured_in_chunks_gets_the_gain_of_the_whole() -> None:
+    x = _speech(-40.0, seconds=2.3)
+    meter = LevelMeter()
+    gains = [meter.update(x[i : i + 2560]).gain_db() for i in range(0, x.size, 2560)]
+    assert gains[-1] == pytest.approx(level_gain_db(x), abs=1e-9)  # the same computation, chunked
+    assert all(g > 10 for g in gains)  # quiet from the first chunk on: it is amplified at once

@@ -35,6 +35,7 @@ def test_publish_writes_every_flavour(tmp_path: Path, asr_onnx: Path, plan: Path
     assert repo.models() == ["edgeasr", "edgeasr_onnx", "edgeasr_trt"]
     assert sorted(p.name for p in repo.version_dir("edgeasr", 1).iterdir()) == [
         "decoding.py",
+        "features.py",
         "integrity.py",
         "model.onnx",
         "model.py",
@@ -187,12 +188,13 @@ def test_upgrade_runtime_replaces_the_serving_code_and_keeps_the_model(tmp_path:
     (folder / "model.py").write_text("# an older serving model\n")
     (folder / "beam_search.py").write_text("# an older decoder\n")
     (folder / "decoding.py").unlink()
+    (folder / "features.py").unlink()
     old = ModelCard.from_json(folder)
     fields = {k: v for k, v in old.to_dict().items() if k not in ("files", "size_bytes")}
     ModelCard.for_files(folder, **fields).to_json(folder)
     onnx_bytes = (folder / "model.onnx").read_bytes()
 
-    assert repo.upgrade_runtime("edgeasr", 1) == ["beam_search.py", "decoding.py", "model.py"]
+    assert repo.upgrade_runtime("edgeasr", 1) == ["beam_search.py", "decoding.py", "features.py", "model.py"]
     new = repo.card("edgeasr", 1)
     new.verify(folder)
     assert not (folder / "beam_search.py").exists()

@@ -1,8 +1,11 @@
 """The feature frontend's definition: its settings and its constant tables, on numpy.
 
 A model's log-mel frontend (80 bands, 25 ms window, 10 ms hop) is part of its exported graph, so
-the features a model was trained on are the features it sees on a device or in Triton. This
-module defines that frontend without torch: :class:`FrontendConfig` (recorded in every model
+the features a model was trained on are the features it sees on a device or in Triton. Before
+the model, the runtime brings the input to the training level (:class:`LevelMeter`; the
+``Recognizer``, its streams and the Triton model all use it: every python-flavour version folder
+carries a copy of this file as ``features.py``, so it imports only numpy). This module defines
+the frontend without torch: :class:`FrontendConfig` (recorded in every model
 card), the number of frames a length of audio gives, and the constant tables the graph holds
 (Hann window, factored DFT, HTK mel filters). The torch module that trains and exports them is
 :class:`edgeasr.training.frontend.LogMelFrontend`; :func:`log_mel` is the same computation on
@@ -24,13 +27,21 @@ import numpy as np
 
 __all__ = [
     "DFT_FACTORS",
+    "LEVEL_FRAME",
     "FrontendConfig",
+    "LevelConfig",
+    "LevelMeter",
+    "apply_gain",
     "dft_tables",
     "frame_count",
     "hann_window",
+    "level_gain_db",
     "log_mel",
     "mel_filterbank",
 ]
+
+LEVEL_FRAME = 320
+"""Frame length of the level measurement, samples (20 ms at 16 kHz), as the data stage's conditioning."""
 
 DFT_FACTORS = (16, 32)
 """The 512-point DFT as N1 x N2: sample n = N2 * n1 + n2, bin k = k1 + N1 * k2."""
@@ -53,6 +64,74 @@ class FrontendConfig:
 def frame_count(n_samples: int, hop_length: int = 160) -> int:
     """Feature frames for ``n_samples`` of audio: ``n_samples // hop + 1`` (centred framing)."""
     return int(n_samples) // hop_length + 1
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    """Level normalization of the input, applied by the runtime before the model (see :class:`LevelMeter`)."""
+
+    normalize: bool = True  # bring each utterance (or the stream so far) to target_dbfs before the model
+    target_dbfs: float = -23.0  # RMS over active frames: the level the data stage conditions corpora to
+    active_db: float = 35.0  # a 20 ms frame is active within this many dB of the loudest one
+    max_gain_db: float = 40.0  # never amplify more than this
+    peak_dbfs: float = -1.0  # nor so much that the peak passes this
+    floor_dbfs: float = -60.0  # a loudest frame below this is silence (room tone): no gain at all
+
+
+class LevelMeter:
+    """Running level of a recording, and the gain that brings it to the training level.
+
+    A quiet microphone or a far talker should look like the training data: the RMS over the
+    active 20 ms frames (within ``active_db`` of the loudest) is brought to ``target_dbfs``, with
+    at most ``max_gain_db`` of gain and the peak kept below ``peak_dbfs``. A recording whose
+    loudest frame is below ``floor_dbfs`` is silence and gets no gain, so room tone is never
+    blown up into words. The meter only looks back: a stream's gain is that of the audio heard so
+    far (causal, so streaming-safe), and a whole recording's is :func:`level_gain_db`.
+    """
+
+    def __init__(self, cfg: LevelConfig = LevelConfig()) -> None:
+        self.cfg = cfg
+        self._energies: list[np.ndarray] = []  # mean square of each complete frame
+        self._rest = np.zeros(0, np.float64)  # samples of the incomplete last frame
+        self._peak = 0.0
+
+    def update(self, samples: np.ndarray) -> LevelMeter:
+        """Take more audio (16 kHz mono float); returns the meter."""
+        x = np.concatenate([self._rest, np.asarray(samples, dtype=np.float64).reshape(-1)])
+        if x.size:
+            self._peak = max(self._peak, float(np.abs(x).max()))
+        whole = x.size // LEVEL_FRAME * LEVEL_FRAME
+        if whole:
+            self._energies.append((x[:whole].reshape(-1, LEVEL_FRAME) ** 2).mean(axis=1))
+        self._rest = x[whole:]
+        return self
+
+    def gain_db(self) -> float:
+        """The gain (dB) for the audio so far (0 when normalization is off or nothing was heard)."""
+        cfg = self.cfg
+        parts = [*self._energies, np.array([np.mean(self._rest**2)])] if self._rest.size else self._energies
+        if not cfg.normalize or not parts:
+            return 0.0
+        energy = np.concatenate(parts)
+        db = 10.0 * np.log10(energy + 1e-12)
+        loudest = float(db.max())
+        if loudest < cfg.floor_dbfs:
+            return 0.0
+        rms_db = 10.0 * np.log10(float(energy[db >= loudest - cfg.active_db].mean()) + 1e-12)
+        peak_db = 20.0 * np.log10(self._peak + 1e-12)
+        return float(min(cfg.target_dbfs - rms_db, cfg.max_gain_db, cfg.peak_dbfs - peak_db))
+
+
+def level_gain_db(audio: np.ndarray, cfg: LevelConfig = LevelConfig()) -> float:
+    """The gain (dB) that level normalization gives a whole recording (see :class:`LevelMeter`)."""
+    return LevelMeter(cfg).update(audio).gain_db()
+
+
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """``audio`` times ``gain_db`` decibels, float32."""
+    if gain_db == 0.0:
+        return np.asarray(audio, dtype=np.float32)
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:

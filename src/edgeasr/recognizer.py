@@ -32,6 +32,7 @@ import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio
 from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, Word, greedy_decode
+from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
 
@@ -50,6 +51,7 @@ class RecognizerOptions:
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
     decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
     beam_size: int = 0  # beam search: hypotheses kept per frame; 0 keeps the model's decoder.json (narrower: faster)
+    level: LevelConfig = LevelConfig()  # level normalization before the model (edgeasr.features.LevelMeter)
 
 
 def resolve_model_dir(model: str | os.PathLike) -> Path:
@@ -152,7 +154,7 @@ class Recognizer:
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
         wave = load_audio(audio, sample_rate)
         check_waveform(wave, name=name, limits=AudioLimits(max_seconds=self.options.max_seconds))
-        return wave
+        return apply_gain(wave, level_gain_db(wave, self.options.level))
 
     def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long."""
@@ -201,6 +203,7 @@ class Recognizer:
         started = time.perf_counter()
         for i, w in enumerate(waves):
             check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
+        waves = [apply_gain(w, level_gain_db(w, self.options.level)) for w in waves]
         lengths = np.array([w.size for w in waves], np.int64)
         batch = np.zeros((len(waves), int(lengths.max())), np.float32)
         for i, w in enumerate(waves):
@@ -229,8 +232,10 @@ class StreamingSession:
     A frame is *committed* once ``context_seconds`` of audio after it has arrived: its
     log-probabilities can no longer change. :attr:`partial` decodes the committed frames plus a
     provisional tail greedily (cheap enough for every chunk); :meth:`finish` decodes everything
-    with the recognizer's decoder (the beam search when the model ships one), equal to offline
-    decoding.
+    with the recognizer's decoder (the beam search when the model ships one). The input is brought
+    to the training level with the gain of the audio heard so far (causal), so a stream whose level
+    is steady decodes as offline decoding does, and one that gets louder keeps the frames it
+    committed at the gain it had then.
     """
 
     def __init__(self, recognizer: Recognizer) -> None:
@@ -241,6 +246,7 @@ class StreamingSession:
         self._committed: list[np.ndarray] = []
         self._n_committed = 0
         self._tail = np.zeros((0, len(recognizer.tokens)), np.float32)
+        self._meter = LevelMeter(recognizer.options.level)  # the level of everything heard so far
         self.samples_received = 0
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
@@ -253,6 +259,7 @@ class StreamingSession:
         if chunk.size and not np.all(np.isfinite(chunk)):
             raise AudioError("stream chunk contains NaN or Inf samples")
         self._audio = np.concatenate([self._audio, chunk])
+        self._meter.update(chunk)
         self.samples_received += chunk.size
         self._advance(final=False)
 
@@ -262,7 +269,7 @@ class StreamingSession:
             return
         seg_start = max(self._base, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
         seg_start -= seg_start % _SAMPLES_PER_FRAME
-        out = self._rec._run(self._audio[seg_start - self._base :])
+        out = self._rec._run(apply_gain(self._audio[seg_start - self._base :], self._meter.gain_db()))
         offset = seg_start // _SAMPLES_PER_FRAME
         # a frame is final once the audio it depends on (context_seconds after it) has arrived
         safe = _frames_for(total) if final else max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)

@@ -22,6 +22,7 @@ alone (``nodes_to_exclude``), so the STFT and mel weights keep their precision.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -139,7 +140,7 @@ def export_checkpoint(
                 "quantization": target.quantization if target.precision == "int8" else None,
                 "recipe": ckpt["recipe"].get("name"),
                 "train_steps": ckpt.get("step"),
-                "frontend": ckpt["recipe"]["model"]["frontend"],
+                "frontend": dataclasses.asdict(model.frontend.cfg),
                 **decoder_card,
             },
         }

@@ -6,7 +6,7 @@ One exported ONNX file becomes, at version N, up to three Triton models::
       edgeasr/          backend "python": onnxruntime inside Triton's python backend, KIND_CPU.
         config.pbtxt    Takes raw PCM (ragged batching), returns TEXT. Served by the tritonserver
         1/ 2/ ...       bundled with nvidia-pytriton (edgeasr serve), and by NVIDIA's images.
-          model.py  decoding.py  integrity.py  model.onnx  vocab.json  model_card.json
+          model.py  decoding.py  features.py  integrity.py  model.onnx  vocab.json  model_card.json
           (lm.arpa  decoder.json when the export ships a beam search)
       edgeasr_onnx/     platform "onnxruntime_onnx": NVIDIA's native onnxruntime backend.
         config.pbtxt    Inputs are the ONNX contract (audio [B,T], audio_length [B]).
@@ -65,10 +65,12 @@ FLAVOURS = {"python": "", "onnx": "_onnx", "trt": "_trt"}
 RUNTIME_FILES = {
     "model.py": resources.files("edgeasr.serving").joinpath("triton_model.py"),
     decoding.MODULE_FILE: resources.files("edgeasr").joinpath("decoding.py"),
+    "features.py": resources.files("edgeasr").joinpath("features.py"),
     integrity.MODULE_FILE: resources.files("edgeasr").joinpath("integrity.py"),
 }
 """What every python-flavour version folder runs, by its name there: the Triton model
-(:mod:`edgeasr.serving.triton_model`) and its own copies of the decoder and the integrity check."""
+(:mod:`edgeasr.serving.triton_model`) and its own copies of the decoder, the level normalization
+and the integrity check."""
 
 OBSOLETE_RUNTIME_FILES = ("beam_search.py",)
 """Runtime files that earlier edgeasr versions shipped and :meth:`ModelRepository.upgrade_runtime` drops

@@ -13,9 +13,11 @@ Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
 * ``SAMPLE_RATE``  TYPE_INT32 [1]   optional declaration; anything but 16000 is refused.
 
 Outputs: ``TEXT`` TYPE_STRING [1] (the transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29] (the valid
-frames only). The version folder carries its own copies of :mod:`edgeasr.integrity` and
-:mod:`edgeasr.decoding` (``integrity.py``, ``decoding.py``), loaded from there by path: the files are
-checked against the model card first, then ``TEXT`` comes from the beam search with the word n-gram
+frames only). The version folder carries its own copies of :mod:`edgeasr.integrity`,
+:mod:`edgeasr.features` and :mod:`edgeasr.decoding` (``integrity.py``, ``features.py``,
+``decoding.py``), loaded from there by path: the files are checked against the model card first,
+each request is brought to the training level (``features.LevelMeter``, as the on-device
+recognizer does), then ``TEXT`` comes from the beam search with the word n-gram
 when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
@@ -84,6 +86,8 @@ class TritonPythonModel:
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         self.card = load_version_module(version_dir, "integrity.py").verify_version_dir(version_dir)
         self.decoding = load_version_module(version_dir, "decoding.py")
+        self.features = load_version_module(version_dir, "features.py")  # level normalization, as on device
+        self.level = self.features.LevelConfig()
         params = dict(DEFAULTS)
         for key, value in (config.get("parameters") or {}).items():
             params[key] = value.get("string_value", "") if isinstance(value, dict) else str(value)
@@ -145,7 +149,7 @@ class TritonPythonModel:
             )
         if not np.all(np.isfinite(audio)):
             raise RequestError(f"{name} contains NaN or Inf samples")
-        return list(audio)
+        return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
 
     # -- inference ----------------------------------------------------------------------------
 

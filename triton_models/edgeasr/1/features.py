@@ -1,0 +1,204 @@
+"""The feature frontend's definition: its settings and its constant tables, on numpy.
+
+A model's log-mel frontend (80 bands, 25 ms window, 10 ms hop) is part of its exported graph, so
+the features a model was trained on are the features it sees on a device or in Triton. Before
+the model, the runtime brings the input to the training level (:class:`LevelMeter`; the
+``Recognizer``, its streams and the Triton model all use it: every python-flavour version folder
+carries a copy of this file as ``features.py``, so it imports only numpy). This module defines
+the frontend without torch: :class:`FrontendConfig` (recorded in every model
+card), the number of frames a length of audio gives, and the constant tables the graph holds
+(Hann window, factored DFT, HTK mel filters). The torch module that trains and exports them is
+:class:`edgeasr.training.frontend.LogMelFrontend`; :func:`log_mel` is the same computation on
+numpy, for checks and for tools that look at audio without a model.
+
+The short-time Fourier transform is framing plus a 512-point DFT factored Cooley-Tukey style into
+a 16-point DFT, twiddle factors and a 32-point DFT, so the graph holds only Reshape, Slice, Pad,
+Concat, MatMul, Mul, Add and Log: operators that onnxruntime and TensorRT both have. It matches
+``torchaudio.transforms.MelSpectrogram(..., center=True, pad_mode="constant", mel_scale="htk")``
+(``tests/test_features.py`` holds the tolerance). Zero padding is used at both ends (not
+reflection) so that a padded batch row and the same audio alone give identical frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DFT_FACTORS",
+    "LEVEL_FRAME",
+    "FrontendConfig",
+    "LevelConfig",
+    "LevelMeter",
+    "apply_gain",
+    "dft_tables",
+    "frame_count",
+    "hann_window",
+    "level_gain_db",
+    "log_mel",
+    "mel_filterbank",
+]
+
+LEVEL_FRAME = 320
+"""Frame length of the level measurement, samples (20 ms at 16 kHz), as the data stage's conditioning."""
+
+DFT_FACTORS = (16, 32)
+"""The 512-point DFT as N1 x N2: sample n = N2 * n1 + n2, bin k = k1 + N1 * k2."""
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Parameters of the log-mel frontend (fixed per model; recorded in its card)."""
+
+    sample_rate: int = 16_000  # input sample rate in Hz
+    n_fft: int = 512  # FFT size; the window is zero-padded to it, centred
+    win_length: int = 400  # analysis window, 25 ms at 16 kHz
+    hop_length: int = 160  # frame shift, 10 ms at 16 kHz
+    n_mels: int = 80  # mel bands
+    f_min: float = 0.0  # lowest mel band edge, Hz
+    f_max: float = 8_000.0  # highest mel band edge, Hz (Nyquist at 16 kHz)
+    log_floor: float = 1e-6  # added before the logarithm so silence stays finite
+
+
+def frame_count(n_samples: int, hop_length: int = 160) -> int:
+    """Feature frames for ``n_samples`` of audio: ``n_samples // hop + 1`` (centred framing)."""
+    return int(n_samples) // hop_length + 1
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    """Level normalization of the input, applied by the runtime before the model (see :class:`LevelMeter`)."""
+
+    normalize: bool = True  # bring each utterance (or the stream so far) to target_dbfs before the model
+    target_dbfs: float = -23.0  # RMS over active frames: the level the data stage conditions corpora to
+    active_db: float = 35.0  # a 20 ms frame is active within this many dB of the loudest one
+    max_gain_db: float = 40.0  # never amplify more than this
+    peak_dbfs: float = -1.0  # nor so much that the peak passes this
+    floor_dbfs: float = -60.0  # a loudest frame below this is silence (room tone): no gain at all
+
+
+class LevelMeter:
+    """Running level of a recording, and the gain that brings it to the training level.
+
+    A quiet microphone or a far talker should look like the training data: the RMS over the
+    active 20 ms frames (within ``active_db`` of the loudest) is brought to ``target_dbfs``, with
+    at most ``max_gain_db`` of gain and the peak kept below ``peak_dbfs``. A recording whose
+    loudest frame is below ``floor_dbfs`` is silence and gets no gain, so room tone is never
+    blown up into words. The meter only looks back: a stream's gain is that of the audio heard so
+    far (causal, so streaming-safe), and a whole recording's is :func:`level_gain_db`.
+    """
+
+    def __init__(self, cfg: LevelConfig = LevelConfig()) -> None:
+        self.cfg = cfg
+        self._energies: list[np.ndarray] = []  # mean square of each complete frame
+        self._rest = np.zeros(0, np.float64)  # samples of the incomplete last frame
+        self._peak = 0.0
+
+    def update(self, samples: np.ndarray) -> LevelMeter:
+        """Take more audio (16 kHz mono float); returns the meter."""
+        x = np.concatenate([self._rest, np.asarray(samples, dtype=np.float64).reshape(-1)])
+        if x.size:
+            self._peak = max(self._peak, float(np.abs(x).max()))
+        whole = x.size // LEVEL_FRAME * LEVEL_FRAME
+        if whole:
+            self._energies.append((x[:whole].reshape(-1, LEVEL_FRAME) ** 2).mean(axis=1))
+        self._rest = x[whole:]
+        return self
+
+    def gain_db(self) -> float:
+        """The gain (dB) for the audio so far (0 when normalization is off or nothing was heard)."""
+        cfg = self.cfg
+        parts = [*self._energies, np.array([np.mean(self._rest**2)])] if self._rest.size else self._energies
+        if not cfg.normalize or not parts:
+            return 0.0
+        energy = np.concatenate(parts)
+        db = 10.0 * np.log10(energy + 1e-12)
+        loudest = float(db.max())
+        if loudest < cfg.floor_dbfs:
+            return 0.0
+        rms_db = 10.0 * np.log10(float(energy[db >= loudest - cfg.active_db].mean()) + 1e-12)
+        peak_db = 20.0 * np.log10(self._peak + 1e-12)
+        return float(min(cfg.target_dbfs - rms_db, cfg.max_gain_db, cfg.peak_dbfs - peak_db))
+
+
+def level_gain_db(audio: np.ndarray, cfg: LevelConfig = LevelConfig()) -> float:
+    """The gain (dB) that level normalization gives a whole recording (see :class:`LevelMeter`)."""
+    return LevelMeter(cfg).update(audio).gain_db()
+
+
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """``audio`` times ``gain_db`` decibels, float32."""
+    if gain_db == 0.0:
+        return np.asarray(audio, dtype=np.float32)
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
+    """Triangular HTK-scale mel filters without area normalisation, float32 (n_fft // 2 + 1, n_mels).
+
+    The construction of torchaudio's ``melscale_fbanks(norm=None, mel_scale="htk")``, computed in
+    float64 and rounded once.
+    """
+    n_freqs = cfg.n_fft // 2 + 1
+    all_freqs = np.linspace(0, cfg.sample_rate // 2, n_freqs, dtype=np.float64)
+    m_pts = np.linspace(_hz_to_mel(np.float64(cfg.f_min)), _hz_to_mel(np.float64(cfg.f_max)), cfg.n_mels + 2)
+    f_pts = _mel_to_hz(m_pts)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts[None, :] - all_freqs[:, None]  # (n_freqs, n_mels + 2)
+    down = -slopes[:, :-2] / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    return np.maximum(np.minimum(down, up), 0.0).astype(np.float32)
+
+
+def _cos_sin(rows: int, cols: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    angle = 2.0 * np.pi * np.outer(np.arange(rows, dtype=np.float64), np.arange(cols, dtype=np.float64)) / n
+    return np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+
+
+def dft_tables(n_fft: int = 512) -> dict[str, np.ndarray]:
+    """Cosine and sine tables of the factored DFT, float32, by the names the graph gives them.
+
+    ``c16``/``s16`` (k1, n1), the twiddles ``tw_c``/``tw_s`` (k1, n2) and ``c32``/``s32`` (n2, k2).
+    """
+    n1, n2 = DFT_FACTORS
+    if n_fft != n1 * n2:
+        raise ValueError(f"the factored DFT has {n1 * n2} points, not {n_fft}")
+    c16, s16 = _cos_sin(n1, n1, n1)
+    tw_c, tw_s = _cos_sin(n1, n2, n_fft)
+    c32, s32 = _cos_sin(n2, n2, n2)
+    return {"c16": c16, "s16": s16, "tw_c": tw_c, "tw_s": tw_s, "c32": c32, "s32": s32}
+
+
+def hann_window(win_length: int) -> np.ndarray:
+    """Periodic Hann window, float32 (as ``torch.hann_window(win_length, periodic=True)``)."""
+    n = np.arange(win_length, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)).astype(np.float32)
+
+
+def log_mel(audio: np.ndarray, cfg: FrontendConfig = FrontendConfig()) -> np.ndarray:
+    """Un-normalised log-mel energies of one mono utterance, float32 (n_mels, frames).
+
+    The frontend's computation with numpy's FFT in place of the factored DFT: the same framing,
+    window, filters and floor, so it agrees with the model's frontend to float32 rounding.
+    """
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    n_frames = frame_count(x.shape[0], cfg.hop_length)
+    half = cfg.win_length // 2
+    padded = np.zeros(half + n_frames * cfg.hop_length + cfg.win_length, dtype=np.float32)
+    padded[half : half + x.shape[0]] = x
+    starts = np.arange(n_frames) * cfg.hop_length
+    frames = padded[starts[:, None] + np.arange(cfg.win_length)[None, :]] * hann_window(cfg.win_length)
+    side = (cfg.n_fft - cfg.win_length) // 2
+    spectrum = np.fft.rfft(np.pad(frames, ((0, 0), (side, side))).astype(np.float64), axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)  # (frames, n_freqs)
+    mel = power @ mel_filterbank(cfg)
+    return np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
