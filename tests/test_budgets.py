@@ -145,3 +145,11 @@ def test_bench_gates_an_eval_report_from_the_command_line(tmp_path: Path) -> Non
     budgets.write_text('[targets.ok]\nsource = "eval"\nsplit_wer = {real-dev = 0.3}\n')
     assert main(["bench", "--eval-report", str(report), "--budgets", str(budgets), "--target", "ok"]) == 1
     assert main(["bench", "--eval-report", str(report)]) == 2
+    # two reports gate together: the peer measured in one run, edgeasr's split in another
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    ours.write_text(json.dumps({"splits": [{"name": "real-dev", "wer": 0.40}]}))
+    theirs.write_text(json.dumps({"splits": [], "peers": REPORT["peers"]}))
+    budgets.write_text('[targets.ok]\nsource = "eval"\nbelow_peer = {real-dev = "pocketsphinx"}\n')
+    gate = ["--budgets", str(budgets), "--target", "ok"]
+    assert main(["bench", "--eval-report", str(ours), "--eval-report", str(theirs), *gate]) == 0
+    assert main(["bench", "--eval-report", str(ours), *gate]) == 1  # the peer alone is missing: not measured

@@ -24,10 +24,15 @@ def _gate_eval_report(args: argparse.Namespace) -> int:
         return 2
     try:
         budget = load_budget(args.budgets, args.target)
-        report = json.loads(Path(args.eval_report).read_text())
+        reports = [json.loads(Path(path).read_text()) for path in args.eval_report]
     except (KeyError, ValueError, OSError) as exc:
         print(f"edgeasr bench: {exc}")
         return 2
+    report: dict = {"splits": [], "peers": {}}  # several runs (e.g. peers on some splits only) gate together
+    for one in reports:
+        report["splits"] += one.get("splits", [])
+        for name, peer in one.get("peers", {}).items():
+            report["peers"].setdefault(name, {"splits": []})["splits"] += peer.get("splits", [])
     checks = check_eval_budget(budget, report)
     print(format_checks(budget, checks))
     return 0 if checks and all(c.passed for c in checks) else 1
@@ -60,8 +65,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--eval-report",
-        default=None,
-        help="gate an `edgeasr eval --out` report (accuracy per split, beside peers) instead of measuring",
+        action="append",
+        default=[],
+        help="gate `edgeasr eval --out` reports (accuracy per split, beside peers) instead of measuring; repeatable",
     )
     g = p.add_argument_group("suite (--suite): side by side in one run, starting its own Triton server")
     g.add_argument("--suite", action="store_true", help="fp32 vs int8, device vs Triton, batching on vs off")

@@ -394,7 +394,7 @@ def run_suite_command(args: argparse.Namespace) -> int:
         targets = (
             [t.strip() for t in args.target.split(",") if t.strip()]
             if args.target
-            else [n for n, b in budgets.items() if b.source]
+            else [n for n, b in budgets.items() if b.source and b.source != "eval"]  # eval: --eval-report
         )
         unknown = [t for t in targets if t not in budgets]
         if unknown:
