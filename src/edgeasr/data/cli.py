@@ -1,4 +1,4 @@
-"""``edgeasr data``: the data stage's command line (synth, normalize, import, validate).
+"""``edgeasr data``: the data stage's command line (synth, normalize, import, validate, merge, split, sentences).
 
 :func:`add_parser` registers the ``data`` command on the main parser's sub-parsers; each
 sub-command's handler returns the process exit code (0 success, 1 problems found in the data,

@@ -68,7 +68,10 @@ def load_version_module(version_dir, filename):
     """Import ``filename`` from the version folder by path (each version runs its own copy)."""
     path = os.path.join(version_dir, filename)
     if not os.path.isfile(path):
-        raise ValueError(f"{version_dir}: {filename} is missing (re-export the model with this edgeasr)")
+        raise ValueError(
+            f"{version_dir}: {filename} is missing (re-export the model with this edgeasr, "
+            "or give it this edgeasr's serving code with ModelRepository.upgrade_runtime)"
+        )
     name = "edgeasr_version_" + os.path.splitext(filename)[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
