@@ -176,3 +176,23 @@ def test_quiet_input_is_heard_like_normal_input_offline_and_streaming(rec: Recog
     assert finals[0] == finals[1]
     off = Recognizer(rec.model_path.parent, RecognizerOptions(level=LevelConfig(normalize=False)))
     assert (np.abs(off.logprobs(quiet, 16000) - off.logprobs(long_audio, 16000))).max() > 1e-2  # it matters
+
+
+def test_an_8khz_stream_equals_offline_decoding_of_the_same_audio(model_dir: Path, long_audio: np.ndarray) -> None:
+    """One stateful resampler per stream: 160 ms chunks at 8 kHz join as the whole file resampled at once."""
+    from edgeasr.audio import resample
+
+    rec = Recognizer(model_dir, RecognizerOptions(level=LevelConfig(normalize=False)))
+    audio8 = resample(long_audio, 16000, 8000)
+    stream = rec.create_stream()
+    for start in range(0, audio8.size, 1280):
+        stream.accept_waveform(audio8[start : start + 1280], 8000)
+    final = stream.finish()
+    offline = rec.logprobs(audio8, 8000)
+    assert np.concatenate([*stream._committed]).shape == offline.shape
+    np.testing.assert_allclose(np.concatenate([*stream._committed]), offline, atol=1e-3)
+    assert final.text == rec.transcribe(audio8, 8000).text
+    other = rec.create_stream()
+    other.accept_waveform(audio8[:1280], 8000)
+    with pytest.raises(AudioError, match="the stream is at 8000 Hz"):
+        other.accept_waveform(long_audio[:2560], 16000)

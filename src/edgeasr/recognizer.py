@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio
+from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio, to_mono_float
 from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, Word, greedy_decode
 from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db
 
@@ -247,21 +247,41 @@ class StreamingSession:
         self._n_committed = 0
         self._tail = np.zeros((0, len(recognizer.tokens)), np.float32)
         self._meter = LevelMeter(recognizer.options.level)  # the level of everything heard so far
+        self._rate: int | None = None  # the stream's input sample rate (fixed by its first chunk)
+        self._resampler = None  # one stateful soxr stream, so chunk edges resample as offline does
         self.samples_received = 0
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
         """Append a chunk (any dtype load_audio accepts) and update the partial result.
 
+        A stream at another rate than 16 kHz is resampled by one stateful resampler, so the
+        chunks join exactly as the whole recording resampled at once would.
+
         Raises:
-            AudioError: the chunk holds NaN or Inf.
+            AudioError: the chunk holds NaN or Inf, or its sample rate differs from the stream's.
         """
-        chunk = load_audio(np.asarray(samples), sample_rate)
+        rate = int(sample_rate)
+        if self._rate is not None and rate != self._rate:
+            raise AudioError(f"stream chunk at {rate} Hz, but the stream is at {self._rate} Hz")
+        if rate <= 0:
+            raise AudioError(f"sample rate must be positive, got {rate}")
+        self._rate = rate
+        chunk = to_mono_float(np.asarray(samples))
         if chunk.size and not np.all(np.isfinite(chunk)):
             raise AudioError("stream chunk contains NaN or Inf samples")
+        if rate != SAMPLE_RATE:
+            if self._resampler is None:
+                import soxr
+
+                self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            chunk = np.asarray(self._resampler.resample_chunk(chunk, last=False), dtype=np.float32)
+        self._append(chunk)
+        self._advance(final=False)
+
+    def _append(self, chunk: np.ndarray) -> None:
         self._audio = np.concatenate([self._audio, chunk])
         self._meter.update(chunk)
         self.samples_received += chunk.size
-        self._advance(final=False)
 
     def _advance(self, final: bool) -> None:
         total = self.samples_received
@@ -308,6 +328,8 @@ class StreamingSession:
 
     def finish(self) -> Transcript:
         """Decode the rest of the audio and return the final transcript."""
+        if self._resampler is not None:  # the resampler's last samples
+            self._append(np.asarray(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32))
         self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
         return self._rec.decode(self._all_frames())
