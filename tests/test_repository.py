@@ -209,3 +209,14 @@ def test_upgrade_runtime_replaces_the_serving_code_and_keeps_the_model(tmp_path:
     with pytest.raises(IntegrityError, match=r"model\.onnx"):
         repo.upgrade_runtime("edgeasr", 1)
     assert (folder / "model.onnx").read_bytes() == onnx_bytes + b"\0"
+
+
+def test_the_shipped_versions_run_the_current_serving_code() -> None:
+    """The shipped python-flavour versions carry exactly this checkout's runtime files (upgrade_runtime)."""
+    shipped = ModelRepository(Path(__file__).resolve().parents[1] / "triton_models")
+    versions = shipped.versions("edgeasr")
+    assert versions
+    for version in versions:
+        folder = shipped.load_version("edgeasr", version)  # verifies the card too
+        for name, src in repo_mod.RUNTIME_FILES.items():
+            assert (folder / name).read_bytes() == src.read_bytes(), f"version {version}: {name} is stale"

@@ -3,9 +3,12 @@
 The public API is imported lazily so that ``import edgeasr`` stays light: on-device inference
 pulls in numpy and onnxruntime only, never torch or tritonclient.
 
+From the repository's root (``tests/test_docs.py`` runs this example):
+
     >>> from edgeasr import Recognizer
     >>> rec = Recognizer("triton_models/edgeasr")
-    >>> rec.transcribe("samples/weather.wav").text
+    >>> rec.transcribe("samples/01-flite-rms.wav").text
+    'is it windy in cincinnati right now'
 """
 
 from __future__ import annotations

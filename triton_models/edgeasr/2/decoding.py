@@ -17,11 +17,16 @@ index 0 is the CTC blank.
   token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
   n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split).
 
-Example (``logprobs`` of shape (frames, 29) from the acoustic model)::
+From the repository's root (``tests/test_docs.py`` runs this example; ``logprobs`` is
+(frames, 29) from the acoustic model):
 
-    text = greedy_decode(logprobs).text
-    decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/2", list(TOKENS))
-    words = decoder.search(logprobs)          # [(word, first frame, end frame), ...]
+    >>> from edgeasr import Recognizer
+    >>> logprobs = Recognizer("triton_models/edgeasr").logprobs("samples/01-flite-rms.wav")
+    >>> greedy_decode(logprobs).text
+    'is it windy in sinsanaki rght now'
+    >>> decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/2", list(TOKENS))
+    >>> [word for word, first_frame, end_frame in decoder.search(logprobs)]
+    ['is', 'it', 'windy', 'in', 'cincinnati', 'right', 'now']
 """
 
 from __future__ import annotations
