@@ -91,15 +91,18 @@ def check_waveform(samples: np.ndarray, *, name: str = "audio", limits: AudioLim
 def load_audio(
     source: str | os.PathLike | np.ndarray,
     sample_rate: int | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Return 16 kHz mono float32 audio from a file path or an array.
 
     Args:
         source: a path to any file libsndfile reads (WAV, FLAC, OGG, ...), or an array of samples.
         sample_rate: the rate of ``source`` when it is an array (required then); ignored for files.
+        max_seconds: refuse a file whose header says it is longer, before decoding any of it.
 
     Raises:
-        AudioError: the file is missing, unreadable, not audio, or the array is malformed.
+        AudioError: the file is missing, unreadable, not audio, longer than ``max_seconds``, or
+            the array is malformed.
     """
     if isinstance(source, np.ndarray):
         if sample_rate is None:
@@ -112,6 +115,15 @@ def load_audio(
         raise AudioError(f"{path}: is a directory, not an audio file")
     import soundfile as sf
 
+    if max_seconds is not None:
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioError(f"{path}: not a readable audio file ({exc})") from None
+        if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+            raise AudioError(
+                f"{path}: {info.frames / info.samplerate:.1f} s long, longer than the {max_seconds:g} s maximum"
+            )
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

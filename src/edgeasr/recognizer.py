@@ -152,7 +152,7 @@ class Recognizer:
         return logp[0, : int(lengths[0])]
 
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
-        wave = load_audio(audio, sample_rate)
+        wave = load_audio(audio, sample_rate, max_seconds=self.options.max_seconds)
         check_waveform(wave, name=name, limits=AudioLimits(max_seconds=self.options.max_seconds))
         return apply_gain(wave, level_gain_db(wave, self.options.level))
 
