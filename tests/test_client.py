@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -109,7 +110,11 @@ class TestAgainstServer:
         client = TritonClient(triton_server.grpc_url)
         before = client.server_statistics()
         client.transcribe(speechlike[0])
+        deadline = time.monotonic() + 5.0  # Triton records a request's statistics just after answering it
         after = client.server_statistics()
+        while after.inference_count == before.inference_count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            after = client.server_statistics()
         assert after.inference_count == before.inference_count + 1
         assert sum(after.batch_sizes.values()) == after.execution_count
         assert after.success_count == before.success_count + 1
