@@ -91,12 +91,7 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (on device)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--words", action="store_true", help="include per-word timestamps (on device, with --json)")
-    p.add_argument(
-        "--decoder",
-        choices=("auto", "greedy", "beam"),
-        default="auto",
-        help="on device: auto uses the beam search when the model ships one",
-    )
+    training_cli.add_decoder_argument(p, where="on device: ")
     p.set_defaults(func=_cmd_transcribe)
 
 

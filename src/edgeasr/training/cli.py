@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["DEFAULT_MODEL", "add_parser"]
+__all__ = ["DEFAULT_MODEL", "add_decoder_argument", "add_parser"]
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
 DEFAULT_MODEL = "triton_models/edgeasr"
@@ -64,6 +64,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from edgeasr.training.evaluate import run_demo
 
     return run_demo(args.model, args.manifest, threads=args.threads)
+
+
+def add_decoder_argument(p: argparse.ArgumentParser, where: str = "") -> None:
+    """``--decoder auto|greedy|beam``, as ``eval`` and ``transcribe`` take it (``where`` prefixes the help)."""
+    p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default="auto",
+        help=f"{where}auto uses the beam search when the model ships one",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -130,10 +140,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="write the report as JSON here")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
-    p.add_argument(
-        "--decoder",
-        choices=("auto", "greedy", "beam"),
-        default="auto",
-        help="auto uses the beam search when the model ships one",
-    )
+    add_decoder_argument(p)
     p.set_defaults(func=_cmd_eval)

@@ -19,7 +19,6 @@ missing one (``pip install 'edgeasr[peers]'``).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -141,5 +140,4 @@ def load_peer(name: str, threads: int = 1):
     """
     if name not in PEERS:
         raise ValueError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     return PEERS[name](threads=threads)

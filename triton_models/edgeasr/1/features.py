@@ -91,29 +91,42 @@ class LevelMeter:
 
     def __init__(self, cfg: LevelConfig = LevelConfig()) -> None:
         self.cfg = cfg
-        self._energies: list[np.ndarray] = []  # mean square of each complete frame
+        self._energy = np.zeros(256, np.float64)  # mean square of each complete frame (first _n used)
+        self._db = np.zeros(256, np.float64)  # the same in dB, kept so a stream's query never recomputes it
+        self._n = 0
         self._rest = np.zeros(0, np.float64)  # samples of the incomplete last frame
         self._peak = 0.0
 
     def update(self, samples: np.ndarray) -> LevelMeter:
         """Take more audio (16 kHz mono float); returns the meter."""
+        if not self.cfg.normalize:
+            return self
         x = np.concatenate([self._rest, np.asarray(samples, dtype=np.float64).reshape(-1)])
         if x.size:
             self._peak = max(self._peak, float(np.abs(x).max()))
         whole = x.size // LEVEL_FRAME * LEVEL_FRAME
         if whole:
-            self._energies.append((x[:whole].reshape(-1, LEVEL_FRAME) ** 2).mean(axis=1))
+            energy = (x[:whole].reshape(-1, LEVEL_FRAME) ** 2).mean(axis=1)
+            end = self._n + energy.size
+            if end > self._energy.size:  # grow by doubling: appending stays amortized O(1) per frame
+                size = max(end, 2 * self._energy.size)
+                self._energy = np.resize(self._energy, size)
+                self._db = np.resize(self._db, size)
+            self._energy[self._n : end] = energy
+            self._db[self._n : end] = 10.0 * np.log10(energy + 1e-12)
+            self._n = end
         self._rest = x[whole:]
         return self
 
     def gain_db(self) -> float:
         """The gain (dB) for the audio so far (0 when normalization is off or nothing was heard)."""
         cfg = self.cfg
-        parts = [*self._energies, np.array([np.mean(self._rest**2)])] if self._rest.size else self._energies
-        if not cfg.normalize or not parts:
+        energy, db = self._energy[: self._n], self._db[: self._n]
+        if self._rest.size:
+            tail = float(np.mean(self._rest**2))
+            energy, db = np.append(energy, tail), np.append(db, 10.0 * np.log10(tail + 1e-12))
+        if not cfg.normalize or not energy.size:
             return 0.0
-        energy = np.concatenate(parts)
-        db = 10.0 * np.log10(energy + 1e-12)
         loudest = float(db.max())
         if loudest < cfg.floor_dbfs:
             return 0.0
