@@ -12,6 +12,8 @@ from edgeasr.data.augment import (
     AugmentOptions,
     add_noise,
     band_limit,
+    mu_law,
+    pad_silence,
     pink_noise,
     reverberate,
     speed_perturb,
@@ -122,11 +124,45 @@ def test_deterministic_for_rng_and_float32() -> None:
     assert aug(np.zeros(0, np.float32), np.random.default_rng(0)).size == 0
 
 
+def test_silence_padding_adds_quiet_room_tone_at_both_ends() -> None:
+    x = voice(1.0)
+    aug = Augmenter(
+        AugmentOptions(**{**OFF, "pad_prob": 1.0, "pad_seconds_range": (0.5, 0.5), "pad_floor_dbfs_range": (-60, -60)})
+    )
+    y = aug(x, np.random.default_rng(0))
+    assert y.size == x.size + RATE  # half a second at each end
+    for end in (y[: RATE // 2], y[-RATE // 2 :]):
+        rms_db = 20 * np.log10(np.sqrt(np.mean(end.astype(np.float64) ** 2)))
+        assert -63 < rms_db < -57  # room tone, not digital silence, and far below the speech
+    np.testing.assert_allclose(y[RATE // 2 : RATE // 2 + x.size], x, atol=0.01)  # the speech is where it was
+
+
+def test_pad_silence_lengths() -> None:
+    y = pad_silence(voice(1.0), 0.25, 1.0, -70.0, np.random.default_rng(1))
+    assert y.size == RATE + RATE // 4 + RATE and y.dtype == np.float32
+
+
+def test_mu_law_is_8_bit_telephone_coding() -> None:
+    x = voice(1.0)
+    y = mu_law(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert len(np.unique(y)) <= 256  # eight bits
+    assert 0 < np.max(np.abs(y - x)) < 0.02  # coding noise, small against a 0.3 peak
+    snr = 10 * np.log10(np.sum(x.astype(np.float64) ** 2) / np.sum((y - x).astype(np.float64) ** 2))
+    assert 30 < snr < 45  # G.711 gives about 38 dB on speech-level signals
+    aug = Augmenter(AugmentOptions(**{**OFF, "codec_prob": 1.0}))
+    np.testing.assert_array_equal(aug(x, np.random.default_rng(0)), y)
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError):
         AugmentOptions(noise_prob=1.5)
     with pytest.raises(ValueError):
         AugmentOptions(snr_db_range=(30, 5))
+    with pytest.raises(ValueError):
+        AugmentOptions(pad_prob=2.0)
+    with pytest.raises(ValueError):
+        AugmentOptions(pad_seconds_range=(-1.0, 1.0))
 
 
 def test_average_cost_under_5_ms_for_3_s() -> None:

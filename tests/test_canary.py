@@ -29,7 +29,7 @@ import pytest
 
 from conftest import build_tiny_asr_onnx
 from edgeasr.canary import cli as canary_cli
-from edgeasr.canary.live import LiveState, read_live, write_live
+from edgeasr.serving.live import LiveState, read_live, write_live
 from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
 from edgeasr.canary.rollout import Rollout, TritonVersionControl, load_utterances, replay
 from edgeasr.canary.router import CanaryRouter, ShadowProxy

@@ -149,7 +149,7 @@ def test_failure_mid_publish_leaves_nothing(tmp_path: Path, asr_onnx: Path, monk
     for model in ("edgeasr", "edgeasr_onnx"):
         assert repo.versions(model) == [1]
         assert sorted(p.name for p in (tmp_path / model).iterdir()) in (
-            ["1", "config.pbtxt"],
+            ["1", "config.pbtxt", "live.json"],  # the first publish named version 1 the champion
             ["1", "config.pbtxt", "warmup"],
         )
         repo.load_version(model, 1)
@@ -220,3 +220,18 @@ def test_the_shipped_versions_run_the_current_serving_code() -> None:
         folder = shipped.load_version("edgeasr", version)  # verifies the card too
         for name, src in repo_mod.RUNTIME_FILES.items():
             assert (folder / name).read_bytes() == src.read_bytes(), f"version {version}: {name} is stale"
+
+
+def test_publish_keeps_the_live_version_and_the_version_policy(tmp_path: Path, asr_onnx: Path) -> None:
+    from edgeasr.canary.versions import live_policy, set_live
+    from edgeasr.serving.live import live_file_for, read_live
+
+    repo = ModelRepository(tmp_path)
+    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 1
+    assert read_live(live_file_for(tmp_path, "edgeasr")).champion == "1"
+    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 2
+    assert read_live(live_file_for(tmp_path, "edgeasr")).champion == "1"  # a new version is not live
+    set_live(repo, "edgeasr", [1])
+    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 3
+    assert live_policy(tmp_path, "edgeasr") == "specific [1]"  # the rollback survives the export
+    assert live_policy(tmp_path, "edgeasr_onnx") == "specific [1]"

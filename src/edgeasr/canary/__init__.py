@@ -12,7 +12,7 @@ users get; the **challenger** is the candidate. Versions are Triton model versio
   a JSONL log.
 * :class:`~edgeasr.canary.router.CanaryRouter` is the traffic router of a staged canary. It reads
   the **live file** (``<repository>/<model>/live.json`` by default, see
-  :class:`~edgeasr.canary.live.LiveState`): which version is the champion, which the challenger,
+  :class:`~edgeasr.serving.live.LiveState`): which version is the champion, which the challenger,
   and what percentage of requests the challenger serves. A request is routed by a hash of its
   correlation id and, in shadow mode, mirrored to the other version so that every request yields a
   pair for the analysis.
@@ -43,8 +43,8 @@ Modules, each importing only those above it (``stats`` and ``versions`` are leav
 * :mod:`~edgeasr.canary.versions`: which published versions Triton serves (``version_policy``).
 * :mod:`~edgeasr.canary.policy`: :class:`~edgeasr.canary.policy.CanaryPolicy` (the policy TOML)
   and the exit codes.
-* :mod:`~edgeasr.canary.live`: the live file (:class:`~edgeasr.canary.live.LiveState`) and the
-  JSONL pair log (:class:`~edgeasr.canary.live.PairLog`).
+* :mod:`~edgeasr.serving.live`: the live file (:class:`~edgeasr.serving.live.LiveState`) and the
+  JSONL pair log (:class:`~edgeasr.serving.live.PairLog`).
 * :mod:`~edgeasr.canary.router`: the request path: the shadow proxy and the canary router.
 * :mod:`~edgeasr.canary.rollout`: traffic replay, the rollout state machine, retiring versions in
   Triton.

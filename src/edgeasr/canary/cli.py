@@ -126,11 +126,11 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
-    from edgeasr.canary.live import LiveState, live_file_for, read_live, write_live
     from edgeasr.canary.policy import EXIT_ERROR
     from edgeasr.canary.report import write_report
     from edgeasr.canary.rollout import Rollout, TritonVersionControl, load_utterances, replay
     from edgeasr.canary.router import CanaryRouter
+    from edgeasr.serving.live import LiveState, live_file_for, read_live, write_live
 
     policy = _policy(args)
     live = Path(args.live_file or policy.live_file or live_file_for(args.repository, policy.model))

@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
-from edgeasr.canary.live import LiveState, read_live, write_live
 from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
 from edgeasr.canary.router import CanaryRouter, ShadowProxy
 from edgeasr.canary.stats import FAILURE, SUCCESS, analyze
 from edgeasr.canary.versions import set_live
+from edgeasr.serving.live import LiveState, read_live, write_live
 
 __all__ = [
     "Rollout",

@@ -8,9 +8,9 @@ Both classes take the place of a single client (anything with ``transcribe``, a
   or delay the champion's answer: the mirror runs beside it, is never waited for, and is shed (not
   queued) once ``max_pending`` mirrors are outstanding. Each request gets a correlation id; when
   both sides have answered, the pair (texts, latencies, errors) is appended to a JSONL log
-  (:class:`~edgeasr.canary.live.PairLog`).
+  (:class:`~edgeasr.serving.live.PairLog`).
 * :class:`CanaryRouter` is the traffic router of a staged canary. It routes by the live file
-  (:class:`~edgeasr.canary.live.LiveState`: which version is the champion, which the challenger,
+  (:class:`~edgeasr.serving.live.LiveState`: which version is the champion, which the challenger,
   and what percentage of requests the challenger serves), re-read whenever it changes. A request
   is routed by a hash of its correlation id (the same id always goes the same way) and, in shadow
   mode, mirrored to the other version so that every request yields a pair for the analysis
@@ -26,7 +26,6 @@ to listeners (:meth:`CanaryRouter.add_listener`); a broken log or listener never
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -41,8 +40,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
-from edgeasr.canary.live import LiveState, PairLog, read_live
 from edgeasr.decoding import Transcript
+from edgeasr.serving.live import LiveFile, LiveState, PairLog, route_bucket
 
 __all__ = [
     "CanaryRouter",
@@ -349,11 +348,6 @@ class ShadowProxy(_Engine):
 # -- the canary router ------------------------------------------------------------------------------
 
 
-def _bucket(request_id: str) -> float:
-    """Map a correlation id to [0, 100) deterministically (the same id always routes the same way)."""
-    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000 * 100.0
-
-
 class CanaryRouter(_Engine):
     """Traffic router of a staged canary: the live file says who serves what share.
 
@@ -384,8 +378,7 @@ class CanaryRouter(_Engine):
         self.override: LiveState | None = None  # set by dry runs: route by this, never by the file
         self._client_for = client_for
         self._clients: dict[str, Transcriber] = {}
-        self._state: LiveState | None = None
-        self._stamp: tuple[int, int] | None = None
+        self._live = LiveFile(self.live_file)
 
     def _client(self, version: str) -> Transcriber:  # caller holds self._lock
         if version not in self._clients:
@@ -395,16 +388,8 @@ class CanaryRouter(_Engine):
     def _live_locked(self) -> LiveState:
         if self.override is not None:
             return self.override
-        try:
-            st = os.stat(self.live_file)
-            stamp = (st.st_mtime_ns, st.st_size)
-            if self._state is None or stamp != self._stamp:
-                self._state, self._stamp = read_live(self.live_file), stamp
-        except (OSError, ValueError):
-            if self._state is None:  # never read: nothing to route by
-                raise
-            # a vanished or unreadable live file keeps the last good state: requests are never dropped for it
-        return self._state
+        # a vanished or unreadable live file keeps the last good state: requests are never dropped for it
+        return self._live.state(required=True)
 
     def live(self) -> LiveState:
         """Return the live state the router routes by now."""
@@ -414,7 +399,7 @@ class CanaryRouter(_Engine):
     def refresh(self) -> LiveState:
         """Re-read the live file now; requests routed after this see the new state."""
         with self._lock:
-            self._stamp = None
+            self._live.forget()
             return self._live_locked()
 
     def transcribe(
@@ -436,7 +421,7 @@ class CanaryRouter(_Engine):
             Exception: whatever the serving version raised.
         """
         meta = _meta(request_id, audio_name, duration_s, reference, audio, sample_rate)
-        bucket = _bucket(meta["id"])
+        bucket = route_bucket(meta["id"])
 
         def route() -> tuple[dict[str, tuple[Transcriber, str]], str, bool]:  # runs under self._lock
             state = self._live_locked()

@@ -1,7 +1,7 @@
 """Champion-versus-challenger statistics for canary analysis, with bootstrap confidence intervals.
 
 The input is a list of *pair records*, one per request, as :mod:`edgeasr.canary.router` makes them
-and :class:`~edgeasr.canary.live.PairLog` writes them to JSONL::
+and :class:`~edgeasr.serving.live.PairLog` writes them to JSONL::
 
     {"id": "...", "audio": "a.wav", "duration_s": 1.9, "reference": "turn on the light",
      "served_by": "champion",

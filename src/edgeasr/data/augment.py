@@ -5,23 +5,28 @@ worker's ``numpy.random.Generator``; every step fires with its own probability, 
 
 1. **speed perturbation** (``speed_prob``, factor in ``speed_range``): resampling with soxr, so
    tempo and pitch change together (the classic 0.9/1.0/1.1 recipe, drawn continuously);
-2. **pitch shift** (``pitch_prob``, semitones in ``pitch_range``): resampling by the pitch factor,
+2. **silence padding** (``pad_prob``): ``pad_seconds_range`` seconds of room tone (pink noise at
+   an RMS drawn from ``pad_floor_dbfs_range``) before and after the speech, as a device records
+   it, so that long leading and trailing silences do not turn into words; off by default;
+3. **pitch shift** (``pitch_prob``, semitones in ``pitch_range``): resampling by the pitch factor,
    then a WSOLA time stretch back to the original duration (written here by hand: overlap-add of
    32 ms Hann frames, each placed where it best continues the previous one);
-3. **reverberation** (``reverb_prob``): convolution with a synthetic room impulse response, a
+4. **reverberation** (``reverb_prob``): convolution with a synthetic room impulse response, a
    direct path followed by exponentially decaying noise whose 60 dB decay time (RT60) is drawn
    from ``rt60_range`` and whose energy relative to the direct path (DRR) from ``drr_db_range``;
    the output keeps the input's RMS and its timing (the direct path is at lag 0);
-4. **additive noise** (``noise_prob``) at an SNR drawn from ``snr_db_range``: white, pink (1/f
+5. **additive noise** (``noise_prob``) at an SNR drawn from ``snr_db_range``: white, pink (1/f
    power) or babble (a mix of 3 to 6 other utterances from the noise pool), chosen by
    ``noise_weights``. Noises are generated locally at construction from ``seed`` (banks of
    ``noise_bank_s`` seconds) and a random slice is taken per call. SNR is measured against the
    power of the whole clip (clips are trimmed to a short margin, so this is close to speech power);
-5. **band limiting** (``bandlimit_prob``): a telephone-like band pass, the low edge drawn from
+6. **band limiting** (``bandlimit_prob``): a telephone-like band pass, the low edge drawn from
    ``low_hz_range`` and the high edge from ``high_hz_range``, applied as a raised-cosine mask
    (100 Hz transition) on the spectrum;
-6. **gain** (``gain_prob``, dB in ``gain_db_range``); if the peak then exceeds 1.0 the clip is
-   scaled down to a peak of 1.0 (augmentation never clips).
+7. **gain** (``gain_prob``, dB in ``gain_db_range``); if the peak then exceeds 1.0 the clip is
+   scaled down to a peak of 1.0 (augmentation never clips);
+8. **codec** (``codec_prob``): 8-bit mu-law coding and decoding (G.711, the quantization noise of
+   a phone line or a low bit-rate link); off by default.
 
 Babble needs a noise pool (other utterances); without one, babble's share goes to pink noise.
 Cost: about 1-3 ms per 3 s clip on average with the defaults (see tests/test_augment.py).
@@ -42,6 +47,8 @@ __all__ = [
     "add_noise",
     "band_limit",
     "load_noise_pool",
+    "mu_law",
+    "pad_silence",
     "pink_noise",
     "reverberate",
     "speed_perturb",
@@ -69,10 +76,23 @@ class AugmentOptions:
     high_hz_range: tuple[float, float] = (3000.0, 4000.0)  # band-pass high edge (Hz)
     gain_prob: float = 0.5  # chance of a gain change
     gain_db_range: tuple[float, float] = (-12.0, 6.0)  # gain (dB); peaks are kept at or below 1.0
+    pad_prob: float = 0.0  # chance of leading and trailing silence (a device that records before and after speech)
+    pad_seconds_range: tuple[float, float] = (0.2, 2.0)  # silence added at each end (s), drawn per end
+    pad_floor_dbfs_range: tuple[float, float] = (-70.0, -50.0)  # RMS of the room tone laid under the padding
+    codec_prob: float = 0.0  # chance of 8-bit mu-law coding (G.711, telephone and low bit-rate links)
     noise_bank_s: float = 20.0  # seconds of white/pink/babble noise generated at construction
 
     def __post_init__(self) -> None:
-        for name in ("speed_prob", "pitch_prob", "reverb_prob", "noise_prob", "bandlimit_prob", "gain_prob"):
+        for name in (
+            "speed_prob",
+            "pitch_prob",
+            "reverb_prob",
+            "noise_prob",
+            "bandlimit_prob",
+            "gain_prob",
+            "pad_prob",
+            "codec_prob",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
@@ -85,10 +105,14 @@ class AugmentOptions:
             "low_hz_range",
             "high_hz_range",
             "gain_db_range",
+            "pad_seconds_range",
+            "pad_floor_dbfs_range",
         ):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name} must be (low, high), got {(lo, hi)}")
+        if self.pad_seconds_range[0] < 0:
+            raise ValueError(f"pad_seconds_range must not be negative, got {self.pad_seconds_range}")
         if self.speed_range[0] <= 0 or self.rt60_range[0] <= 0:
             raise ValueError("speed_range and rt60_range must be positive")
         if min(self.noise_weights) < 0 or sum(self.noise_weights) <= 0:
@@ -283,6 +307,29 @@ def band_limit(
     return np.fft.irfft(spec * mask, wave.size).astype(np.float32)
 
 
+def pad_silence(
+    wave: np.ndarray, lead_s: float, trail_s: float, floor_dbfs: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Add ``lead_s`` and ``trail_s`` seconds of room tone (pink noise at ``floor_dbfs`` RMS) around ``wave``.
+
+    The tone runs under the speech as well, so the padding does not start and stop audibly.
+    """
+    lead, trail = round(lead_s * SAMPLE_RATE), round(trail_s * SAMPLE_RATE)
+    x = np.pad(np.asarray(wave, dtype=np.float32), (lead, trail))
+    tone = pink_noise(x.size, rng)
+    rms = float(np.sqrt(np.mean(tone.astype(np.float64) ** 2))) or 1.0
+    return (x + tone * np.float32(10.0 ** (floor_dbfs / 20.0) / rms)).astype(np.float32)
+
+
+def mu_law(wave: np.ndarray, mu: int = 255) -> np.ndarray:
+    """Code ``wave`` with 8-bit mu-law (G.711) and decode it again: the coding noise of a phone line."""
+    x = np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0)
+    coded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    levels = np.round((coded + 1.0) / 2.0 * mu)  # 256 code words
+    y = levels / mu * 2.0 - 1.0
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+
+
 def load_noise_pool(manifest: str | os.PathLike, max_clips: int = 64, seed: int = 0) -> list[np.ndarray]:
     """Load some utterances of a manifest as babble material.
 
@@ -396,7 +443,7 @@ class Augmenter:
             rng: the caller's random generator (one per DataLoader worker).
 
         Returns:
-            Augmented float32 audio (its length changes with speed perturbation only).
+            Augmented float32 audio (its length changes with speed perturbation and silence padding only).
         """
         o = self.options
         x = np.asarray(wave, dtype=np.float32)
@@ -404,6 +451,9 @@ class Augmenter:
             return x
         if o.speed_prob and rng.random() < o.speed_prob:
             x = speed_perturb(x, float(rng.uniform(*o.speed_range)))
+        if o.pad_prob and rng.random() < o.pad_prob:
+            lead, trail = rng.uniform(*o.pad_seconds_range, size=2)
+            x = pad_silence(x, float(lead), float(trail), float(rng.uniform(*o.pad_floor_dbfs_range)), rng)
         if o.pitch_prob and rng.random() < o.pitch_prob:
             factor = 2.0 ** (float(rng.uniform(*o.pitch_range)) / 12.0)
             n = x.size
@@ -422,4 +472,6 @@ class Augmenter:
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         if peak > 1.0:
             x = x / np.float32(peak)
+        if o.codec_prob and rng.random() < o.codec_prob:
+            x = mu_law(x)
         return np.ascontiguousarray(x, dtype=np.float32)

@@ -26,6 +26,13 @@ the same model folder, fsynced and renamed into place (``os.rename`` refuses to 
 non-empty directory). A failure removes the temp directories; a crash leaves only a hidden
 temp directory, which Triton ignores (not a number), :meth:`ModelRepository.versions` ignores,
 and the next publish removes.
+
+Publishing never changes which version is live either. The first version of a model becomes its
+champion in the live file (``<model>/live.json``, :mod:`edgeasr.serving.live`), which the routing
+front of ``edgeasr serve`` obeys for every request that names no version; later versions wait
+there until the canary gives them traffic. A ``config.pbtxt`` that exists keeps its
+``version_policy`` (a rollback's ``specific [N]``, :func:`edgeasr.canary.versions.set_live`)
+when a publish rewrites the rest of it.
 """
 
 from __future__ import annotations
@@ -49,7 +56,15 @@ from edgeasr.audio import SAMPLE_RATE
 from edgeasr.decoding import TOKENS
 from edgeasr.files import fsync_dir, write_atomic
 from edgeasr.modelcard import ModelCard
-from edgeasr.tritonconfig import CONFIG_FILENAME, ModelConfig, set_parameters, set_version_policy, write_config
+from edgeasr.serving.live import LiveState, live_file_for, write_live
+from edgeasr.tritonconfig import (
+    CONFIG_FILENAME,
+    ModelConfig,
+    read_config,
+    set_parameters,
+    set_version_policy,
+    write_config,
+)
 
 __all__ = [
     "FLAVOURS",
@@ -421,6 +436,11 @@ class ModelRepository:
                 fsync_dir(final.parent)
             for flavour, model in names.items():
                 self._write_config(model, flavour, options, len(tokens))
+            live = live_file_for(self.root, name)
+            if (
+                "python" in names and not live.exists()
+            ):  # the first version is the champion; later ones wait for the canary
+                write_live(live, LiveState(model=name, champion=str(version)))
         except BaseException:
             for path in [*staged.values(), *renamed]:
                 shutil.rmtree(path, ignore_errors=True)
@@ -455,7 +475,10 @@ class ModelRepository:
             warmup.mkdir(exist_ok=True)
             length = int(options.warmup_seconds * SAMPLE_RATE)
             write_atomic(warmup / "audio_length", length.to_bytes(8, "little", signed=True))
-        write_config(folder / CONFIG_FILENAME, config)
+        path = folder / CONFIG_FILENAME
+        if path.is_file():  # which versions Triton loads is the canary's decision (set_live): keep it
+            config.version_policy.CopyFrom(read_config(path).version_policy)
+        write_config(path, config)
 
     def clean_stale(self, name: str) -> list[Path]:
         """Remove temp dirs of ``name`` left by publishers that no longer run.

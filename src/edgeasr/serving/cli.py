@@ -11,28 +11,44 @@ __all__ = ["add_parser"]
 def _serve(args: argparse.Namespace) -> int:
     from edgeasr.serving.server import ServerError, TritonServer
 
+    routed = not args.no_route
     server = TritonServer(
         args.model_repository,
         bind=args.bind,
-        grpc_port=args.grpc_port,
+        grpc_port=0 if routed else args.grpc_port,
+        grpc_bind="127.0.0.1" if routed else None,
         http_port=args.http_port,
         metrics_port=args.metrics_port,
         models=args.models,
         log_verbose=args.log_verbose,
     )
+    front = None
 
     def announce(srv) -> None:
+        nonlocal front
+        grpc_url = srv.grpc_url
+        if routed:
+            from edgeasr.serving.front import RoutingFront
+
+            front = RoutingFront(
+                srv.grpc_url, args.model_repository, bind=args.bind, port=args.grpc_port, pair_log=args.pair_log
+            ).start()
+            grpc_url = f"{front.url}   (routing front: a request naming no version goes where live.json says)"
         print(f"edgeasr serve: models {', '.join(srv.models)} ready", flush=True)
-        print(f"  gRPC     {srv.grpc_url}", flush=True)
-        print(f"  HTTP     {srv.http_url}", flush=True)
+        print(f"  gRPC     {grpc_url}", flush=True)
+        print(f"  HTTP     {srv.http_url}   (Triton's own: name a version there)", flush=True)
         print(f"  metrics  {srv.metrics_url}", flush=True)
         print(f"  log      {srv.log_path}   (Ctrl-C stops)", flush=True)
 
     try:
         code = server.serve_forever(on_ready=announce)
-    except ServerError as exc:
+    except (ServerError, OSError) as exc:
         print(f"edgeasr serve: {exc}", file=sys.stderr)
+        server.stop()
         return 1
+    finally:
+        if front is not None:
+            front.stop()
     print(f"edgeasr serve: stopped (exit code {code})", flush=True)
     return code
 
@@ -60,5 +76,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0 = all interfaces)")
     parser.add_argument("--models", nargs="+", default=None, help="models to load (default: every python model)")
     parser.add_argument("--log-verbose", type=int, default=0, help="Triton log verbosity")
+    parser.add_argument(
+        "--no-route",
+        action="store_true",
+        help="expose Triton's gRPC port directly, without the routing front (a request naming no version "
+        "then gets the highest loaded version, whatever the live file says)",
+    )
+    parser.add_argument(
+        "--pair-log",
+        default=None,
+        help='JSONL file for the pairs of shadow traffic and challenger fallbacks (live.json "shadow": true)',
+    )
     parser.set_defaults(func=_serve)
     return parser

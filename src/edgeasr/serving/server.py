@@ -205,6 +205,8 @@ class TritonServer:
         metrics_port: Prometheus metrics port; 0 picks a free one.
         models: models to load; None = every ``backend: "python"`` model of the repository.
         log_verbose: Triton's ``--log-verbose`` level.
+        grpc_bind: address of the gRPC endpoint alone (default: ``bind``); ``edgeasr serve`` keeps
+            it on loopback behind its routing front (:mod:`edgeasr.serving.front`).
 
     Example:
         >>> with TritonServer("triton_models") as server:
@@ -221,9 +223,11 @@ class TritonServer:
         metrics_port: int = 0,
         models: Sequence[str] | None = None,
         log_verbose: int = 0,
+        grpc_bind: str | None = None,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.bind = bind
+        self.grpc_bind = grpc_bind or bind
         self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
         self._requested_models = list(models) if models is not None else None
         self.models: list[str] = []
@@ -238,7 +242,7 @@ class TritonServer:
     @property
     def grpc_url(self) -> str:
         """gRPC address for tritonclient, ``"127.0.0.1:PORT"``."""
-        return f"{_client_host(self.bind)}:{self._ports['grpc']}"
+        return f"{_client_host(self.grpc_bind)}:{self._ports['grpc']}"
 
     @property
     def http_url(self) -> str:
@@ -281,7 +285,7 @@ class TritonServer:
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             f"--http-address={self.bind}",
             f"--http-port={self._ports['http']}",
-            f"--grpc-address={self.bind}",
+            f"--grpc-address={self.grpc_bind}",
             f"--grpc-port={self._ports['grpc']}",
             "--allow-metrics=true",
             f"--metrics-address={self.bind}",

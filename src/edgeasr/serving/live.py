@@ -1,14 +1,18 @@
-"""The canary's files: the live file (who serves what share) and the JSONL pair log.
+"""Who serves what: the live file (champion, challenger, share) and the JSONL pair log.
 
 **The live file** (``<repository>/<model>/live.json`` by default, :func:`live_file_for`) is the
 single source of truth of a staged canary: which version is the champion, which the challenger,
 and what percentage of requests the challenger serves (:class:`LiveState`)::
 
     {"model": "edgeasr", "champion": "1", "challenger": "2", "challenger_percent": 25.0,
-     "phase": "canary", "previous": "", "updated": "2024-05-01T12:00:00.000+00:00"}
+     "phase": "canary", "previous": "", "updated": "2024-05-01T12:00:00.000+00:00", "shadow": false}
 
-The :class:`~edgeasr.canary.router.CanaryRouter` routes by it and
-:class:`~edgeasr.canary.rollout.Rollout` rewrites it at each step. :func:`write_live` replaces it
+Two routers obey it: the routing front of ``edgeasr serve`` (:mod:`edgeasr.serving.front`), for
+every gRPC client that names no version, and the caller-side
+:class:`~edgeasr.canary.router.CanaryRouter`. Both route a request by :func:`route_bucket` of its
+id, so the same id goes the same way on either. Publishing writes the file once, naming the first
+version champion (:meth:`~edgeasr.export.repository.ModelRepository.publish`), and never changes it
+again; :class:`~edgeasr.canary.rollout.Rollout` rewrites it at each step. :func:`write_live` replaces it
 atomically (temp file, fsync, ``os.replace``), so a router that re-reads it sees either the old
 state or the new one, never half a file; promotion and rollback are one such write. Triton ignores
 the file: a model folder's entries other than ``config.pbtxt`` and the version folders are not its
@@ -21,6 +25,7 @@ business.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -33,10 +38,12 @@ from edgeasr.files import write_atomic
 
 __all__ = [
     "LIVE_FILENAME",
+    "LiveFile",
     "LiveState",
     "PairLog",
     "live_file_for",
     "read_live",
+    "route_bucket",
     "write_live",
 ]
 
@@ -58,6 +65,7 @@ class LiveState:
     phase: str = "stable"  # "stable", "canary", "promoted", "rolled_back" or "held"
     previous: str = ""  # the champion before the last promotion (for the record)
     updated: str = ""  # ISO time of the last change
+    shadow: bool = False  # the serving front mirrors each request to the other version and logs the pair
 
 
 def live_file_for(repository: str | os.PathLike, model: str) -> Path:
@@ -103,6 +111,50 @@ def write_live(path: str | os.PathLike, state: LiveState) -> LiveState:
     state = replace(state, updated=datetime.now(UTC).isoformat(timespec="milliseconds"))
     write_atomic(path, json.dumps(asdict(state), indent=2) + "\n")
     return state
+
+
+def route_bucket(request_id: str) -> float:
+    """Map a request id to [0, 100) deterministically: below ``challenger_percent`` goes to the challenger."""
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000 * 100.0
+
+
+class LiveFile:
+    """A live file as a router reads it: re-read when its mtime or size changes, thread-safe.
+
+    A file that vanishes or turns unreadable after a good read keeps the last good state, so a
+    request is never dropped for a half-finished edit by hand.
+
+    Args:
+        path: the live file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._state: LiveState | None = None
+        self._stamp: tuple[int, int] | None = None
+
+    def state(self, *, required: bool = False) -> LiveState | None:
+        """The current state; None when the file has never been readable (``required``: raise then).
+
+        Raises:
+            FileNotFoundError, ValueError: with ``required``, when there is no good state to route by.
+        """
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+                stamp = (st.st_mtime_ns, st.st_size)
+                if self._state is None or stamp != self._stamp:
+                    self._state, self._stamp = read_live(self.path), stamp
+            except (OSError, ValueError):
+                if self._state is None and required:
+                    raise
+            return self._state
+
+    def forget(self) -> None:
+        """Drop the cached stamp: the next :meth:`state` reads the file again."""
+        with self._lock:
+            self._stamp = None
 
 
 # -- the pair log -----------------------------------------------------------------------------------
