@@ -29,12 +29,12 @@ import pytest
 
 from conftest import build_tiny_asr_onnx
 from edgeasr.canary import cli as canary_cli
-from edgeasr.serving.live import LiveState, read_live, write_live
 from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
 from edgeasr.canary.rollout import Rollout, TritonVersionControl, load_utterances, replay
 from edgeasr.canary.router import CanaryRouter, ShadowProxy
 from edgeasr.canary.stats import AnalysisOptions
 from edgeasr.decoding import Transcript
+from edgeasr.serving.live import LiveState, read_live, write_live
 
 CHAMPION_BOUND_S = 1.0  # a champion answer through the proxy, with a 2 s-sleeping challenger
 FAST = AnalysisOptions(
