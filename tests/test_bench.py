@@ -323,7 +323,8 @@ def test_native_flavour_client_sends_the_onnx_contract_and_decodes(reference_tex
             return self.outputs[name]
 
     class FakeClient:
-        def infer(self, model_name, inputs, model_version=""):
+        def infer(self, model_name, inputs, model_version="", client_timeout=None):
+            assert client_timeout == 30.0  # every call has a deadline
             feeds = {i.name(): i for i in inputs}
             seen.append((model_name, {k: (v.datatype(), v.shape()) for k, v in feeds.items()}))
             audio = np.frombuffer(feeds["audio"]._get_content(), np.float32).reshape(feeds["audio"].shape())
@@ -337,6 +338,42 @@ def test_native_flavour_client_sends_the_onnx_contract_and_decodes(reference_tex
     name, shapes = seen[0]
     assert name == "edgeasr_onnx"
     assert shapes == {"audio": ("FP32", [1, wave.size]), "audio_length": ("INT64", [1, 1])}
+
+
+def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
+    """The GPU path scores with the champion's beam search: the same text as on device, not greedy."""
+    import onnxruntime as ort
+
+    from edgeasr.audio import load_audio
+    from edgeasr.bench.runner import NativeTritonBackend, champion_decoder_dir
+    from edgeasr.features import apply_gain, level_gain_db
+
+    folder = champion_decoder_dir(ROOT / "triton_models")
+    if folder is None:
+        pytest.skip(reason="no shipped model with a beam search in triton_models/")
+    assert folder == ROOT / "triton_models" / "edgeasr" / "2"  # the champion of live.json
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+
+    class Result:
+        def __init__(self, outputs: dict) -> None:
+            self.outputs = outputs
+
+        def as_numpy(self, name: str) -> np.ndarray:
+            return self.outputs[name]
+
+    class NativeServer:  # what edgeasr_onnx answers: log-probabilities of the level-normalized audio
+        def infer(self, model_name, inputs, model_version="", client_timeout=None):
+            feeds = {i.name(): i for i in inputs}
+            audio = np.frombuffer(feeds["audio"]._get_content(), np.float32).reshape(feeds["audio"].shape())
+            audio = apply_gain(audio[0], level_gain_db(audio[0])).reshape(1, -1)
+            logp, frames = session.run(None, {"audio": audio, "audio_length": np.array([audio.shape[1]])})
+            return Result({"logprobs": logp, "logprob_length": frames.reshape(-1, 1)})
+
+    wave = load_audio(str(ROOT / "samples" / "01-flite-rms.wav"))
+    beam = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder)
+    greedy = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx")
+    assert beam._call(NativeServer(), wave) == "is it windy in cincinnati right now"
+    assert greedy._call(NativeServer(), wave) == "is it windy in sinsanaki rght now"
 
 
 def test_peak_memory_is_the_process_own_not_its_parents() -> None:

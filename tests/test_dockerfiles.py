@@ -1,18 +1,31 @@
-"""Dockerfile.cpu / Dockerfile.gpu, read statically: base image, COPY sources, loaded models' platforms."""
+"""Dockerfile.cpu / Dockerfile.gpu: NVIDIA's Triton base image, what they install, and their command
+line run for real. There is no Docker engine here, so the closest check is to start the bundled
+Triton with exactly the image's CMD (its flags, its repository layout) and transcribe through it."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from edgeasr.export.repository import ModelRepository, RepositoryOptions
-
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["Dockerfile.cpu", "Dockerfile.gpu"]
-PLATFORM = re.compile(r'^platform:\s*"([^"]+)"', re.MULTILINE)
+TRITON_TENSORRT = {"24.12": "10.7.0"}  # NVIDIA's release notes: the image's TensorRT (10.7.0.23)
+IMAGE_PATHS = {  # what the image has where the bundled server keeps it
+    "/models": "repository",
+    "/opt/tritonserver/bin/tritonserver": "binary",
+    "/opt/tritonserver/backends": "backends",
+}
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -35,26 +48,25 @@ def expand(value: str, args: dict[str, str]) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), value)
 
 
-def loaded_models(steps, args) -> list[str]:
-    cmd = " ".join(rest for keyword, rest in steps if keyword in ("CMD", "ENTRYPOINT"))
-    return [expand(m, args) for m in re.findall(r"--load-model[= ]([^\s\",\]]+)", cmd)]
+def command(name: str) -> list[str]:
+    """The image's CMD in exec form."""
+    steps = instructions(ROOT / name)
+    cmd = [rest for keyword, rest in steps if keyword == "CMD"]
+    assert len(cmd) == 1, f"{name}: one CMD expected"
+    return json.loads(cmd[0])
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory, asr_onnx) -> Path:
-    """A repository as publish() writes it (triton_models/ in the checkout may still be empty)."""
-    root = tmp_path_factory.mktemp("triton_models")
-    plan = root.parent / "model.plan"
-    plan.write_bytes(b"plan")
-    ModelRepository(root).publish("edgeasr", asr_onnx, card_fields={}, options=RepositoryOptions(), plan_path=plan)
-    return root
+def image_version(name: str) -> str:
+    steps = instructions(ROOT / name)
+    image = expand(next(rest for keyword, rest in steps if keyword == "FROM"), arg_defaults(steps))
+    match = re.fullmatch(r"nvcr\.io/nvidia/tritonserver:(\d\d\.\d\d)-py3", image)
+    assert match, image
+    return match.group(1)
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_base_image_is_nvidias_triton(name: str) -> None:
-    steps = instructions(ROOT / name)
-    image = expand(next(rest for keyword, rest in steps if keyword == "FROM"), arg_defaults(steps))
-    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", image), image
+    assert image_version(name) in TRITON_TENSORRT
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
@@ -63,27 +75,97 @@ def test_copied_paths_exist(name: str) -> None:
     copies = [shlex.split(rest) for keyword, rest in steps if keyword in ("COPY", "ADD")]
     assert copies, f"{name} copies nothing"
     for parts in copies:
-        sources = [p for p in parts[:-1] if not p.startswith("--")]
-        for src in sources:
+        for src in (p for p in parts[:-1] if not p.startswith("--")):
             assert (ROOT / src).exists(), f"{name}: COPY source {src} is not in the repository"
 
 
-@pytest.mark.parametrize(
-    ("name", "platforms"),
-    [("Dockerfile.cpu", {"onnxruntime_onnx"}), ("Dockerfile.gpu", {"onnxruntime_onnx", "tensorrt_plan"})],
-)
-def test_loaded_models_have_native_platforms(name: str, platforms: set[str], published: Path) -> None:
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_the_image_installs_the_python_models_runtime(name: str) -> None:
+    """The python backend needs edgeasr's runtime (numpy<2, onnxruntime, flashlight-text) in the image."""
+    runs = " ".join(rest for keyword, rest in instructions(ROOT / name) if keyword == "RUN")
+    assert re.search(r"pip install .*?/tmp/edgeasr", runs), runs
+    deps = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    for needed in ("numpy>=1.24,<2", "onnxruntime", "flashlight-text", "tritonclient[grpc]"):
+        assert needed in deps
+
+
+def test_tensorrt_is_pinned_to_the_gpu_images_version() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["gpu"] == [f"tensorrt=={TRITON_TENSORRT[image_version('Dockerfile.gpu')]}"]
+    runs = " ".join(rest for keyword, rest in instructions(ROOT / "Dockerfile.gpu") if keyword == "RUN")
+    assert "[gpu]" in runs
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_the_command_is_edgeasr_serve_on_the_images_server(name: str) -> None:
+    cmd = command(name)
+    assert cmd[:2] == ["edgeasr", "serve"]
+    flags = dict(arg.split("=", 1) for arg in cmd[2:])
+    assert flags["--model-repository"] == "/models"
+    assert flags["--tritonserver"] == "/opt/tritonserver/bin/tritonserver"
+    assert flags["--backend-directory"] == "/opt/tritonserver/backends"
+    assert (flags["--grpc-port"], flags["--http-port"], flags["--metrics-port"]) == ("8001", "8000", "8002")
+    assert "--no-route" not in cmd  # clients that name no version get the champion
     steps = instructions(ROOT / name)
-    args = arg_defaults(steps)
-    models = loaded_models(steps, args)
-    assert models, f"{name} loads no model explicitly"
-    assert "--model-control-mode=explicit" in " ".join(rest for _, rest in steps)
-    for model in models:
-        for repo in (published, ROOT / "triton_models"):
-            config = repo / model / "config.pbtxt"
-            if repo == published or config.exists():
-                match = PLATFORM.search(config.read_text())
-                assert match and match.group(1) in platforms, f"{name}: {config} is not {platforms}"
-    if "EDGEASR_MODEL" in args:  # the documented alternative build-arg value must work too
-        for model in ("edgeasr_onnx", "edgeasr_trt"):
-            assert PLATFORM.search((published / model / "config.pbtxt").read_text()).group(1) in platforms
+    exposed = " ".join(rest for keyword, rest in steps if keyword == "EXPOSE").split()
+    assert exposed == ["8000", "8001", "8002"]
+    copies = [shlex.split(rest) for keyword, rest in steps if keyword == "COPY"]
+    assert ["triton_models/", "/models/"] in copies
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_the_images_command_serves_the_shipped_model(name: str, tmp_path: Path) -> None:
+    """The image's CMD, with the image's paths mapped onto the bundled server, answers TritonClient."""
+    from edgeasr.client import TritonClient
+    from edgeasr.serving.server import ServerError, find_tritonserver, prepare_backend_directory
+
+    try:
+        local = {"binary": str(find_tritonserver()), "backends": str(prepare_backend_directory())}
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    local["repository"] = str(tmp_path / "models")
+    shutil.copytree(ROOT / "triton_models", local["repository"])  # COPY triton_models/ /models/
+    ports = {"8001": _free_port(), "8000": _free_port(), "8002": _free_port()}
+    args = []
+    for arg in command(name)[2:]:
+        flag, value = arg.split("=", 1)
+        value = local.get(IMAGE_PATHS.get(value, ""), value)
+        if flag.endswith("-port"):
+            value = str(ports[value])
+        if flag == "--bind":
+            value = "127.0.0.1"  # the image listens on every interface; a test keeps to loopback
+        args.append(f"{flag}={value}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeasr", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+            if "metrics" in line:
+                break
+        assert any("ready" in line for line in lines), "".join(lines)
+        client = TritonClient(f"127.0.0.1:{ports['8001']}", "edgeasr", timeout_s=30)
+        result = client.transcribe_file(str(ROOT / "samples" / "01-flite-rms.wav"))
+        assert result.text == "is it windy in cincinnati right now"
+        assert result.model_version == "2"  # the champion of triton_models/edgeasr/live.json
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -73,7 +73,7 @@ def test_manifests_per_step_promote_and_rollback(tmp_path: Path) -> None:
         assert doc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
         model = doc["spec"]["predictor"]["model"]
         assert model["modelFormat"] == {"name": "triton"} and model["protocolVersion"] == "v2"
-        assert model["storageUri"] == "s3://models/edgeasr/repo-v2" and model["runtimeVersion"] == "24.10-py3"
+        assert model["storageUri"] == "s3://models/edgeasr/repo-v2" and model["runtimeVersion"] == "24.12-py3"
     assert [d["spec"]["predictor"].get("canaryTrafficPercent") for d in docs] == [5, 25, 50, None, 0]
     assert docs[0]["metadata"]["annotations"]["edgeasr/challenger"] == "2"
 

@@ -53,6 +53,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--native", action="store_true", help="with --url: the model takes the ONNX contract (edgeasr_onnx/edgeasr_trt)"
     )
+    p.add_argument(
+        "--native-decoder",
+        default=None,
+        help="with --native: version folder whose beam search decodes the log-probabilities "
+        "(default: the champion of --model-repository's edgeasr)",
+    )
     p.add_argument("--threads", type=int, default=1, help="on-device onnxruntime threads")
     p.add_argument("--concurrency", default="1,2,4,8", help="closed-loop concurrency levels")
     p.add_argument("--requests", type=int, default=0, help="requests per level (0: each utterance once)")
@@ -84,7 +90,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gain-concurrency", type=int, default=8, help="concurrency of the batching on/off A/B")
     g.add_argument("--ab-rounds", type=int, default=3, help="alternating batching on/off rounds (median ratio)")
     g.add_argument("--gpu-url", default=None, help="a GPU Triton (NVIDIA image) to measure as target triton-gpu")
-    g.add_argument("--gpu-model-name", default="edgeasr_onnx", help="model on --gpu-url (native flavours)")
+    g.add_argument("--gpu-model-name", default="edgeasr", help="model on --gpu-url (edgeasr_onnx/_trt: native)")
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -112,6 +118,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         DeviceBackend,
         NativeTritonBackend,
         TritonBackend,
+        champion_decoder_dir,
         load_workloads,
         measured_for_budget,
         run_bench,
@@ -132,8 +139,15 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(f"edgeasr bench: {', '.join(args.manifest)} has no rows")
         return 2
     if args.url:
-        cls = NativeTritonBackend if args.native else TritonBackend
-        backend = cls(args.url, args.model_name, args.model_version)
+        if args.native:  # decoded with the beam search of the local repository's champion, as served
+            backend = NativeTritonBackend(
+                args.url,
+                args.model_name,
+                args.model_version,
+                decoder_dir=args.native_decoder or champion_decoder_dir(args.model_repository),
+            )
+        else:
+            backend = TritonBackend(args.url, args.model_name, args.model_version)
     else:
         backend = DeviceBackend(args.model, args.threads)
     options = BenchOptions(

@@ -24,6 +24,8 @@ are written by :mod:`edgeasr.bench.report`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import resource
 import threading
@@ -46,6 +48,7 @@ __all__ = [
     "NativeTritonBackend",
     "TritonBackend",
     "Utterance",
+    "champion_decoder_dir",
     "closed_loop",
     "level_at",
     "load_workload",
@@ -230,10 +233,41 @@ class NativeTritonBackend(TritonBackend):
     """A native flavour (``edgeasr_onnx``/``edgeasr_trt``, e.g. on NVIDIA's GPU image) over gRPC.
 
     These take the ONNX contract: the client sends ``audio`` [1, T] and ``audio_length`` [1] and
-    decodes the returned ``logprobs`` itself (greedy CTC), as a GPU deployment's client would.
+    decodes the returned ``logprobs`` itself, as a GPU deployment's client would: with the shipped
+    beam search of a python-flavour version folder (``decoder_dir``, its ``lm.arpa`` and
+    ``decoder.json``), so the native path is scored with the same decoder as every other path, or
+    greedily where no such folder is given.
+
+    Args:
+        url: the server's gRPC address.
+        model_name: the native model (``edgeasr_onnx`` or ``edgeasr_trt``).
+        model_version: version to ask for ("" = Triton's choice).
+        decoder_dir: a version folder with a beam search (:func:`edgeasr.decoding.has_beam_search`);
+            None decodes greedily.
+        timeout_s: deadline of each request, seconds.
     """
 
     kind = "triton"
+
+    def __init__(
+        self,
+        url: str,
+        model_name: str = "edgeasr_onnx",
+        model_version: str = "",
+        *,
+        decoder_dir: str | os.PathLike | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(url, model_name, model_version)
+        self.timeout_s = float(timeout_s)
+        self.decoder = None
+        if decoder_dir is not None:
+            from edgeasr.decoding import TOKENS, BeamSearchDecoder
+
+            self.decoder = BeamSearchDecoder.from_dir(decoder_dir, list(TOKENS))
+            self.description += f", beam search of {decoder_dir}"
+        else:
+            self.description += ", greedy decoding"
 
     def _client(self):
         import tritonclient.grpc as grpcclient
@@ -250,9 +284,27 @@ class NativeTritonBackend(TritonBackend):
         a.set_data_from_numpy(wave)
         n = grpcclient.InferInput("audio_length", [1, 1], "INT64")
         n.set_data_from_numpy(np.array([[wave.shape[1]]], np.int64))
-        res = client.infer(self.model_name, [a, n], model_version=self.model_version)
+        res = client.infer(self.model_name, [a, n], model_version=self.model_version, client_timeout=self.timeout_s)
         frames = int(res.as_numpy("logprob_length").reshape(-1)[0])
-        return greedy_decode(res.as_numpy("logprobs")[0, :frames]).text
+        logprobs = res.as_numpy("logprobs")[0, :frames]
+        if self.decoder is None:
+            return greedy_decode(logprobs).text
+        return " ".join(word for word, _, _ in self.decoder.search(logprobs))
+
+
+def champion_decoder_dir(repository: str | os.PathLike, name: str = "edgeasr") -> Path | None:
+    """The version folder whose beam search the native flavours are decoded with: the champion of
+    ``<repository>/<name>/live.json``, else the highest version with a beam search; None if none."""
+    from edgeasr.decoding import has_beam_search
+    from edgeasr.serving.live import live_file_for, read_live
+
+    folder = Path(repository) / name
+    candidates = []
+    with contextlib.suppress(ValueError, OSError):
+        candidates.append(folder / read_live(live_file_for(repository, name)).champion)
+    versions = sorted((int(p.name) for p in folder.glob("*") if p.name.isdigit()), reverse=True)
+    candidates += [folder / str(v) for v in versions]
+    return next((c for c in candidates if c.is_dir() and has_beam_search(c)), None)
 
 
 def peak_memory_mb() -> float:

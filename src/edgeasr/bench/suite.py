@@ -46,6 +46,7 @@ from edgeasr.bench.runner import (
     DeviceBackend,
     NativeTritonBackend,
     TritonBackend,
+    champion_decoder_dir,
     closed_loop,
     level_at,
     load_workloads,
@@ -87,7 +88,7 @@ class SuiteOptions:
     ab_rounds: int = 3  # alternating on/off rounds of the A/B (median of the ratios)
     repository_options: str | None = None  # TOML with a [repository] table for the served config
     gpu_url: str = ""  # a GPU Triton server to measure as "triton-gpu" ("" = none)
-    gpu_model_name: str = "edgeasr_onnx"  # the model on gpu_url (native flavours take the ONNX contract)
+    gpu_model_name: str = "edgeasr"  # the model on gpu_url (Dockerfile.gpu: "edgeasr"; *_onnx/*_trt: ONNX contract)
     limit: int = 0  # rows per manifest (0 = all)
     progress: bool = True  # progress bars on stderr
 
@@ -286,8 +287,12 @@ def run_suite(specs: list[str], opts: SuiteOptions) -> dict:
             server.stop()
     gpu = gpu_name()
     if opts.gpu_url:
-        native = opts.gpu_model_name.endswith(("_onnx", "_trt"))
-        backend = (NativeTritonBackend if native else TritonBackend)(opts.gpu_url, opts.gpu_model_name)
+        if opts.gpu_model_name.endswith(("_onnx", "_trt")):  # decoded with the shipped beam search
+            backend = NativeTritonBackend(
+                opts.gpu_url, opts.gpu_model_name, decoder_dir=champion_decoder_dir(opts.model_repository)
+            )
+        else:
+            backend = TritonBackend(opts.gpu_url, opts.gpu_model_name)
         runs["triton-gpu"] = run_bench(backend, workload, opts.triton, opts.progress, "triton-gpu")
     for label, run in runs.items():
         run["label"] = label

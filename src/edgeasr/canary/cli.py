@@ -267,7 +267,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--storage-uri", required=True, help="model repository URI of the challenger (s3://, gs://, pvc://)")
     p.add_argument("--name", default="edgeasr", help="InferenceService name")
     p.add_argument("--namespace", default="", help="Kubernetes namespace (empty: none written)")
-    p.add_argument("--runtime-version", default="24.10-py3", help="Triton image tag (runtimeVersion)")
+    p.add_argument("--runtime-version", default="24.12-py3", help="Triton image tag (runtimeVersion)")
     p.add_argument("--out", default="kserve", help="folder for one YAML per step plus promote/rollback")
     p.set_defaults(func=_guard(_cmd_kserve))
     return parser

@@ -17,7 +17,7 @@ the rollback. The predictor uses the model-format form of the spec::
         model:
           modelFormat: {name: triton}
           protocolVersion: v2
-          runtimeVersion: 24.10-py3
+          runtimeVersion: 24.12-py3
           storageUri: s3://bucket/edgeasr/repository-v2
 
 ``storageUri`` is a Triton model repository. Triton serves the highest version of a repository by
@@ -145,7 +145,7 @@ def inference_service(
     *,
     canary_percent: float | None = None,
     namespace: str = "",
-    runtime_version: str = "24.10-py3",
+    runtime_version: str = "24.12-py3",
     annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return one InferenceService (as plain data) serving a Triton repository.
@@ -294,7 +294,7 @@ def write_manifests(
     storage_uri: str,
     name: str = "edgeasr",
     namespace: str = "",
-    runtime_version: str = "24.10-py3",
+    runtime_version: str = "24.12-py3",
 ) -> list[Path]:
     """Write the policy's steps, promotion and rollback as InferenceService YAML files.
 

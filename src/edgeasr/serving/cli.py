@@ -21,6 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         models=args.models,
         log_verbose=args.log_verbose,
+        binary=args.tritonserver,
+        backend_directory=args.backend_directory,
     )
     front = None
 
@@ -76,6 +78,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0 = all interfaces)")
     parser.add_argument("--models", nargs="+", default=None, help="models to load (default: every python model)")
     parser.add_argument("--log-verbose", type=int, default=0, help="Triton log verbosity")
+    parser.add_argument(
+        "--tritonserver",
+        default=None,
+        help="tritonserver binary to run (default: the one in nvidia-pytriton; NVIDIA's images: "
+        "/opt/tritonserver/bin/tritonserver)",
+    )
+    parser.add_argument(
+        "--backend-directory",
+        default=None,
+        help="Triton backend directory (default: the bundled python backend; NVIDIA's images: "
+        "/opt/tritonserver/backends)",
+    )
     parser.add_argument(
         "--no-route",
         action="store_true",

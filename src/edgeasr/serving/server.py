@@ -92,6 +92,12 @@ def find_tritonserver() -> Path:
     if not (base / "backends" / "python" / "libtriton_python.so").is_file():
         raise ServerError(f"{base}/backends/python: the python backend is missing")
     _stub_source(base)
+    _check_numpy()
+    return binary
+
+
+def _check_numpy() -> None:
+    """Refuse numpy 2 in the environment the python backend stub will use."""
     try:
         numpy_major = int(importlib.metadata.version("numpy").split(".")[0])
     except importlib.metadata.PackageNotFoundError:
@@ -101,7 +107,6 @@ def find_tritonserver() -> Path:
             f"numpy {importlib.metadata.version('numpy')} in {sys.prefix}: the python backend stub of "
             "Triton 2.51 corrupts tensors with numpy 2 (pip install 'numpy<2')"
         )
-    return binary
 
 
 def _stub_source(base: Path) -> Path:
@@ -207,6 +212,10 @@ class TritonServer:
         log_verbose: Triton's ``--log-verbose`` level.
         grpc_bind: address of the gRPC endpoint alone (default: ``bind``); ``edgeasr serve`` keeps
             it on loopback behind its routing front (:mod:`edgeasr.serving.front`).
+        binary: a ``tritonserver`` to run instead of the bundled one (NVIDIA's images:
+            ``/opt/tritonserver/bin/tritonserver``).
+        backend_directory: its ``--backend-directory`` (NVIDIA's images: ``/opt/tritonserver/backends``);
+            default: the bundled python backend, prepared in the per-user cache.
 
     Example:
         >>> with TritonServer("triton_models") as server:
@@ -224,10 +233,14 @@ class TritonServer:
         models: Sequence[str] | None = None,
         log_verbose: int = 0,
         grpc_bind: str | None = None,
+        binary: str | os.PathLike | None = None,
+        backend_directory: str | os.PathLike | None = None,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.bind = bind
         self.grpc_bind = grpc_bind or bind
+        self.binary = Path(binary) if binary else None
+        self.backend_directory = Path(backend_directory) if backend_directory else None
         self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
         self._requested_models = list(models) if models is not None else None
         self.models: list[str] = []
@@ -307,7 +320,10 @@ class TritonServer:
         env = dict(os.environ)
         libdir = sysconfig.get_config_var("LIBDIR") or ""
         # The copied stub's RPATH ($ORIGIN/../../../../nvidia_pytriton.libs) no longer resolves.
-        wheel_libs = str(_pytriton_dir().parent.parent / "nvidia_pytriton.libs")
+        try:
+            wheel_libs = str(_pytriton_dir().parent.parent / "nvidia_pytriton.libs")
+        except ServerError:  # another tritonserver (NVIDIA's image) without the wheel
+            wheel_libs = ""
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, wheel_libs, env.get("LD_LIBRARY_PATH", "")) if p)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.pop("PYTHONPATH", None)
@@ -330,8 +346,16 @@ class TritonServer:
         with self._lock:
             if self.is_running():
                 return self
-            binary = find_tritonserver()
-            backends = prepare_backend_directory()
+            if self.binary is not None:
+                if not os.access(self.binary, os.X_OK):
+                    raise ServerError(f"{self.binary}: not an executable tritonserver")
+                _check_numpy()
+                binary = self.binary
+            else:
+                binary = find_tritonserver()
+            backends = self.backend_directory or prepare_backend_directory()
+            if not (backends / "python" / "libtriton_python.so").is_file():
+                raise ServerError(f"{backends}/python: no python backend there")
             if not self.model_repository.is_dir():
                 raise ServerError(f"{self.model_repository}: no such model repository")
             self.models = (
