@@ -235,3 +235,23 @@ def test_publish_keeps_the_live_version_and_the_version_policy(tmp_path: Path, a
     assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 3
     assert live_policy(tmp_path, "edgeasr") == "specific [1]"  # the rollback survives the export
     assert live_policy(tmp_path, "edgeasr_onnx") == "specific [1]"
+
+
+def test_per_flavour_card_fields(tmp_path: Path, asr_onnx: Path) -> None:
+    """A TensorRT export stamps its precision on the plan only: the other flavours carry fp32."""
+    from edgeasr.bench.suite import find_precision_versions
+
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(b"plan")
+    repo = ModelRepository(tmp_path / "repo")
+    version = repo.publish(
+        "edgeasr",
+        asr_onnx,
+        card_fields={"precision": "fp32"},
+        plan_path=plan,
+        flavour_fields={"trt": {"precision": "fp16"}},
+    )
+    assert repo.card("edgeasr", version).precision == "fp32"
+    assert repo.card("edgeasr_onnx", version).precision == "fp32"
+    assert repo.card("edgeasr_trt", version).precision == "fp16"
+    assert find_precision_versions(repo.root, "edgeasr") == {"fp32": version}

@@ -39,7 +39,7 @@ from edgeasr.export.target import ExportCheckError, ExportResult, ExportTarget
 from edgeasr.export.tuning import greedy_wer, noisy_copies, tune_beam_search
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
-__all__ = ["build_engine_for_target", "export_checkpoint"]
+__all__ = ["build_engine_for_target", "check_engine", "export_checkpoint"]
 
 
 def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
@@ -81,7 +81,9 @@ def export_checkpoint(
     manifest = Path(check_manifest or ckpt["recipe"]["data"]["dev_manifest"])
     waves, refs = _load_check_set(manifest, max(target.max_check_utterances, target.parity_utterances))
     if target.format == "tensorrt":
-        return build_engine_for_target(model, ckpt, target, waves, refs, repository, repository_toml, started)
+        return build_engine_for_target(
+            model, ckpt, target, waves, refs, repository, repository_toml, started, checkpoint=checkpoint
+        )
 
     with tempfile.TemporaryDirectory(prefix="edgeasr-export-") as tmp:
         fp32 = export_onnx(model, Path(tmp) / "model_fp32.onnx", target.opset)
@@ -179,6 +181,33 @@ def _write_edge_bundle(
     return ExportResult(out, None, card_fields)
 
 
+def check_engine(parity: dict, target: ExportTarget) -> None:
+    """Gate a TensorRT plan's numbers: print them, raise if either limit of the target is passed.
+
+    Args:
+        parity: ``max_abs_diff`` (plan vs torch), ``wer`` (plan, greedy) and ``wer_fp32_onnx``.
+        target: the export target (``max_abs_diff``, ``max_wer_increase``).
+
+    Raises:
+        ExportCheckError: the plan differs from the torch model by more than ``max_abs_diff``, or
+            its WER exceeds the fp32 ONNX model's by more than ``max_wer_increase``.
+    """
+    diff, wer, wer_fp32 = parity["max_abs_diff"], parity["wer"], parity["wer_fp32_onnx"]
+    print(
+        f"TensorRT {target.precision}: max |dlogp| {diff:.3g} (limit {target.max_abs_diff:g}), "
+        f"WER {100 * wer:.2f}% vs fp32 {100 * wer_fp32:.2f}% (allowed increase {100 * target.max_wer_increase:.2f})"
+    )
+    if diff > target.max_abs_diff:
+        raise ExportCheckError(
+            f"TensorRT {target.precision} log-probabilities differ from torch by {diff:.3g} > {target.max_abs_diff:g}"
+        )
+    if wer - wer_fp32 > target.max_wer_increase:
+        raise ExportCheckError(
+            f"TensorRT {target.precision} WER {wer:.4f} exceeds fp32 {wer_fp32:.4f} "
+            f"by more than {target.max_wer_increase}"
+        )
+
+
 def build_engine_for_target(
     model,
     ckpt: dict,
@@ -188,8 +217,15 @@ def build_engine_for_target(
     repository: str | Path,
     repository_toml: str | Path | None,
     started: float,
+    *,
+    checkpoint: str | Path = "",
 ):
     """``edgeasr export --target export/gpu-*.toml``: build, check and publish a TensorRT engine.
+
+    The plan must agree with the torch model within ``target.max_abs_diff`` (largest |log-prob
+    difference| over valid frames) and its greedy WER may exceed the fp32 ONNX model's by at most
+    ``target.max_wer_increase`` (:func:`check_engine`). The plan's card says the target's precision;
+    the python and onnx flavours published beside it carry the fp32 ONNX and say ``fp32``.
 
     Returns:
         An :class:`~edgeasr.export.target.ExportResult` for the new version.
@@ -227,20 +263,13 @@ def build_engine_for_target(
             onnx_hyps.append(greedy_decode(onnx_logprobs(session, wave)).text)
         wer, wer_fp32 = float(jiwer.wer(refs, hyps)), float(jiwer.wer(refs, onnx_hyps))
         parity = {"max_abs_diff": max_diff, "utterances": len(waves), "wer": wer, "wer_fp32_onnx": wer_fp32}
-        print(
-            f"TensorRT {target.precision}: max |dlogp| {max_diff:.3g}, "
-            f"WER {100 * wer:.2f}% vs fp32 {100 * wer_fp32:.2f}%"
-        )
-        if wer - wer_fp32 > target.max_wer_increase:
-            raise ExportCheckError(
-                f"TensorRT {target.precision} WER exceeds fp32 by more than {target.max_wer_increase}: {parity}"
-            )
+        check_engine(parity, target)
         plan_path = Path(tmp) / "model.plan"
         plan_path.write_bytes(plan)
         card_fields = {
-            "source_checkpoint": ckpt.get("_path", ""),
+            "source_checkpoint": str(checkpoint),
             "data_version": ckpt.get("data_version", ""),
-            "precision": target.precision,
+            "precision": "fp32",  # the python and onnx flavours: the fp32 ONNX
             "parity": parity,
             "metrics": {"wer": wer, "build_seconds": round(build_seconds, 1)},
             "params": model.num_parameters(),
@@ -249,6 +278,11 @@ def build_engine_for_target(
             "extra": {"target": target.name, "gpu": torch.cuda.get_device_name(0), "profile": profile.shapes()},
         }
         version = ModelRepository(repository).publish(
-            target.model_name, onnx_path, card_fields=card_fields, options=options, plan_path=plan_path
+            target.model_name,
+            onnx_path,
+            card_fields=card_fields,
+            options=options,
+            plan_path=plan_path,
+            flavour_fields={"trt": {"precision": target.precision}},
         )
     return ExportResult(Path(repository) / f"{target.model_name}_trt" / str(version), version, card_fields)

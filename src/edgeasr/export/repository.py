@@ -370,6 +370,7 @@ class ModelRepository:
         plan_path: str | os.PathLike | None = None,
         tokens: Sequence[str] = TOKENS,
         decoder_files: Mapping[str, str | os.PathLike] | None = None,
+        flavour_fields: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> int:
         """Publish an exported model as version N+1 of every flavour, atomically.
 
@@ -384,6 +385,9 @@ class ModelRepository:
                 wins when given.
             decoder_files: files the python flavour decodes with, by name in the version folder
                 (``lm.arpa`` and ``decoder.json`` for the beam search; see :mod:`edgeasr.decoding`).
+            flavour_fields: card fields that differ per flavour, by flavour (``"python"``,
+                ``"onnx"``, ``"trt"``): a TensorRT export stamps its precision on the plan's card
+                only, since the python and onnx flavours carry the fp32 ONNX.
 
         Returns:
             The new version number N+1 (the same for every flavour).
@@ -422,8 +426,9 @@ class ModelRepository:
                 if flavour == "python":
                     for file_name, src in (decoder_files or {}).items():
                         _copy_durable(Path(src), tmp / file_name)
-                extra = {**dict(fields_.get("extra") or {}), "flavour": flavour}
-                card = ModelCard.for_files(tmp, **{**fields_, "name": model, "version": version, "extra": extra})
+                own = {**fields_, **dict((flavour_fields or {}).get(flavour, {}))}
+                extra = {**dict(own.get("extra") or {}), "flavour": flavour}
+                card = ModelCard.for_files(tmp, **{**own, "name": model, "version": version, "extra": extra})
                 card.to_json(tmp)
                 fsync_dir(tmp)
             for model, tmp in staged.items():

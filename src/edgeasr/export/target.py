@@ -26,8 +26,8 @@ class ExportTarget:
     calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
     parity_utterances: int = 16  # utterances compared between torch and ONNX
-    max_abs_diff: float = 2e-3  # fp32 parity: largest allowed |log-prob difference| over valid frames
-    max_wer_increase: float = 0.005  # int8: allowed absolute WER increase over fp32 on the check manifest
+    max_abs_diff: float = 2e-3  # parity: largest allowed |log-prob difference| over valid frames (fp32, TensorRT)
+    max_wer_increase: float = 0.005  # int8, TensorRT: allowed absolute WER increase over fp32 on the check manifest
     max_check_utterances: int = 200  # utterances of the check manifest used for the WER comparison
     model_name: str = "edgeasr"  # model name in the Triton repository
     decoder: str = "greedy"  # "greedy", or "beam": ship the word n-gram and tuned beam-search settings
