@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from edgeasr.export.tensorrt import EngineProfile, unavailable_reason
 
