@@ -10,6 +10,9 @@ import pytest
 # -- pipeline (lead): session fixtures tiny_corpus / tiny_recipe / tiny_checkpoint / tiny_repository --
 from pipeline_fixtures import *  # noqa: F403
 
+# -- Triton is required where ./run test runs (tests/triton_required.py) -------------------------
+from triton_required import pytest_runtest_makereport  # noqa: F401
+
 # -- serving (Triton) ---------------------------------------------------------------------------
 # `asr_onnx` is the model every serving test uses. It is a tiny stand-in with exactly the export
 # contract (audio [B,T] f32 + audio_length [B] i64 -> logprobs [B,F,29] + logprob_length [B],

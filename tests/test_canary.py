@@ -1,6 +1,7 @@
-"""Canary with shadow traffic against the real Triton server serving four versions of the tiny model.
+"""Canary with shadow traffic against the real Triton server serving four versions of the shipped model.
 
-Versions (one server for the module): 1 = the tiny model exported fp32 (the default model),
+Versions (one server for the module): 1 = the shipped model, fp32 with its beam search (a model
+that transcribes, so equal transcripts are equal words),
 2 = the same model built differently: graph-optimized offline by onnxruntime (fused, constant-folded,
 a smaller file; a good challenger: it says what version 1 says), 3 = deliberately broken: untrained
 random weights with the export contract (as if the wrong file had been shipped; it passes the model
@@ -36,6 +37,7 @@ from edgeasr.canary.stats import AnalysisOptions
 from edgeasr.decoding import Transcript
 from edgeasr.serving.live import LiveState, read_live, write_live
 
+ROOT = Path(__file__).resolve().parents[1]
 CHAMPION_BOUND_S = 1.0  # a champion answer through the proxy, with a 2 s-sleeping challenger
 FAST = AnalysisOptions(
     min_samples=20,
@@ -197,8 +199,8 @@ def _broken_onnx(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The real Triton server serving edgeasr 1 (fp32), 2 (optimized fp32), 3 (broken), 4 (int8)."""
+def three(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real Triton server serving edgeasr 1 (shipped fp32), 2 (optimized fp32), 3 (broken), 4 (int8)."""
     ort = pytest.importorskip("onnxruntime")
     from edgeasr.export.quantize import quantize_onnx
     from edgeasr.export.repository import ModelRepository, RepositoryOptions
@@ -210,17 +212,27 @@ def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.Tem
         pytest.skip(reason=f"no bundled Triton server: {exc}")
     work = tmp_path_factory.mktemp("canary")
     root = work / "triton_models"
-    shutil.copytree(tiny_repository, root)
     repo = ModelRepository(root)
     options = RepositoryOptions(max_batch_size=8, warmup_seconds=0.0)
-    fp32 = root / "edgeasr" / "1" / "model.onnx"
+    shipped = ROOT / "triton_models" / "edgeasr" / "2"
+    beam = {name: shipped / name for name in ("lm.arpa", "decoder.json")}
+    fp32 = work / "fp32.onnx"
+    shutil.copyfile(shipped / "model.onnx", fp32)
+    assert (
+        repo.publish("edgeasr", fp32, card_fields={"source_checkpoint": "shipped"}, options=options, decoder_files=beam)
+        == 1
+    )
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = str(work / "optimized.onnx")
     ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"])
     assert (
         repo.publish(
-            "edgeasr", work / "optimized.onnx", card_fields={"source_checkpoint": "v1, ORT-optimized"}, options=options
+            "edgeasr",
+            work / "optimized.onnx",
+            card_fields={"source_checkpoint": "v1, ORT-optimized"},
+            options=options,
+            decoder_files=beam,
         )
         == 2
     )
@@ -232,7 +244,11 @@ def three(tiny_repository: Path, tiny_corpus: Path, tmp_path_factory: pytest.Tem
     int8 = quantize_onnx(fp32, work / "int8.onnx", "dynamic", [])
     assert (
         repo.publish(
-            "edgeasr", int8, card_fields={"precision": "int8", "source_checkpoint": "v1 int8"}, options=options
+            "edgeasr",
+            int8,
+            card_fields={"precision": "int8", "source_checkpoint": "v1 int8"},
+            options=options,
+            decoder_files=beam,
         )
         == 4
     )
@@ -313,6 +329,19 @@ def test_shadow_command_int8_against_fp32_keeps_most_transcripts(three: dict, tm
     # int8 keeps the frontend in float: it says nearly what fp32 says (24 pairs are too few to promote)
     assert code in (EXIT_PROMOTED, EXIT_HELD) and report["final"] in ("success", "inconclusive")
     assert metrics["disagreement"]["value"] < 0.3 and metrics["error_rate_delta"]["value"] == 0
+    _assert_real_words(tmp_path / "int8" / "pairs.jsonl")
+
+
+def _assert_real_words(pairs_file: Path) -> None:
+    """Both sides said words, close to the references: the agreement above is agreement on speech."""
+    import jiwer
+
+    pairs = [json.loads(x) for x in pairs_file.read_text().splitlines()]
+    assert len(pairs) == 24
+    for role in ("champion", "challenger"):
+        texts = [p[role]["text"] for p in pairs]
+        assert all(texts), f"{role} said nothing for some utterances"
+        assert jiwer.wer([p["reference"] for p in pairs], texts) < 0.3
 
 
 @pytest.mark.triton
@@ -344,6 +373,7 @@ def test_shadow_command_optimized_against_fp32(three: dict, tmp_path: Path) -> N
     pairs = [json.loads(x) for x in (tmp_path / "shadow" / "pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == 24 and {p["challenger"]["version"] for p in pairs} == {"2"}
     assert all(p["reference"] for p in pairs)
+    _assert_real_words(tmp_path / "shadow" / "pairs.jsonl")
     assert (tmp_path / "shadow" / "report.png").stat().st_size > 1000
     assert "## Decisions" in (tmp_path / "shadow" / "report.md").read_text()
 

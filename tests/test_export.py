@@ -34,6 +34,24 @@ def test_fp32_export_is_checked_and_carded(tiny_checkpoint, tiny_corpus, tmp_pat
     assert (tmp_path / "edgeasr_onnx" / "1" / "model.onnx").is_file()  # native flavour from the same source
 
 
+def test_parity_on_a_model_that_transcribes(tmp_path) -> None:
+    """The parity check compares real words: the shipped checkpoint on the committed samples."""
+    from pathlib import Path
+
+    from edgeasr.audio import load_audio
+    from edgeasr.export.onnx import check_parity, export_onnx
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.training.train import load_model
+
+    root = Path(__file__).resolve().parents[1]
+    samples = root / "samples" / "manifest.jsonl"
+    waves = [load_audio(resolve_audio_path(r, samples)) for r in read_manifest(samples)]
+    model, _ = load_model(root / "recipes" / "checkpoints" / "default.pt")
+    parity = check_parity(model, export_onnx(model, tmp_path / "model.onnx", ExportTarget().opset), waves)
+    assert parity["utterances"] == parity["identical_transcripts"] == parity["nonempty_transcripts"] == 8
+    assert parity["max_abs_diff"] < 2e-3
+
+
 def test_int8_export_becomes_the_next_version_and_is_smaller(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
     manifest = tiny_corpus / "dev.jsonl"
     export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=manifest, repository=tmp_path)

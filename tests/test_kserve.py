@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edgeasr.canary import cli as canary_cli
 from edgeasr.canary.kserve import inference_service, to_yaml, validate_inference_service, write_manifests
@@ -16,42 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(text: str) -> object:
-    """Parse the block YAML subset that to_yaml writes (mappings, '- ' lists, JSON scalars)."""
-    rows = [(len(line) - len(line.lstrip()), line.strip()) for line in text.splitlines() if line.strip()]
-
-    def scalar(s: str) -> object:
-        if s in ("{}", "[]"):
-            return {} if s == "{}" else []
-        return json.loads(s)
-
-    def block(i: int, indent: int) -> tuple[object, int]:
-        if rows[i][1].startswith("- "):
-            out: list = []
-            while i < len(rows) and rows[i][0] == indent and rows[i][1].startswith("- "):
-                rest = rows[i][1][2:]
-                if ":" in rest and not rest.startswith('"'):
-                    rows[i] = (indent + 2, rest)
-                    value, i = block(i, indent + 2)
-                else:
-                    value, i = scalar(rest), i + 1
-                out.append(value)
-            return out, i
-        out_d: dict = {}
-        while i < len(rows) and rows[i][0] == indent:
-            key, _, rest = rows[i][1].partition(": ") if ": " in rows[i][1] else (rows[i][1][:-1], "", "")
-            key = json.loads(key) if key.startswith('"') else key
-            if rest:
-                out_d[key], i = scalar(rest), i + 1
-            else:
-                out_d[key], i = block(i + 1, rows[i + 1][0])
-        return out_d, i
-
-    return block(0, 0)[0]
+    """Read YAML with the library KServe's tooling would use (PyYAML), not with our own reader."""
+    return yaml.safe_load(text)
 
 
 def test_yaml_round_trip() -> None:
-    doc = {"a": {"b": [1, "two: 2", {"c": True, "d": None}], "e": "x/y"}, "serving.kserve.io/mode": "S", "f": []}
+    doc = {
+        "a": {"b": [1, "two: 2", {"c": True, "d": None}], "e": "x/y"},
+        "serving.kserve.io/mode": "S",
+        "f": [],
+        "g": ["yes", "no", "on", "1.0", "null", "#x", "- y"],  # strings YAML 1.1 would read as other types
+    }
     assert _load(to_yaml(doc)) == doc
+    assert list(_load(to_yaml(doc))) == ["a", "serving.kserve.io/mode", "f", "g"]  # order kept
 
 
 def test_manifests_per_step_promote_and_rollback(tmp_path: Path) -> None:

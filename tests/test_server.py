@@ -131,3 +131,26 @@ def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_on
     assert TritonClient(triton_server.grpc_url).transcribe(audio).model_version == "1"
     with pytest.raises(ClientError, match="version 2 is not"):
         TritonClient(triton_server.grpc_url, model_version="2", retries=0).transcribe(audio)
+
+
+def test_a_missing_server_fails_where_triton_is_required(tmp_path: Path) -> None:
+    """Under ./run test (EDGEASR_REQUIRE_TRITON=1) a Triton test cannot pass by skipping."""
+    tests = Path(__file__).resolve().parent
+    (tmp_path / "conftest.py").write_text("from triton_required import pytest_runtest_makereport  # noqa: F401\n")
+    (tmp_path / "test_probe.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.triton\n"
+        "def test_probe():\n"
+        "    pytest.skip(reason='no bundled Triton server: (simulated)')\n"
+        "def test_other_skip():\n"
+        "    pytest.skip(reason='espeak-ng is not installed')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tests)}
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "markers=triton: t", str(tmp_path)]
+    required = subprocess.run(base, env={**env, "EDGEASR_REQUIRE_TRITON": "1"}, capture_output=True, text=True)
+    assert required.returncode == 1 and "1 failed, 1 skipped" in required.stdout, required.stdout
+    assert "Triton is required here" in required.stdout
+    optional = subprocess.run(
+        base, env={k: v for k, v in env.items() if k != "EDGEASR_REQUIRE_TRITON"}, capture_output=True, text=True
+    )
+    assert optional.returncode == 0 and "2 skipped" in optional.stdout, optional.stdout

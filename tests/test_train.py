@@ -26,10 +26,21 @@ def test_tiny_training_writes_checkpoints_and_report(tiny_recipe, tmp_path) -> N
         assert (tmp_path / name).is_file(), name
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["data_version"].startswith("dv-")
-    assert report["history"]["train"][-1]["loss"] < report["history"]["train"][0]["loss"] + 1.0
+    assert all(math.isfinite(h["loss"]) for h in report["history"]["train"])
     ckpt = load_checkpoint(result.best_checkpoint)  # weights_only=True
     assert ckpt["data_version"] == result.data_version
     assert "optimizer" not in ckpt  # best.pt is weights only
+
+
+def test_the_loss_falls(tiny_checkpoint) -> None:
+    """20 steps of the tiny recipe (the session's tiny model) bring the CTC loss down by a fifth or more.
+
+    Measured: 7.38 at step 10, 5.78 at step 20 (and 4.73 at step 30).
+    """
+    history = json.loads((Path(tiny_checkpoint).parent / "report.json").read_text())["history"]["train"]
+    losses = [h["loss"] for h in history]
+    assert len(losses) >= 2
+    assert losses[-1] < 0.85 * losses[0], losses
 
 
 def test_resume_continues_exactly_where_an_interrupted_run_stopped(tiny_recipe, tmp_path) -> None:

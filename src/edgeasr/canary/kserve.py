@@ -28,18 +28,18 @@ default, so point it at a snapshot whose ``config.pbtxt`` serves the challenger 
 types): unknown keys, a missing or second predictor implementation, a canary percentage outside
 0..100 and an invalid name are errors.
 
-PyYAML is not a dependency: :func:`to_yaml` is a small block-style emitter for plain data
-(mappings, lists, strings, numbers, booleans); strings are written double-quoted (JSON escapes are
-valid YAML).
+The YAML is emitted by PyYAML (:func:`to_yaml`: ``safe_dump``, block style, keys in the order
+written), so quoting and escaping are a YAML library's, not hand-written.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 if TYPE_CHECKING:
     from edgeasr.canary.policy import CanaryPolicy
@@ -136,7 +136,6 @@ MODEL_FIELDS = frozenset({"modelFormat", "runtime", "storageUri", "runtimeVersio
 """``ModelSpec`` fields: modelFormat and runtime, plus the inlined ``PredictorExtensionSpec`` and container."""
 PROTOCOLS = frozenset({"v1", "v2", "grpc-v1", "grpc-v2"})
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 
 
 def inference_service(
@@ -234,45 +233,6 @@ def validate_inference_service(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def _key(key: Any) -> str:
-    key = str(key)
-    return key if _PLAIN_KEY.match(key) and key not in ("true", "false", "null", "yes", "no") else json.dumps(key)
-
-
-def _emit(value: Any, indent: int, lines: list[str]) -> None:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, dict | list) and v:
-                lines.append(f"{pad}{_key(k)}:")
-                _emit(v, indent + 1, lines)
-            elif isinstance(v, dict | list):
-                lines.append(f"{pad}{_key(k)}: {'{}' if isinstance(v, dict) else '[]'}")
-            else:
-                lines.append(f"{pad}{_key(k)}: {_scalar(v)}")
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list) and item:
-                sub: list[str] = []
-                _emit(item, indent + 1, sub)
-                lines.append(f"{pad}- {sub[0].lstrip()}")
-                lines.extend(sub[1:])
-            else:
-                lines.append(f"{pad}- {_scalar(item)}")
-    else:
-        lines.append(f"{pad}{_scalar(value)}")
-
-
 def to_yaml(doc: Any) -> str:
     """Return block-style YAML for plain data (mappings, lists, strings, numbers, booleans, None).
 
@@ -280,11 +240,9 @@ def to_yaml(doc: Any) -> str:
         doc: the data.
 
     Returns:
-        YAML text ending with a newline.
+        YAML text ending with a newline (PyYAML's ``safe_dump``; keys keep their order).
     """
-    lines: list[str] = []
-    _emit(doc, 0, lines)
-    return "\n".join(lines) + "\n"
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def write_manifests(

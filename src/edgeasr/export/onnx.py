@@ -69,18 +69,36 @@ def logprobs_of(onnx_path: Path, waves: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def check_parity(model, onnx_path: Path, waves: list[np.ndarray]) -> dict:
-    """Compare the torch model and its ONNX export on ``waves``; returns the numbers (no verdict)."""
+    """Compare the torch model and its ONNX export on ``waves``; returns the numbers (no verdict).
+
+    Returns:
+        ``max_abs_diff`` (largest |log-prob difference| over valid frames), ``identical_transcripts``
+        (greedy texts equal), ``nonempty_transcripts`` (of those, how many say something: equal
+        empty texts of an untrained model prove little) and ``utterances``.
+    """
     import torch
 
     session = onnx_session(onnx_path)
-    max_diff, same = 0.0, 0
+    max_diff, same, nonempty = 0.0, 0, 0
     for wave in waves:
         with torch.no_grad():
             lp, ln = model(torch.from_numpy(wave)[None, :], torch.tensor([len(wave)]))
         ref = lp[0, : int(ln[0])].numpy()
         got = onnx_logprobs(session, wave)
         if ref.shape != got.shape:
-            return {"max_abs_diff": float("inf"), "identical_transcripts": 0, "utterances": len(waves)}
+            return {
+                "max_abs_diff": float("inf"),
+                "identical_transcripts": 0,
+                "nonempty_transcripts": 0,
+                "utterances": len(waves),
+            }
         max_diff = max(max_diff, float(np.abs(ref - got).max()))
-        same += greedy_decode(ref).text == greedy_decode(got).text
-    return {"max_abs_diff": max_diff, "identical_transcripts": same, "utterances": len(waves)}
+        text = greedy_decode(ref).text
+        same += text == greedy_decode(got).text
+        nonempty += text == greedy_decode(got).text and bool(text)
+    return {
+        "max_abs_diff": max_diff,
+        "identical_transcripts": same,
+        "nonempty_transcripts": nonempty,
+        "utterances": len(waves),
+    }
