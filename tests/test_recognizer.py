@@ -218,3 +218,43 @@ def test_an_8khz_stream_equals_offline_decoding_of_the_same_audio(model_dir: Pat
     other.accept_waveform(audio8[:1280], 8000)
     with pytest.raises(AudioError, match="the stream is at 8000 Hz"):
         other.accept_waveform(long_audio[:2560], 16000)
+
+
+def test_partial_is_the_greedy_decoding_of_every_frame_so_far(rec: Recognizer, long_audio: np.ndarray) -> None:
+    """Words kept as they complete give the same partial result as decoding the whole stream again."""
+    from edgeasr.decoding import greedy_decode
+
+    stream = rec.create_stream()
+    checked = 0
+    for start in range(0, long_audio.size, 2560):
+        stream.accept_waveform(long_audio[start : start + 2560], 16000)
+        whole = greedy_decode(stream._all_frames())
+        partial = stream.partial
+        assert partial.text == whole.text and partial.words == whole.words
+        checked += bool(partial.text)
+    assert checked > 50 and len(stream.partial.text.split()) > 30
+    # the words are kept as they complete: a partial re-decodes only the frames since the last space
+    assert stream._n_committed - stream._done < 100 and len(stream._words) > 30
+
+
+def test_stream_cost_per_second_is_bounded_and_long_streams_are_refused(
+    model_dir: Path, long_audio: np.ndarray
+) -> None:
+    """The model runs once per stream_update_seconds on about 2 x context + update: constant per second."""
+    rec = Recognizer(model_dir, RecognizerOptions(max_seconds=60.0))
+    seen: list[int] = []
+    run = rec._run
+    rec._run = lambda audio: seen.append(audio.size) or run(audio)
+    stream = rec.create_stream()
+    audio = np.concatenate([long_audio, long_audio])  # about 46 s
+    for start in range(0, audio.size, 2560):  # 160 ms chunks
+        stream.accept_waveform(audio[start : start + 2560], 16000)
+    seconds = audio.size / 16000
+    assert len(seen) < seconds / 0.32 + 2  # one run per 0.32 s of new audio, not one per chunk
+    assert sum(seen) / audio.size < (2 * 2.0 + 0.32 + 0.16) / 0.32  # model-seconds per second of audio
+    assert max(seen) < (2 * 2.0 + 0.32 + 0.16 + 0.04) * 16000  # no run grows with the stream
+    before = stream.samples_received
+    with pytest.raises(AudioError, match="longer than max_seconds=60"):
+        stream.accept_waveform(np.zeros(16 * 16000, np.float32), 16000)
+    assert stream.samples_received == before  # the refused chunk was not taken
+    assert len(stream.finish().text.split()) > 60

@@ -150,3 +150,51 @@ def test_real_exported_model_matches_the_recognizer(tiny_repository, tiny_corpus
     with TritonServer(tiny_repository) as server:
         assert [TritonClient(server.grpc_url).transcribe(w).text for w in waves] == expected
         assert asyncio.run(transcribe_all(server.grpc_url)) == expected
+
+
+def test_a_decoder_failure_fails_only_its_own_request(tmp_path, asr_onnx, speechlike, reference_text) -> None:
+    """A version whose decoder raises on 44-frame inputs (0.88 s): those fail, their batch-mates do not."""
+    import dataclasses
+
+    from conftest import _published_repo
+    from edgeasr.modelcard import ModelCard
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    root = _published_repo(tmp_path / "models", asr_onnx)
+    version = root / "edgeasr" / "1"
+    with open(version / "decoding.py", "a") as fh:  # the fault: greedy decoding of 44 frames raises
+        fh.write(
+            "\n_greedy = greedy_decode\n\n\n"
+            "def greedy_decode(logprobs, *args, **kwargs):\n"
+            "    if logprobs.shape[0] == 44:\n"
+            "        raise RuntimeError('injected decoder fault')\n"
+            "    return _greedy(logprobs, *args, **kwargs)\n"
+        )
+    card = ModelCard.from_json(version)
+    fields = {f.name: getattr(card, f.name) for f in dataclasses.fields(card) if f.name not in ("files", "size_bytes")}
+    ModelCard.for_files(version, **fields).to_json(version)  # re-signed: the fault passes the integrity check
+    with TritonServer(root) as server:
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        for _ in range(4):  # concurrent rounds, so that silent and spoken requests share batches
+            done: queue.Queue = queue.Queue()
+            plan = [("good", a[None]) for a in speechlike[:5]] + [("faulty", np.zeros((1, 14080), np.float32))] * 3
+            for i, (_, audio) in enumerate(plan):
+                client.async_infer(
+                    "edgeasr",
+                    make_inputs(audio=audio),
+                    callback=lambda result, error, i=i, done=done: done.put((i, result, error)),
+                )
+            answers = {i: (r, e) for i, r, e in (done.get(timeout=60) for _ in plan)}
+            for i, (kind, audio) in enumerate(plan):
+                result, error = answers[i]
+                if kind == "good":
+                    assert error is None, error
+                    assert result.as_numpy("TEXT")[0, 0].decode() == reference_text(audio[0])
+                else:
+                    assert error is not None and "injected decoder fault" in error.message()
+        stats = client.get_inference_statistics("edgeasr").model_stats[0].batch_stats
+        assert any(s.batch_size > 1 for s in stats), "no batch formed: the test proved nothing"

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio, to_mono_float
-from edgeasr.decoding import FRAME_SECONDS, TOKENS, Transcript, Word, greedy_decode
+from edgeasr.decoding import BLANK, FRAME_SECONDS, TOKENS, Transcript, Word, decode_path, greedy_decode
 from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
@@ -49,6 +49,7 @@ class RecognizerOptions:
     max_seconds: float = 3600.0  # longer inputs are refused (AudioError)
     verify_card: bool = True  # check the model files against model_card.json before loading
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
+    stream_update_seconds: float = 0.32  # streaming: new audio that triggers a model run (partials update this often)
     decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
     beam_size: int = 0  # beam search: hypotheses kept per frame; 0 keeps the model's decoder.json (narrower: faster)
     level: LevelConfig = LevelConfig()  # level normalization before the model (edgeasr.features.LevelMeter)
@@ -231,44 +232,64 @@ class StreamingSession:
 
     A frame is *committed* once ``context_seconds`` of audio after it has arrived: its
     log-probabilities can no longer change. :attr:`partial` decodes the committed frames plus a
-    provisional tail greedily (cheap enough for every chunk); :meth:`finish` decodes everything
-    with the recognizer's decoder (the beam search when the model ships one). The input is brought
-    to the training level with the gain of the audio heard so far (causal), so a stream whose level
-    is steady decodes as offline decoding does, and one that gets louder keeps the frames it
-    committed at the gain it had then.
+    provisional tail greedily; :meth:`finish` decodes everything with the recognizer's decoder (the
+    beam search when the model ships one). The input is brought to the training level with the
+    gain of the audio heard so far (causal), so a stream whose level is steady decodes as offline
+    decoding does, and one that gets louder keeps the frames it committed at the gain it had then.
+
+    Cost is bounded per second of audio, whatever the stream's length: the model runs once per
+    ``stream_update_seconds`` of new audio, on that audio plus ``context_seconds`` on each side
+    (about (2 x 2 + 0.32) / 0.32 = 13.5 model-seconds per second of audio with the defaults);
+    the committed frames' greedy path and words are kept as they are decoded, so :attr:`partial`
+    and :attr:`is_endpoint` only look at frames since the last completed word. The audio kept is
+    the context plus the uncommitted tail; a stream longer than ``max_seconds`` is refused.
     """
 
     def __init__(self, recognizer: Recognizer) -> None:
         self._rec = recognizer
         self._ctx = int(recognizer.options.context_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        self._update = max(1, int(recognizer.options.stream_update_seconds * SAMPLE_RATE))
+        self._max_samples = int(recognizer.options.max_seconds * SAMPLE_RATE)
+        self._space = recognizer.tokens.index(" ") if " " in recognizer.tokens else -1
         self._audio = np.zeros(0, np.float32)
         self._base = 0  # global sample index of self._audio[0] (a multiple of 320)
-        self._committed: list[np.ndarray] = []
+        self._committed: list[np.ndarray] = []  # log-probabilities of committed frames (the final decode)
         self._n_committed = 0
+        self._path = np.zeros(1024, np.int64)  # greedy token of each committed frame (grown by doubling)
+        self._words: list[Word] = []  # words of committed frames [0, _done), each closed by a space
+        self._done = 0
+        self._last_speech = -1  # last committed frame whose greedy token is a letter or apostrophe
         self._tail = np.zeros((0, len(recognizer.tokens)), np.float32)
         self._meter = LevelMeter(recognizer.options.level)  # the level of everything heard so far
         self._rate: int | None = None  # the stream's input sample rate (fixed by its first chunk)
         self._resampler = None  # one stateful soxr stream, so chunk edges resample as offline does
+        self._pending = 0  # samples received since the model last ran
         self.samples_received = 0
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-        """Append a chunk (any dtype load_audio accepts) and update the partial result.
+        """Append a chunk (any dtype load_audio accepts); the model runs once enough audio is new.
 
         A stream at another rate than 16 kHz is resampled by one stateful resampler, so the
         chunks join exactly as the whole recording resampled at once would.
 
         Raises:
-            AudioError: the chunk holds NaN or Inf, or its sample rate differs from the stream's.
+            AudioError: the chunk holds NaN or Inf, its sample rate differs from the stream's, or
+                it would make the stream longer than ``max_seconds`` (the chunk is not taken).
         """
         rate = int(sample_rate)
         if self._rate is not None and rate != self._rate:
             raise AudioError(f"stream chunk at {rate} Hz, but the stream is at {self._rate} Hz")
         if rate <= 0:
             raise AudioError(f"sample rate must be positive, got {rate}")
-        self._rate = rate
         chunk = to_mono_float(np.asarray(samples))
         if chunk.size and not np.all(np.isfinite(chunk)):
             raise AudioError("stream chunk contains NaN or Inf samples")
+        if self.samples_received + chunk.size * SAMPLE_RATE / rate > self._max_samples:
+            raise AudioError(
+                f"the stream would be longer than max_seconds={self._rec.options.max_seconds:g} s: "
+                "finish() it and start another"
+            )
+        self._rate = rate
         if rate != SAMPLE_RATE:
             if self._resampler is None:
                 import soxr
@@ -276,15 +297,18 @@ class StreamingSession:
                 self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
             chunk = np.asarray(self._resampler.resample_chunk(chunk, last=False), dtype=np.float32)
         self._append(chunk)
-        self._advance(final=False)
+        if self._pending >= self._update:
+            self._advance(final=False)
 
     def _append(self, chunk: np.ndarray) -> None:
         self._audio = np.concatenate([self._audio, chunk])
         self._meter.update(chunk)
         self.samples_received += chunk.size
+        self._pending += chunk.size
 
     def _advance(self, final: bool) -> None:
         total = self.samples_received
+        self._pending = 0
         if total == 0:
             return
         seg_start = max(self._base, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
@@ -295,8 +319,7 @@ class StreamingSession:
         safe = _frames_for(total) if final else max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)
         safe = min(safe, offset + out.shape[0])
         if safe > self._n_committed:
-            self._committed.append(out[self._n_committed - offset : safe - offset])
-            self._n_committed = safe
+            self._commit(out[self._n_committed - offset : safe - offset])
         self._tail = out[self._n_committed - offset :]
         keep_from = max(0, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
         keep_from -= keep_from % _SAMPLES_PER_FRAME
@@ -304,26 +327,54 @@ class StreamingSession:
             self._audio = self._audio[keep_from - self._base :]
             self._base = keep_from
 
+    def _commit(self, frames: np.ndarray) -> None:
+        """Keep newly final frames, their greedy path, and the words that a space closed."""
+        first, n = self._n_committed, frames.shape[0]
+        self._committed.append(frames)
+        if first + n > self._path.size:
+            self._path = np.concatenate([self._path, np.zeros(max(self._path.size, n), np.int64)])
+        new = frames.argmax(axis=-1)
+        self._path[first : first + n] = new
+        self._n_committed = first + n
+        speech = np.nonzero((new != BLANK) & (new != self._space))[0]
+        if speech.size:
+            self._last_speech = first + int(speech[-1])
+        spaces = np.nonzero(new == self._space)[0]
+        if spaces.size:  # every word before the last space of these frames is complete
+            end = first + int(spaces[-1]) + 1
+            self._words.extend(self._decode(self._done, end).words)
+            self._done = end
+
+    def _decode(self, start: int, end: int, tail: np.ndarray | None = None) -> Transcript:
+        path = self._path[start:end]
+        if tail is not None and tail.size:
+            path = np.concatenate([path, tail])
+        prev = int(self._path[start - 1]) if start > 0 else BLANK
+        return decode_path(path, self._rec.tokens, FRAME_SECONDS, start * FRAME_SECONDS, prev)
+
     def _all_frames(self) -> np.ndarray:
         parts = [*self._committed, self._tail]
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self._rec.tokens)), np.float32)
 
     @property
     def partial(self) -> Transcript:
-        """The best guess so far (its last words may still change)."""
-        return greedy_decode(self._all_frames(), self._rec.tokens)
+        """The best guess so far (its last words may still change; updated once per ``stream_update_seconds``)."""
+        rest = self._decode(self._done, self._n_committed, self._tail.argmax(axis=-1) if self._tail.size else None)
+        words = (*self._words, *rest.words)
+        return Transcript(text=" ".join(w.text for w in words), words=words)
 
     @property
     def is_endpoint(self) -> bool:
         """True once words were heard and then ``endpoint_seconds`` of non-speech frames followed."""
-        frames = self._all_frames()
-        if frames.shape[0] == 0:
+        last = self._last_speech
+        if self._tail.size:
+            tail = self._tail.argmax(axis=-1)
+            speech = np.nonzero((tail != BLANK) & (tail != self._space))[0]
+            if speech.size:
+                last = self._n_committed + int(speech[-1])
+        if last < 0:
             return False
-        path = frames.argmax(axis=-1)
-        speech = np.nonzero(path > 1)[0]  # tokens other than blank (0) and space (1)
-        if speech.size == 0:
-            return False
-        trailing = frames.shape[0] - 1 - int(speech[-1])
+        trailing = self._n_committed + self._tail.shape[0] - 1 - last
         return trailing * FRAME_SECONDS >= self._rec.options.endpoint_seconds
 
     def finish(self) -> Transcript:

@@ -191,7 +191,11 @@ class TritonPythonModel:
             for i, rows in valid:
                 mine = results[start : start + len(rows)]
                 start += len(rows)
-                responses[i] = self._response(mine)
+                try:  # a decoder failure fails its own request, never the others of the batch
+                    responses[i] = self._response(mine)
+                except Exception as exc:
+                    error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
+                    responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
         return responses
 
     def _response(self, per_row):

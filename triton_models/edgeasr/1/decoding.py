@@ -50,6 +50,7 @@ __all__ = [
     "BeamSearchOptions",
     "Transcript",
     "Word",
+    "decode_path",
     "greedy_decode",
     "greedy_path",
     "has_beam_search",
@@ -111,27 +112,61 @@ def greedy_decode(
         frame_seconds: the duration of one frame.
         time_offset: seconds added to every timestamp (for chunks of a longer recording).
     """
-    path = greedy_path(logprobs)
+    return decode_path(greedy_path(logprobs), tokens, frame_seconds, time_offset)
+
+
+def decode_path(
+    path: np.ndarray,
+    tokens: tuple[str, ...] = TOKENS,
+    frame_seconds: float = FRAME_SECONDS,
+    time_offset: float = 0.0,
+    prev: int = BLANK,
+) -> Transcript:
+    """Words of a CTC token path (one token index per frame): repeats collapsed, blanks dropped.
+
+    Vectorized over frames (a Python step per emitted character only), so a streaming session can
+    decode a long path for every partial result cheaply.
+
+    Args:
+        path: token index per frame.
+        tokens: the model's token list; index 0 is the blank.
+        frame_seconds: the duration of one frame.
+        time_offset: seconds added to every timestamp.
+        prev: the token of the frame before ``path`` (a repeat of it is not a new character).
+
+    Returns:
+        The transcript; a word starts at its first emitted character's frame and ends after the
+        last frame of a letter before the space that closes it.
+    """
+    path = np.asarray(path, dtype=np.int64).reshape(-1)
+    if path.size == 0:
+        return Transcript(text="")
+    space = tokens.index(" ") if " " in tokens else -1
+    previous = np.concatenate([np.array([prev], np.int64), path[:-1]])
+    emitted = np.nonzero((path != previous) & (path != BLANK))[0]
+    letters = np.nonzero((path != BLANK) & (path != space))[0]
     words: list[Word] = []
     chars: list[str] = []
-    start = end = 0.0
-    prev = BLANK
-    for t, tok in enumerate(path.tolist()):
-        if tok != prev and tok != BLANK:
-            ch = tokens[tok]
-            if ch == " ":
-                if chars:
-                    words.append(Word("".join(chars), start, end))
-                    chars = []
-            else:
-                if not chars:
-                    start = time_offset + t * frame_seconds
-                chars.append(ch)
-        if tok != BLANK and tokens[tok] != " ":
-            end = time_offset + (t + 1) * frame_seconds
-        prev = tok
+    start = 0
+
+    def close(at: int) -> None:  # the word ends after its last letter frame before `at`
+        last = int(letters[np.searchsorted(letters, at) - 1])
+        begin = round(time_offset + start * frame_seconds, 6)  # microseconds: the same time however offset
+        end = round(time_offset + (last + 1) * frame_seconds, 6)
+        words.append(Word("".join(chars), begin, end))
+
+    for t in emitted.tolist():
+        tok = int(path[t])
+        if tok == space:
+            if chars:
+                close(t)
+                chars = []
+        else:
+            if not chars:
+                start = t
+            chars.append(tokens[tok])
     if chars:
-        words.append(Word("".join(chars), start, end))
+        close(path.size)
     return Transcript(text=" ".join(w.text for w in words), words=tuple(words))
 
 
