@@ -386,3 +386,30 @@ def test_peak_memory_is_the_process_own_not_its_parents() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert 5 < float(out) < 300, out
+
+
+def test_failed_requests_keep_their_messages() -> None:
+    """A bench loop counts a failure with its message; the report prints it."""
+    from edgeasr.bench.runner import Utterance, closed_loop, open_loop
+
+    class Flaky:
+        def prepare(self, workers: int) -> None:
+            pass
+
+        def statistics(self) -> dict:
+            return {}
+
+        def transcribe(self, audio: np.ndarray) -> str:
+            if audio.size % 2:
+                raise ValueError(f"odd request of {audio.size} samples")
+            return "ok"
+
+    work = [Utterance(np.zeros(1600 + i, np.float32), "ok", f"u{i}.wav") for i in range(6)]
+    level, texts = closed_loop(Flaky(), work, 2)
+    assert level.errors == 3 and texts.count("ok") == 3
+    assert level.error_messages == {
+        "ValueError: odd request of 1601 samples": 1,
+        "ValueError: odd request of 1603 samples": 1,
+        "ValueError: odd request of 1605 samples": 1,
+    }
+    assert open_loop(Flaky(), work, 50.0, seed=0).error_messages == level.error_messages

@@ -79,6 +79,16 @@ class Fake:
         return Transcript(text=self.text, latency_s=0.0, model_version=self.version)
 
 
+def test_replay_keeps_the_message_of_each_failed_request(tmp_path: Path) -> None:
+    from edgeasr.canary.rollout import Utterance as Replayed
+
+    proxy = ShadowProxy(Fake(error=True), Fake(), log=tmp_path / "pairs.jsonl")
+    utts = [Replayed("a.wav", np.zeros(1600, np.float32), "hello world", 0.1)]
+    served = replay(proxy, utts, 3)
+    proxy.close(5.0)
+    assert served == {"requests": 3, "errors": 3, "error_messages": {"RuntimeError: challenger exploded": 3}}
+
+
 def _fake_traffic(router: CanaryRouter, count: int) -> None:
     audio = np.zeros(16000, np.float32)
     for _ in range(count):

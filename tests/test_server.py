@@ -154,3 +154,30 @@ def test_a_missing_server_fails_where_triton_is_required(tmp_path: Path) -> None
         base, env={k: v for k, v in env.items() if k != "EDGEASR_REQUIRE_TRITON"}, capture_output=True, text=True
     )
     assert optional.returncode == 0 and "2 skipped" in optional.stdout, optional.stdout
+
+
+def test_a_port_clash_is_retried_and_leaves_no_log_folder(triton_server: TritonServer, monkeypatch) -> None:
+    import socket
+    import tempfile
+
+    import edgeasr.serving.server as server_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    real = server_module._free_port
+    calls = []
+
+    def clashing(bind: str) -> int:  # the first gRPC port handed out is already taken
+        calls.append(bind)
+        return taken.getsockname()[1] if len(calls) == 1 else real(bind)
+
+    monkeypatch.setattr(server_module, "_free_port", clashing)
+    before = set(Path(tempfile.gettempdir()).glob("edgeasr-triton-*"))
+    try:
+        server = TritonServer(triton_server.model_repository, http_port=0, metrics_port=0)
+        with server:
+            assert server.is_running() and len(calls) > 3  # a second set of ports was drawn
+    finally:
+        taken.close()
+    assert set(Path(tempfile.gettempdir()).glob("edgeasr-triton-*")) == before

@@ -208,6 +208,9 @@ def print_table(result: dict) -> None:
             f"{lv['rtf']:>8.4f}{lv['server'].get('queue_ms_per_request', 0):>9.2f}"
             f"{lv['server'].get('compute_ms_per_request', 0):>8.2f}  {hist}"
         )
+    for lv in result["levels"]:
+        for message, n in lv.get("error_messages", {}).items():
+            print(f"  {n} failed ({lv['mode']} {lv['concurrency']}): {message}")
     if "peak_memory_mb" in s:
         print(f"peak memory {s['peak_memory_mb']:.0f} MiB, model {s.get('model_mb', 0):.2f} MiB")
 

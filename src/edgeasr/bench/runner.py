@@ -106,6 +106,7 @@ class LevelResult:
     rtf: float = 0.0  # real-time factor: wall seconds per audio second (lower is faster)
     offered_rate: float = 0.0  # open loop: requested arrivals per second
     server: dict = field(default_factory=dict)  # Triton statistics deltas
+    error_messages: dict = field(default_factory=dict)  # "Type: message" of failed requests -> count (10 kept)
     latencies_ms: list = field(default_factory=list, repr=False)  # every request's latency (plots only)
 
 
@@ -307,6 +308,27 @@ def champion_decoder_dir(repository: str | os.PathLike, name: str = "edgeasr") -
     return next((c for c in candidates if c.is_dir() and has_beam_search(c)), None)
 
 
+class ErrorTally:
+    """Counts of failed requests by their message (``"ClientError: ..."``), the first ``keep`` kept.
+
+    A bench or replay loop never stops for one failed request, and never loses why it failed.
+    """
+
+    def __init__(self, keep: int = 10) -> None:
+        self.keep = keep
+        self.count = 0
+        self.messages: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, exc: BaseException) -> None:
+        """Count one failure."""
+        text = f"{type(exc).__name__}: {exc}".strip()[:300]
+        with self._lock:
+            self.count += 1
+            if text in self.messages or len(self.messages) < self.keep:
+                self.messages[text] = self.messages.get(text, 0) + 1
+
+
 def peak_memory_mb() -> float:
     """This process's own peak resident memory in MiB.
 
@@ -364,17 +386,15 @@ def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None)
     """
     texts: list[str] = [""] * len(work)
     latencies: list[float] = []
-    errors = 0
+    errors = ErrorTally()
     lock = threading.Lock()
 
     def one(i: int) -> None:
-        nonlocal errors
         t0 = time.perf_counter()
         try:
             text = backend.transcribe(work[i].audio)
-        except Exception:  # a failed request is counted, never fatal to the run
-            with lock:
-                errors += 1
+        except Exception as exc:  # a failed request is counted with its message, never fatal to the run
+            errors.add(exc)
             return
         dt = (time.perf_counter() - t0) * 1000
         with lock:
@@ -394,10 +414,11 @@ def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None)
         "closed",
         concurrency,
         len(latencies),
-        errors,
+        errors.count,
         wall,
         sum(u.seconds for u in work),
         server=_stats_delta(before, backend.statistics()),
+        error_messages=errors.messages,
         latencies_ms=latencies,
     )
     return _summarize(level), texts
@@ -419,17 +440,15 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate, len(work)))
     latencies: list[float] = []
-    errors = 0
+    errors = ErrorTally()
     lock = threading.Lock()
     workers = max(4, min(64, int(rate * 2)))
 
     def one(i: int, due: float) -> None:
-        nonlocal errors
         try:
             backend.transcribe(work[i].audio)
-        except Exception:  # counted, as in closed_loop
-            with lock:
-                errors += 1
+        except Exception as exc:  # counted with its message, as in closed_loop
+            errors.add(exc)
             return
         with lock:  # from the scheduled arrival, so waiting for a free worker counts too
             latencies.append((time.perf_counter() - due) * 1000)
@@ -451,11 +470,12 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
         "open",
         workers,
         len(latencies),
-        errors,
+        errors.count,
         wall,
         sum(u.seconds for u in work),
         offered_rate=rate,
         server=_stats_delta(before, backend.statistics()),
+        error_messages=errors.messages,
         latencies_ms=latencies,
     )
     return _summarize(level)

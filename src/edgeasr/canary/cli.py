@@ -98,6 +98,7 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
         "policy": policy.to_dict(),
         "stats": proxy.stats,
         "champion_failed_requests": served["errors"],
+        "champion_failure_messages": served["error_messages"],
         "started": started,
         "ended": _now(),
         "decisions": [

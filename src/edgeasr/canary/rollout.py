@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
+from edgeasr.bench.runner import ErrorTally
 from edgeasr.canary.policy import EXIT_HELD, EXIT_PROMOTED, EXIT_ROLLED_BACK, CanaryPolicy
 from edgeasr.canary.router import CanaryRouter, ShadowProxy
 from edgeasr.canary.stats import FAILURE, SUCCESS, analyze
@@ -167,21 +168,21 @@ def replay(
         offset: start at this utterance (to vary windows).
 
     Returns:
-        ``{"requests": ..., "errors": ...}`` as seen by the callers (served answers only).
+        ``{"requests": ..., "errors": ..., "error_messages": {"Type: message": count}}`` as seen
+        by the callers (served answers only; the first 10 distinct messages are kept).
     """
-    errors = 0
+    errors = ErrorTally()
 
-    def one(k: int) -> bool:
+    def one(k: int) -> None:
         u = utterances[(offset + k) % len(utterances)]
         try:
             target.transcribe(u.audio, SAMPLE_RATE, reference=u.reference, audio_name=u.name, duration_s=u.duration_s)
-        except Exception:
-            return False
-        return True
+        except Exception as exc:  # the failure is data: counted with its message
+            errors.add(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, int(concurrency))) as pool:
-        errors = sum(not ok for ok in pool.map(one, range(int(count))))
-    return {"requests": int(count), "errors": errors}
+        list(pool.map(one, range(int(count))))
+    return {"requests": int(count), "errors": errors.count, "error_messages": errors.messages}
 
 
 # -- the staged rollout -----------------------------------------------------------------------------

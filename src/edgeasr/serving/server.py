@@ -389,6 +389,10 @@ class TritonServer:
                     self._stop_locked()
                     port_clash = "already in use" in tail.lower() or "address in use" in tail.lower()
                     if port_clash and auto_ports and attempt < 2:
+                        # the clash is explained and retried: this attempt's log folder goes with it
+                        if self._log_dir is not None:
+                            shutil.rmtree(self._log_dir, ignore_errors=True)
+                            self._log_dir = None
                         continue
                     raise ServerError(f"{exc}\n--- tritonserver log tail ---\n{tail}") from None
             raise AssertionError("unreachable")
