@@ -72,7 +72,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def served(pipeline: dict):
-    grpc = _free_port()
+    grpc, metrics = _free_port(), _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -86,7 +86,7 @@ def served(pipeline: dict):
             "--http-port",
             str(_free_port()),
             "--metrics-port",
-            str(_free_port()),
+            str(metrics),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -102,7 +102,7 @@ def served(pipeline: dict):
         if "ready" in line:
             break
     assert any("ready" in line for line in lines), "".join(lines)
-    yield {"url": f"127.0.0.1:{grpc}", "proc": proc, **pipeline}
+    yield {"url": f"127.0.0.1:{grpc}", "metrics": f"http://127.0.0.1:{metrics}/metrics", "proc": proc, **pipeline}
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -143,6 +143,21 @@ def test_grpc_and_in_process_log_probabilities_agree(served: dict) -> None:
         np.testing.assert_allclose(remote, local, atol=1e-4)
 
 
+def test_the_metrics_port_serves_triton_and_the_front(served: dict) -> None:
+    """One scrape: Triton's nv_inference_* and the routing front's counters, with model and version labels."""
+    import urllib.request
+
+    from edgeasr.client import TritonClient
+
+    TritonClient(served["url"]).transcribe_file(_wavs(served["corpus"])[0])
+    with urllib.request.urlopen(served["metrics"], timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'nv_inference_request_success{model="edgeasr",version="1"}' in text
+    line = next(x for x in text.splitlines() if x.startswith("edgeasr_front_requests_total{"))
+    assert 'model="edgeasr"' in line and 'role="champion"' in line and 'version="1"' in line
+    assert float(line.split()[-1]) >= 1
+
+
 def test_bench_over_the_manifest(served: dict) -> None:
     manifest = str(served["corpus"] / "test.jsonl")
     out = _edgeasr("bench", "--manifest", manifest, "--url", served["url"], "--concurrency", "1,4")
@@ -174,7 +189,7 @@ def test_bad_request_gets_an_error_and_the_server_keeps_serving(served: dict) ->
     wav = _wavs(served["corpus"])[0]
     after = client.transcribe_file(wav)  # the next request is answered, by the same model
     assert after.model_version == "1" and after.latency_s > 0
-    assert client.logprobs(np.zeros(16000, np.float32), 16000).shape[0] == 50  # 1 s at 20 ms frames
+    assert client.logprobs(np.zeros(16000, np.float32), 16000).shape[0] == 51  # 1 s: (100 hops + 2) // 2 frames
 
 
 def test_sigterm_stops_the_server_cleanly(served: dict) -> None:

@@ -17,29 +17,39 @@ def _serve(args: argparse.Namespace) -> int:
         bind=args.bind,
         grpc_port=0 if routed else args.grpc_port,
         grpc_bind="127.0.0.1" if routed else None,
+        metrics_bind="127.0.0.1" if routed else None,
         http_port=args.http_port,
-        metrics_port=args.metrics_port,
+        metrics_port=0 if routed else args.metrics_port,
         models=args.models,
         log_verbose=args.log_verbose,
         binary=args.tritonserver,
         backend_directory=args.backend_directory,
     )
-    front = None
+    front = endpoint = None
 
     def announce(srv) -> None:
-        nonlocal front
-        grpc_url = srv.grpc_url
+        nonlocal front, endpoint
+        grpc_url, metrics_url = srv.grpc_url, srv.metrics_url
         if routed:
             from edgeasr.serving.front import RoutingFront
+            from edgeasr.serving.metrics import FrontMetrics, MetricsEndpoint
 
+            metrics = FrontMetrics()
             front = RoutingFront(
-                srv.grpc_url, args.model_repository, bind=args.bind, port=args.grpc_port, pair_log=args.pair_log
+                srv.grpc_url,
+                args.model_repository,
+                bind=args.bind,
+                port=args.grpc_port,
+                pair_log=args.pair_log,
+                metrics=metrics,
             ).start()
+            endpoint = MetricsEndpoint(srv.metrics_url, metrics, bind=args.bind, port=args.metrics_port).start()
             grpc_url = f"{front.url}   (routing front: a request naming no version goes where live.json says)"
+            metrics_url = f"{endpoint.url}   (Triton's nv_inference_* and edgeasr_front_*)"
         print(f"edgeasr serve: models {', '.join(srv.models)} ready", flush=True)
         print(f"  gRPC     {grpc_url}", flush=True)
         print(f"  HTTP     {srv.http_url}   (Triton's own: name a version there)", flush=True)
-        print(f"  metrics  {srv.metrics_url}", flush=True)
+        print(f"  metrics  {metrics_url}", flush=True)
         print(f"  log      {srv.log_path}   (Ctrl-C stops)", flush=True)
 
     try:
@@ -51,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         if front is not None:
             front.stop()
+        if endpoint is not None:
+            endpoint.stop()
     print(f"edgeasr serve: stopped (exit code {code})", flush=True)
     return code
 

@@ -16,6 +16,9 @@ closes that gap for every gRPC client, not only those that use the canary's own 
   it says (the canary, the bench and the parity checks name versions).
 * When the challenger fails a request, the champion answers it instead: a broken challenger never
   fails a client. The failure is counted (:attr:`RoutingFront.stats`) and logged.
+* Each routed request is counted in Prometheus metrics (:mod:`edgeasr.serving.metrics`) by
+  model, version and role, beside the fallbacks and mirrors; ``edgeasr serve`` publishes them on
+  its metrics port next to Triton's own.
 * With ``"shadow": true`` in the live file and a pair log, each routed request is also sent to the
   other version on a worker thread, never waited for and shed beyond ``max_pending``; the pair of
   texts, latencies and errors is appended to the log in the format of
@@ -40,6 +43,7 @@ import grpc
 from tritonclient.grpc import service_pb2
 
 from edgeasr.serving.live import LiveFile, LiveState, PairLog, live_file_for, route_bucket
+from edgeasr.serving.metrics import FrontMetrics
 
 __all__ = ["SERVICE", "RoutingFront", "response_texts"]
 
@@ -80,6 +84,7 @@ class RoutingFront:
         mirror_workers: threads that send shadow mirrors.
         max_pending: outstanding mirrors beyond which new ones are shed.
         max_message_bytes: largest request or answer accepted.
+        metrics: Prometheus counters to update (:mod:`edgeasr.serving.metrics`); a fresh set if None.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class RoutingFront:
         mirror_workers: int = 2,
         max_pending: int = 16,
         max_message_bytes: int = _DEFAULT_MAX_MESSAGE,
+        metrics: FrontMetrics | None = None,
     ) -> None:
         self.upstream = upstream
         self.repository = Path(repository)
@@ -101,6 +107,7 @@ class RoutingFront:
         self.port = int(port)
         self.pair_log = PairLog(pair_log) if pair_log else None
         self.max_pending = int(max_pending)
+        self.metrics = metrics or FrontMetrics()
         self.stats = {
             "routed": 0,
             "served_champion": 0,
@@ -196,6 +203,8 @@ class RoutingFront:
         request = service_pb2.ModelInferRequest.FromString(data)
         version, role, state = self.route(request)
         if role == "named" or role == "unrouted":
+            if role == "named":
+                self.metrics.requests.labels(request.model_name, version, role).inc()
             return self._call(_INFER, data, metadata, timeout)
         request.model_version = version
         with self._lock:
@@ -211,6 +220,7 @@ class RoutingFront:
             answer, error = None, exc
         served = {"version": version, "text": None, "latency_s": time.perf_counter() - started, "error": None}
         if error is None:
+            self.metrics.requests.labels(request.model_name, version, role).inc()
             if state.shadow and state.challenger and self.pair_log is not None:
                 self._mirror(request, role, served, answer, state, metadata)
             return answer
@@ -218,6 +228,8 @@ class RoutingFront:
         served["error"] = f"{error.code().name}: {error.details()}"
         with self._lock:
             self.stats["fallbacks"] += 1
+        self.metrics.fallbacks.labels(request.model_name, version).inc()
+        self.metrics.requests.labels(request.model_name, state.champion, "champion").inc()
         request.model_version = state.champion
         started = time.perf_counter()
         answer = self._call(_INFER, request.SerializeToString(), metadata, timeout)
@@ -263,11 +275,13 @@ class RoutingFront:
         with self._lock:
             if self._pending >= self.max_pending:
                 self.stats["shed"] += 1
+                self.metrics.mirrors.labels(request.model_name, "shed").inc()
                 record[other_role] = {"version": other, "skipped": f"shed: {self._pending} mirrors pending"}
                 self.pair_log.write(record)
                 return
             self._pending += 1
             self.stats["mirrored"] += 1
+            self.metrics.mirrors.labels(request.model_name, "sent").inc()
         request.model_version = other
         payload = request.SerializeToString()
 
@@ -310,6 +324,8 @@ class RoutingFront:
                         self.stats["routed"] += 1
                         self.stats[f"served_{role}"] += 1
                     data = request.SerializeToString()
+                if role != "unrouted":
+                    self.metrics.requests.labels(request.model_name, version, role).inc()
                 yield data
 
         assert self._channel is not None, "start() the front first"

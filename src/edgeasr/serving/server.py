@@ -212,6 +212,8 @@ class TritonServer:
         log_verbose: Triton's ``--log-verbose`` level.
         grpc_bind: address of the gRPC endpoint alone (default: ``bind``); ``edgeasr serve`` keeps
             it on loopback behind its routing front (:mod:`edgeasr.serving.front`).
+        metrics_bind: address of the metrics endpoint alone (default: ``bind``); ``edgeasr serve``
+            keeps it on loopback behind its own metrics port (:mod:`edgeasr.serving.metrics`).
         binary: a ``tritonserver`` to run instead of the bundled one (NVIDIA's images:
             ``/opt/tritonserver/bin/tritonserver``).
         backend_directory: its ``--backend-directory`` (NVIDIA's images: ``/opt/tritonserver/backends``);
@@ -233,12 +235,14 @@ class TritonServer:
         models: Sequence[str] | None = None,
         log_verbose: int = 0,
         grpc_bind: str | None = None,
+        metrics_bind: str | None = None,
         binary: str | os.PathLike | None = None,
         backend_directory: str | os.PathLike | None = None,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.bind = bind
         self.grpc_bind = grpc_bind or bind
+        self.metrics_bind = metrics_bind or bind
         self.binary = Path(binary) if binary else None
         self.backend_directory = Path(backend_directory) if backend_directory else None
         self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
@@ -265,7 +269,7 @@ class TritonServer:
     @property
     def metrics_url(self) -> str:
         """Prometheus metrics address, ``"http://127.0.0.1:PORT/metrics"``."""
-        return f"http://{_client_host(self.bind)}:{self._ports['metrics']}/metrics"
+        return f"http://{_client_host(self.metrics_bind)}:{self._ports['metrics']}/metrics"
 
     @property
     def pid(self) -> int | None:
@@ -301,7 +305,7 @@ class TritonServer:
             f"--grpc-address={self.grpc_bind}",
             f"--grpc-port={self._ports['grpc']}",
             "--allow-metrics=true",
-            f"--metrics-address={self.bind}",
+            f"--metrics-address={self.metrics_bind}",
             f"--metrics-port={self._ports['metrics']}",
             "--allow-gpu-metrics=false",
             "--pinned-memory-pool-byte-size=0",  # CPU only: no CUDA pinned memory
