@@ -413,3 +413,47 @@ def test_failed_requests_keep_their_messages() -> None:
         "ValueError: odd request of 1605 samples": 1,
     }
     assert open_loop(Flaky(), work, 50.0, seed=0).error_messages == level.error_messages
+
+
+def test_a_server_that_dies_mid_run_stops_the_bench_with_its_partial_results() -> None:
+    from edgeasr.bench.runner import BenchOptions, Utterance, run_bench
+
+    class Dying:
+        kind, model_mb, description = "triton", None, "a server that dies after 10 answers"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def prepare(self, workers: int) -> None:
+            pass
+
+        def statistics(self) -> dict:
+            if self.calls > 12:
+                raise ConnectionError("server gone")
+            return {}
+
+        def transcribe(self, audio: np.ndarray) -> str:
+            self.calls += 1
+            if self.calls > 12:  # 2 warm-up requests, then 10 answers
+                raise ConnectionError("failed to connect to all addresses")
+            return "ok"
+
+    work = [Utterance(np.zeros(1600, np.float32), "ok", f"u{i}.wav") for i in range(100)]
+    backend = Dying()
+    result = run_bench(backend, work, BenchOptions(concurrency=(1, 4), warmup=2, max_consecutive_errors=5), False)
+    assert result["aborted"].startswith("5 requests in a row failed; the last: ConnectionError: failed to connect")
+    level = result["levels"][0]
+    assert (level["requests"], level["errors"], level["skipped"]) == (10, 5, 85)
+    assert len(result["levels"]) == 1  # the next level was never started
+    assert backend.calls == 2 + 10 + 5  # nothing sent after the stop
+
+
+def test_bench_against_no_server_is_one_line_and_exit_1(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "bench", "--manifest", str(SAMPLES), "--url", "127.0.0.1:9", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -100,7 +100,9 @@ def test_tensorrt_is_pinned_to_the_gpu_images_version() -> None:
 def test_the_command_is_edgeasr_serve_on_the_images_server(name: str) -> None:
     cmd = command(name)
     assert cmd[:2] == ["edgeasr", "serve"]
-    flags = dict(arg.split("=", 1) for arg in cmd[2:])
+    flags = dict(arg.split("=", 1) if "=" in arg else (arg, "") for arg in cmd[2:])
+    assert "--public" in flags  # listening beyond loopback is a decision, stated on the command line
+    assert "--allow-model-control" not in flags  # the model-repository API stays closed
     assert flags["--model-repository"] == "/models"
     assert flags["--tritonserver"] == "/opt/tritonserver/bin/tritonserver"
     assert flags["--backend-directory"] == "/opt/tritonserver/backends"
@@ -135,6 +137,9 @@ def test_the_images_command_serves_the_shipped_model(name: str, tmp_path: Path) 
     ports = {"8001": _free_port(), "8000": _free_port(), "8002": _free_port()}
     args = []
     for arg in command(name)[2:]:
+        if "=" not in arg:
+            args.append(arg)
+            continue
         flag, value = arg.split("=", 1)
         value = local.get(IMAGE_PATHS.get(value, ""), value)
         if flag.endswith("-port"):

@@ -181,3 +181,75 @@ def test_a_port_clash_is_retried_and_leaves_no_log_folder(triton_server: TritonS
     finally:
         taken.close()
     assert set(Path(tempfile.gettempdir()).glob("edgeasr-triton-*")) == before
+
+
+def test_serving_leaves_the_repository_as_published(triton_server: TritonServer) -> None:
+    """No __pycache__ in version folders: the python backend's stub ignores PYTHONDONTWRITEBYTECODE."""
+    from edgeasr.client import TritonClient
+    from edgeasr.modelcard import ModelCard
+
+    TritonClient(triton_server.grpc_url).transcribe(np.zeros(8000, np.float32))
+    repo = triton_server.model_repository
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("__pycache__")) == []
+    version = repo / "edgeasr" / "1"
+    card = ModelCard.from_json(version)
+    assert sorted(p.name for p in version.iterdir()) == sorted([*card.files, "model_card.json"])
+
+
+def test_stale_regions_of_a_killed_server_are_cleared_at_the_next_start(triton_server: TritonServer) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    stale = SHM_DIR / f"triton_python_backend_shm_region_edgeasr{dead.pid}x1_stale"
+    live = SHM_DIR / f"triton_python_backend_shm_region_edgeasr{os.getpid()}x999_live"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    try:
+        with TritonServer(triton_server.model_repository):
+            assert not stale.exists()  # the killed server's region is gone
+            assert live.exists()  # a live process's region is not ours to remove
+    finally:
+        live.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)
+
+
+def test_serve_refuses_a_public_bind_without_public(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "serve", "--model-repository", str(tmp_path), "--bind", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--public" in proc.stderr and "authentication" in proc.stderr
+
+
+def test_model_control_needs_the_admin_token_when_restricted(triton_server: TritonServer) -> None:
+    import tritonclient.grpc as grpcclient
+
+    from edgeasr.serving.server import ADMIN_HEADER
+
+    with TritonServer(triton_server.model_repository, restrict_model_control=True) as server:
+        load = f"{server.http_url}/v2/repository/models/edgeasr/load"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            http_json(load, b"{}")
+        assert info.value.code in (401, 403)
+        request = urllib.request.Request(load, data=b"{}", headers={ADMIN_HEADER: server.admin_token})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            assert resp.status == 200
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        with pytest.raises(Exception, match=r"(?i)denied|unauthori|restricted|permission"):
+            client.unload_model("edgeasr")
+        assert client.is_model_ready("edgeasr")  # nothing was unloaded
+        assert (
+            client.infer("edgeasr", [_audio_input(grpcclient)], outputs=[grpcclient.InferRequestedOutput("TEXT")])
+            .as_numpy("TEXT")
+            .size
+            == 1
+        )  # inference stays open
+
+
+def _audio_input(grpcclient):
+    x = np.zeros((1, 8000), np.float32)
+    tensor = grpcclient.InferInput("AUDIO", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    return tensor

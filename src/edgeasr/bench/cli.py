@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -153,9 +154,18 @@ def run_bench_command(args: argparse.Namespace) -> int:
     options = BenchOptions(
         concurrency=_levels(args.concurrency), requests=args.requests, warmup=args.warmup, rate=args.rate
     )
-    result = run_bench(backend, workload, options, progress=not args.quiet)
+    try:
+        result = run_bench(backend, workload, options, progress=not args.quiet)
+    except Exception as exc:  # the warm-up failed: nothing measured, one line
+        print(f"edgeasr bench: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
     result["machine"] = machine_info()
     print_table(result)
+    if result["aborted"]:  # partial results are written, then one line and a non-zero exit
+        if args.out:
+            write_outputs(result, Path(args.out))
+        print(f"edgeasr bench: stopped early: {result['aborted']}".splitlines()[0], file=sys.stderr)
+        return 1
     code = 0
     if budget is not None:
         checks = check_budget(budget, measured_for_budget(result, budget.at_concurrency))

@@ -69,6 +69,7 @@ class BenchOptions:
     warmup: int = 3  # requests sent before measuring (not counted)
     rate: float = 0.0  # open-loop Poisson arrivals, requests per second (0 = no open-loop pass)
     seed: int = 0  # seeds the open-loop arrival times and the request order
+    max_consecutive_errors: int = 20  # this many failures in a row stop the run (a dead server), results kept
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class LevelResult:
     offered_rate: float = 0.0  # open loop: requested arrivals per second
     server: dict = field(default_factory=dict)  # Triton statistics deltas
     error_messages: dict = field(default_factory=dict)  # "Type: message" of failed requests -> count (10 kept)
+    skipped: int = 0  # requests never sent because the run was stopped (see ``aborted``)
+    aborted: str = ""  # why the run stopped early ("" = it did not)
     latencies_ms: list = field(default_factory=list, repr=False)  # every request's latency (plots only)
 
 
@@ -311,13 +314,18 @@ def champion_decoder_dir(repository: str | os.PathLike, name: str = "edgeasr") -
 class ErrorTally:
     """Counts of failed requests by their message (``"ClientError: ..."``), the first ``keep`` kept.
 
-    A bench or replay loop never stops for one failed request, and never loses why it failed.
+    A bench or replay loop never stops for one failed request, and never loses why it failed; it
+    stops after ``max_consecutive`` failures in a row (a server that died), see :attr:`tripped`.
     """
 
-    def __init__(self, keep: int = 10) -> None:
+    def __init__(self, keep: int = 10, max_consecutive: int = 0) -> None:
         self.keep = keep
+        self.max_consecutive = int(max_consecutive)  # 0 = never stop
         self.count = 0
+        self.skipped = 0
         self.messages: dict[str, int] = {}
+        self.tripped = ""  # why the loop stopped ("" while it runs)
+        self._run = 0
         self._lock = threading.Lock()
 
     def add(self, exc: BaseException) -> None:
@@ -325,8 +333,31 @@ class ErrorTally:
         text = f"{type(exc).__name__}: {exc}".strip()[:300]
         with self._lock:
             self.count += 1
+            self._run += 1
             if text in self.messages or len(self.messages) < self.keep:
                 self.messages[text] = self.messages.get(text, 0) + 1
+            if self.max_consecutive and self._run >= self.max_consecutive and not self.tripped:
+                self.tripped = f"{self._run} requests in a row failed; the last: {text}"
+
+    def ok(self) -> None:
+        """Count one success (it ends a run of failures)."""
+        with self._lock:
+            self._run = 0
+
+    def skip(self) -> bool:
+        """True (and counted) when the loop has stopped and a request must not be sent."""
+        with self._lock:
+            if self.tripped:
+                self.skipped += 1
+            return bool(self.tripped)
+
+
+def _statistics(backend) -> dict:
+    """The backend's server statistics, or {} when the server cannot say (it may have died)."""
+    try:
+        return backend.statistics()
+    except Exception:
+        return {}
 
 
 def peak_memory_mb() -> float:
@@ -372,7 +403,9 @@ def _summarize(level: LevelResult) -> LevelResult:
     return level
 
 
-def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None) -> tuple[LevelResult, list[str]]:
+def closed_loop(
+    backend, work: list[Utterance], concurrency: int, progress=None, max_consecutive_errors: int = 0
+) -> tuple[LevelResult, list[str]]:
     """Send ``work`` with ``concurrency`` requests in flight (closed loop).
 
     Args:
@@ -380,22 +413,26 @@ def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None)
         work: the requests, each sent once.
         concurrency: requests in flight; a new one leaves as soon as one returns.
         progress: a tqdm bar to advance per request, or None.
+        max_consecutive_errors: stop sending after this many failures in a row (0 = never).
 
     Returns:
         The level's measurements and the transcripts in ``work`` order ("" for failed requests).
     """
     texts: list[str] = [""] * len(work)
     latencies: list[float] = []
-    errors = ErrorTally()
+    errors = ErrorTally(max_consecutive=max_consecutive_errors)
     lock = threading.Lock()
 
     def one(i: int) -> None:
+        if errors.skip():
+            return
         t0 = time.perf_counter()
         try:
             text = backend.transcribe(work[i].audio)
         except Exception as exc:  # a failed request is counted with its message, never fatal to the run
             errors.add(exc)
             return
+        errors.ok()
         dt = (time.perf_counter() - t0) * 1000
         with lock:
             texts[i] = text
@@ -406,7 +443,7 @@ def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None)
     backend.prepare(concurrency)
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: None, range(concurrency)))  # threads exist before the clock starts
-        before = backend.statistics()
+        before = _statistics(backend)
         start = time.perf_counter()
         list(pool.map(one, range(len(work))))
         wall = time.perf_counter() - start
@@ -417,14 +454,18 @@ def closed_loop(backend, work: list[Utterance], concurrency: int, progress=None)
         errors.count,
         wall,
         sum(u.seconds for u in work),
-        server=_stats_delta(before, backend.statistics()),
+        server=_stats_delta(before, _statistics(backend)),
         error_messages=errors.messages,
+        skipped=errors.skipped,
+        aborted=errors.tripped,
         latencies_ms=latencies,
     )
     return _summarize(level), texts
 
 
-def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=None) -> LevelResult:
+def open_loop(
+    backend, work: list[Utterance], rate: float, seed: int, progress=None, max_consecutive_errors: int = 0
+) -> LevelResult:
     """Send ``work`` at Poisson arrival times (open loop); latency counts from the scheduled arrival.
 
     Args:
@@ -433,6 +474,7 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
         rate: mean arrivals per second.
         seed: seeds the arrival times.
         progress: a tqdm bar to advance per request, or None.
+        max_consecutive_errors: stop sending after this many failures in a row (0 = never).
 
     Returns:
         The level's measurements (``mode="open"``, ``offered_rate=rate``).
@@ -440,16 +482,19 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate, len(work)))
     latencies: list[float] = []
-    errors = ErrorTally()
+    errors = ErrorTally(max_consecutive=max_consecutive_errors)
     lock = threading.Lock()
     workers = max(4, min(64, int(rate * 2)))
 
     def one(i: int, due: float) -> None:
+        if errors.skip():
+            return
         try:
             backend.transcribe(work[i].audio)
         except Exception as exc:  # counted with its message, as in closed_loop
             errors.add(exc)
             return
+        errors.ok()
         with lock:  # from the scheduled arrival, so waiting for a free worker counts too
             latencies.append((time.perf_counter() - due) * 1000)
         if progress is not None:
@@ -458,7 +503,7 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
     backend.prepare(workers)
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda _: None, range(workers)))
-        before = backend.statistics()
+        before = _statistics(backend)
         start = time.perf_counter()
         for i, at in enumerate(arrivals):
             delay = start + at - time.perf_counter()
@@ -474,8 +519,10 @@ def open_loop(backend, work: list[Utterance], rate: float, seed: int, progress=N
         wall,
         sum(u.seconds for u in work),
         offered_rate=rate,
-        server=_stats_delta(before, backend.statistics()),
+        server=_stats_delta(before, _statistics(backend)),
         error_messages=errors.messages,
+        skipped=errors.skipped,
+        aborted=errors.tripped,
         latencies_ms=latencies,
     )
     return _summarize(level)
@@ -515,7 +562,7 @@ def run_bench(
     total = n * len(options.concurrency) + (n if options.rate else 0)
     with tqdm(total=total, desc=f"bench {label or backend.kind}", unit="req", disable=not progress) as bar:
         for c in options.concurrency:
-            level, texts = closed_loop(backend, order, c, bar)
+            level, texts = closed_loop(backend, order, c, bar, options.max_consecutive_errors)
             levels.append(level)
             if c == options.concurrency[0]:
                 pairs = [(u.reference, h) for u, h in zip(order, texts, strict=True)]
@@ -524,8 +571,10 @@ def run_bench(
                 summary["splits"] = {
                     s: _scores([p for u, p in zip(order, pairs, strict=True) if u.split == s]) for s in splits
                 }
-        if options.rate:
-            levels.append(open_loop(backend, order, options.rate, options.seed, bar))
+            if level.aborted:
+                break
+        if options.rate and not levels[-1].aborted:
+            levels.append(open_loop(backend, order, options.rate, options.seed, bar, options.max_consecutive_errors))
     first = levels[0]
     summary.update(
         p50_ms=first.p50_ms,
@@ -538,6 +587,7 @@ def run_bench(
         mean_utterance_s=float(np.mean([u.seconds for u in order])),
         errors=sum(lv.errors for lv in levels),
     )
+    aborted = next((lv.aborted for lv in levels if lv.aborted), "")
     if backend.kind == "device":
         summary["peak_memory_mb"] = peak_memory_mb()
     if backend.model_mb is not None:
@@ -549,6 +599,7 @@ def run_bench(
         "options": asdict(options),
         "summary": summary,
         "levels": [asdict(level) for level in levels],
+        "aborted": aborted,
     }
 
 

@@ -11,6 +11,13 @@ __all__ = ["add_parser"]
 def _serve(args: argparse.Namespace) -> int:
     from edgeasr.serving.server import ServerError, TritonServer
 
+    if args.bind not in ("127.0.0.1", "localhost", "::1") and not args.public:
+        print(
+            f"edgeasr serve: --bind {args.bind} opens the server beyond this machine, and Triton has no "
+            "authentication: add --public to do that on purpose",
+            file=sys.stderr,
+        )
+        return 2
     routed = not args.no_route
     server = TritonServer(
         args.model_repository,
@@ -24,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_verbose=args.log_verbose,
         binary=args.tritonserver,
         backend_directory=args.backend_directory,
+        restrict_model_control=not args.allow_model_control,
     )
     front = endpoint = None
 
@@ -101,6 +109,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="Triton backend directory (default: the bundled python backend; NVIDIA's images: "
         "/opt/tritonserver/backends)",
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="allow --bind to an address other than loopback (Triton's endpoints have no authentication)",
+    )
+    parser.add_argument(
+        "--allow-model-control",
+        action="store_true",
+        help="leave Triton's model-repository API (load/unload) open to clients; the canary's version "
+        "control needs it. Without it the API answers only requests with this server's admin token",
     )
     parser.add_argument(
         "--no-route",

@@ -30,6 +30,8 @@ import importlib.metadata
 import importlib.util
 import itertools
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -52,6 +54,8 @@ __all__ = [
     "python_models",
 ]
 
+ADMIN_HEADER = "edgeasr-admin"
+"""Header that must carry a restricted server's ``admin_token`` for the model-repository API."""
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
 """Default name prefix of the python backend's shared-memory regions."""
@@ -189,6 +193,16 @@ def python_models(model_repository: str | os.PathLike) -> list[str]:
     return found
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def _free_port(bind: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((bind, 0))
@@ -216,6 +230,9 @@ class TritonServer:
             keeps it on loopback behind its own metrics port (:mod:`edgeasr.serving.metrics`).
         binary: a ``tritonserver`` to run instead of the bundled one (NVIDIA's images:
             ``/opt/tritonserver/bin/tritonserver``).
+        restrict_model_control: refuse Triton's model-repository API (load, unload, index) on HTTP
+            and gRPC to any request without the header ``edgeasr-admin: <admin_token>`` (a random
+            token of this server); ``edgeasr serve`` sets it unless ``--allow-model-control``.
         backend_directory: its ``--backend-directory`` (NVIDIA's images: ``/opt/tritonserver/backends``);
             default: the bundled python backend, prepared in the per-user cache.
 
@@ -238,11 +255,13 @@ class TritonServer:
         metrics_bind: str | None = None,
         binary: str | os.PathLike | None = None,
         backend_directory: str | os.PathLike | None = None,
+        restrict_model_control: bool = False,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.bind = bind
         self.grpc_bind = grpc_bind or bind
         self.metrics_bind = metrics_bind or bind
+        self.admin_token = secrets.token_hex(16) if restrict_model_control else ""
         self.binary = Path(binary) if binary else None
         self.backend_directory = Path(backend_directory) if backend_directory else None
         self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
@@ -317,6 +336,9 @@ class TritonServer:
             "--exit-timeout-secs=10",
             f"--log-verbose={self.log_verbose}",
         ]
+        if self.admin_token:  # the model-repository API only for whoever holds this server's token
+            rule = f"model-repository:{ADMIN_HEADER}={self.admin_token}"
+            cmd += [f"--http-restricted-api={rule}", f"--grpc-restricted-protocol={rule}"]
         cmd += [f"--load-model={m}" for m in self.models]
         return cmd
 
@@ -370,6 +392,7 @@ class TritonServer:
                     f'{self.model_repository}: no models with backend "python" (the bundled server has '
                     f"backends {bundled_backends()})"
                 )
+            self.remove_stale_shm_files()
             auto_ports = [k for k, v in self._ports.items() if v == 0]
             for attempt in range(3):
                 for key in auto_ports:
@@ -476,6 +499,26 @@ class TritonServer:
         if not SHM_DIR.is_dir():
             return []
         return sorted(SHM_DIR.glob(self.shm_prefix + "*"))
+
+    @staticmethod
+    def remove_stale_shm_files() -> list[Path]:
+        """Remove the shared-memory files of edgeasr servers whose process no longer exists.
+
+        A server killed with its whole process tree (SIGKILL) cannot clean up; its regions carry
+        the pid of the process that ran it (``...edgeasr<pid>x<n>_``), so the next start finds
+        and removes them. Regions of live processes are left alone.
+        """
+        removed: list[Path] = []
+        if not SHM_DIR.is_dir():
+            return removed
+        for path in SHM_DIR.glob(SHM_PREFIX + "edgeasr*"):
+            match = re.match(re.escape(SHM_PREFIX) + r"edgeasr(\d+)x\d+_", path.name)
+            if match is None or _pid_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+        return removed
 
     def remove_shm_files(self) -> list[Path]:
         """Remove this server's shared-memory files (safe while it is stopped)."""

@@ -31,8 +31,15 @@ Config ``parameters`` read at ``initialize`` (string values): ``max_audio_second
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
 (``model.onnx``), ``vocab_file`` (``vocab.json``). The version directory must match its
 ``model_card.json`` (SHA-256 of every file) or the model refuses to load.
+
+Serving leaves the version folder as it was published: the helpers are loaded without writing
+bytecode (``sys.dont_write_bytecode``), and the ``.pyc`` of this file, which the python backend's
+stub writes when it imports it (its embedded interpreter ignores ``PYTHONDONTWRITEBYTECODE``), is
+taken out again at ``initialize``.
 """
 
+import contextlib
+import glob
 import importlib.util
 import json
 import os
@@ -41,6 +48,8 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+sys.dont_write_bytecode = True  # the repository stays as published: no __pycache__ in version folders
 
 DEFAULTS = {
     "max_audio_seconds": "30",
@@ -62,6 +71,16 @@ def _invalid_argument(message):
     if code is None:
         return pb_utils.TritonError(message)
     return pb_utils.TritonError(message, code)
+
+
+def remove_stub_bytecode(version_dir):
+    """Take out the ``__pycache__/model.*.pyc`` that the stub wrote before this file could ask it not to."""
+    cache = os.path.join(version_dir, "__pycache__")
+    for path in glob.glob(os.path.join(cache, "model.*.pyc")):
+        with contextlib.suppress(OSError):  # another instance of this version removed it first
+            os.remove(path)
+    with contextlib.suppress(OSError):  # absent, or holds files that are not ours
+        os.rmdir(cache)
 
 
 def load_version_module(version_dir, filename):
@@ -87,6 +106,7 @@ class TritonPythonModel:
         """Verify the files, open the onnxruntime session and read the vocabulary."""
         config = json.loads(args["model_config"])
         version_dir = os.path.join(args["model_repository"], args["model_version"])
+        remove_stub_bytecode(version_dir)
         self.card = load_version_module(version_dir, "integrity.py").verify_version_dir(version_dir)
         self.decoding = load_version_module(version_dir, "decoding.py")
         self.features = load_version_module(version_dir, "features.py")  # level normalization, as on device
@@ -191,7 +211,11 @@ class TritonPythonModel:
             for i, rows in valid:
                 mine = results[start : start + len(rows)]
                 start += len(rows)
-                responses[i] = self._response(mine)
+                try:  # a decoder failure fails its own request, never the others of the batch
+                    responses[i] = self._response(mine)
+                except Exception as exc:
+                    error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
+                    responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
         return responses
 
     def _response(self, per_row):
