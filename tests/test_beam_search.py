@@ -46,6 +46,20 @@ def test_words_outside_the_lexicon_are_never_output(lm_path: Path) -> None:
     assert text == "call mom"
 
 
+def test_phrase_biasing_makes_a_new_name_possible_and_leaves_other_speech_alone(lm_path: Path) -> None:
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    logp = _spell("call maggie")
+    assert "maggie" not in decoder.vocabulary
+    plain = [w for w, _, _ in decoder.search(logp)]
+    assert plain and "maggie" not in plain  # the lexicon cannot say it
+    biased = decoder.search(logp, bias=["Aunt Maggie"])  # a contact name, given at run time
+    assert [w for w, _, _ in biased] == ["call", "maggie"]
+    assert biased[1][1] < biased[1][2] <= logp.shape[0]  # timed like any word
+    music = _spell("play music")
+    assert [w for w, _, _ in decoder.search(music, bias=["maggie", "zebra"])] == ["play", "music"]
+    assert [w for w, _, _ in decoder.search(logp)] == plain  # the plain search is unchanged afterwards
+
+
 def test_empty_input_and_wrong_shapes(lm_path: Path) -> None:
     decoder = BeamSearchDecoder(lm_path, list(TOKENS))
     assert decoder.search(np.zeros((0, len(TOKENS)), np.float32)) == []
@@ -161,5 +175,31 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         for row in read_manifest(SAMPLES):
             wave = load_audio(resolve_audio_path(row, SAMPLES))
             assert client.transcribe(wave).text == device.transcribe(wave, 16000).text
+        # phrase biasing as a request parameter: a word the lexicon lacks, the same on both paths
+        wave = load_audio(ROOT / "samples" / "01-flite-rms.wav")
+        expected = "is it windy in sinsanaki right now"
+        assert device.transcribe(wave, 16000, bias=["sinsanaki"]).text == expected
+        assert client.transcribe(wave, bias=["sinsanaki"]).text == expected
+        assert client.transcribe(wave).text == "is it windy in cincinnati right now"  # per request only
+        import tritonclient.grpc as grpcclient
+
+        raw = grpcclient.InferenceServerClient(server.grpc_url)
+        audio = grpcclient.InferInput("AUDIO", [1, wave.size], "FP32")
+        audio.set_data_from_numpy(wave[None, :])
+        with pytest.raises(Exception, match="JSON list"):
+            raw.infer("edgeasr", [audio], parameters={"bias": "not json"})
+        assert client.transcribe(wave).text == "is it windy in cincinnati right now"  # still serving
     finally:
         server.stop()
+
+
+def test_transcribe_command_takes_bias_phrases() -> None:
+    import subprocess
+    import sys
+
+    wav = str(ROOT / "samples" / "01-flite-rms.wav")
+    run = [sys.executable, "-m", "edgeasr", "transcribe", wav]
+    biased = subprocess.run([*run, "--bias", "sinsanaki"], capture_output=True, text=True, check=True).stdout
+    plain = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert biased.split("\t")[1].strip() == "is it windy in sinsanaki right now"
+    assert plain.split("\t")[1].strip() == "is it windy in cincinnati right now"

@@ -48,12 +48,13 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
     failures = 0
     if args.url:
+        from edgeasr.audio import load_audio
         from edgeasr.client import ClientError, TritonClient
 
         client = TritonClient(args.url, args.model_name, args.model_version)
         for audio in args.audio:
             try:
-                res = client.transcribe_file(audio)
+                res = client.transcribe(load_audio(audio), bias=args.bias)
             except (AudioError, ClientError) as exc:
                 print(f"edgeasr transcribe: {exc}", file=sys.stderr)
                 failures += 1
@@ -69,7 +70,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         return 2
     for audio in args.audio:
         try:
-            res = rec.transcribe(audio)
+            res = rec.transcribe(audio, bias=args.bias)
         except AudioError as exc:
             print(f"edgeasr transcribe: {exc}", file=sys.stderr)
             failures += 1
@@ -91,6 +92,14 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (on device)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--words", action="store_true", help="include per-word timestamps (on device, with --json)")
+    p.add_argument(
+        "--bias",
+        action="append",
+        default=[],
+        metavar="PHRASE",
+        help="a phrase to favour (a contact or device name; repeatable): its words become possible even "
+        "outside the lexicon (beam search, on device and through Triton)",
+    )
     training_cli.add_decoder_argument(p, where="on device: ")
     p.set_defaults(func=_cmd_transcribe)
 

@@ -14,9 +14,10 @@ This is the only edgeasr module that imports ``tritonclient``; the on-device pat
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,16 @@ def _inputs(pcm: np.ndarray) -> list[grpcclient.InferInput]:
     rate = grpcclient.InferInput("SAMPLE_RATE", [1, 1], "INT32")
     rate.set_data_from_numpy(np.array([[SAMPLE_RATE]], dtype=np.int32))
     return [audio, rate]
+
+
+BIAS_PARAMETER = "bias"
+"""The request parameter that carries phrases to favour (a JSON list of strings)."""
+
+
+def _parameters(bias: Sequence[str]) -> dict[str, str] | None:
+    """The request parameters of a transcription: the biasing phrases, if any."""
+    phrases = [str(p) for p in bias]
+    return {BIAS_PARAMETER: json.dumps(phrases)} if phrases else None
 
 
 def _outputs(names: tuple[str, ...]) -> list[grpcclient.InferRequestedOutput]:
@@ -192,7 +203,12 @@ class TritonClient:
         raise AssertionError("unreachable")
 
     def _infer(
-        self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...], request_id: str = ""
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        outputs: tuple[str, ...],
+        request_id: str = "",
+        bias: Sequence[str] = (),
     ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return self._call(
@@ -203,16 +219,21 @@ class TritonClient:
                 outputs=_outputs(outputs),
                 request_id=request_id,
                 client_timeout=self.timeout_s,
+                parameters=_parameters(bias),
             )
         )
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "") -> Transcript:
+    def transcribe(
+        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "", bias: Sequence[str] = ()
+    ) -> Transcript:
         """Transcribe one utterance.
 
         Args:
             audio: mono (or (frames, channels)) PCM, int16 or float in [-1, 1].
             sample_rate: the rate of ``audio``; other than 16 kHz is resampled here.
             request_id: a correlation id sent with the request (Triton logs and traces carry it).
+            bias: phrases to favour (contact and device names), sent as the request parameter
+                ``bias``; the served version's beam search applies them, with no re-export.
 
         Returns:
             The transcript, with ``latency_s`` (including retries) and ``model_version`` set.
@@ -221,7 +242,7 @@ class TritonClient:
             ClientError: the request failed (the message says why, with the server's text).
         """
         started = time.perf_counter()
-        result, attempts = self._infer(audio, sample_rate, ("TEXT",), request_id)
+        result, attempts = self._infer(audio, sample_rate, ("TEXT",), request_id, bias)
         return _transcript(result, started, attempts)
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
@@ -327,7 +348,12 @@ class AsyncTritonClient:
         raise AssertionError("unreachable")
 
     async def _infer(
-        self, audio: np.ndarray, sample_rate: int, outputs: tuple[str, ...], request_id: str = ""
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        outputs: tuple[str, ...],
+        request_id: str = "",
+        bias: Sequence[str] = (),
     ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return await self._call(
@@ -338,15 +364,16 @@ class AsyncTritonClient:
                 outputs=_outputs(outputs),
                 request_id=request_id,
                 client_timeout=self.timeout_s,
+                parameters=_parameters(bias),
             )
         )
 
     async def transcribe(
-        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = ""
+        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "", bias: Sequence[str] = ()
     ) -> Transcript:
         """Transcribe one utterance; see :meth:`TritonClient.transcribe`."""
         started = time.perf_counter()
-        result, attempts = await self._infer(audio, sample_rate, ("TEXT",), request_id)
+        result, attempts = await self._infer(audio, sample_rate, ("TEXT",), request_id, bias)
         return _transcript(result, started, attempts)
 
     async def transcribe_file(self, path: str | os.PathLike) -> Transcript:

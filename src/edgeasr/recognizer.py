@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,13 +134,20 @@ class Recognizer:
         """``"beam"`` or ``"greedy"``: how this recognizer turns log-probabilities into words."""
         return "greedy" if self.beam_search is None else "beam"
 
-    def decode(self, logprobs: np.ndarray, time_offset: float = 0.0) -> Transcript:
-        """Words and timestamps of one utterance's (frames, vocab) log-probabilities."""
+    def decode(self, logprobs: np.ndarray, time_offset: float = 0.0, bias: Sequence[str] = ()) -> Transcript:
+        """Words and timestamps of one utterance's (frames, vocab) log-probabilities.
+
+        Args:
+            logprobs: (frames, vocab) log-probabilities.
+            time_offset: seconds added to every timestamp.
+            bias: phrases to favour (contact and device names; the beam search only, see
+                :meth:`~edgeasr.decoding.BeamSearchDecoder.search`); ignored by greedy decoding.
+        """
         if self.beam_search is None:
             return greedy_decode(logprobs, self.tokens, time_offset=time_offset)
         words = tuple(
             Word(w, time_offset + s * FRAME_SECONDS, time_offset + e * FRAME_SECONDS)
-            for w, s, e in self.beam_search.search(logprobs)
+            for w, s, e in self.beam_search.search(logprobs, bias=tuple(bias))
         )
         return Transcript(text=" ".join(w.text for w in words), words=words)
 
@@ -181,12 +189,16 @@ class Recognizer:
             frame = stop
         return np.concatenate(pieces, axis=0)
 
-    def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Transcript:
+    def transcribe(
+        self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None, *, bias: Sequence[str] = ()
+    ) -> Transcript:
         """Transcribe a file or an array.
 
         Args:
             audio: a path to an audio file, or samples (int16, int32 or float; mono or (n, channels)).
             sample_rate: the rate of ``audio`` when it is an array; it is resampled to 16 kHz.
+            bias: phrases to favour at run time (contact and device names), with no re-export:
+                their words become possible outputs even where the lexicon lacks them.
 
         Returns:
             A :class:`~edgeasr.decoding.Transcript` with per-word timestamps and the latency.
@@ -196,7 +208,7 @@ class Recognizer:
         """
         started = time.perf_counter()
         logp = self.logprobs(audio, sample_rate)
-        result = self.decode(logp)
+        result = self.decode(logp, bias=bias)
         return Transcript(result.text, result.words, time.perf_counter() - started, self.version)
 
     def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:

@@ -34,12 +34,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
+    "BIAS_BOOST",
     "BLANK",
     "DECODER_FILE",
     "FRAME_SECONDS",
@@ -243,6 +245,51 @@ def _read_arpa_vocabulary(path: Path) -> list[str]:
     return words
 
 
+BIAS_BOOST = 2.0
+"""Default log10 bonus of a biased word in the beam search (phrase biasing)."""
+OOV_LOG10 = -4.5
+"""n-gram score given to a biased word the language model does not know (a rare word's)."""
+
+
+_BIASED_LM = None
+
+
+def _biased_lm(base, bonus: dict[int, float], base_vocabulary: int, base_unk: int):
+    """flashlight's LM interface over the n-gram: its scores, plus ``bonus`` for biased word indices.
+
+    Word indices below ``base_vocabulary`` are the n-gram's own words; indices from there on are
+    words new to it (added by biasing), scored :data:`OOV_LOG10` plus their bonus, with the n-gram's
+    context ending as for an unknown word.
+    """
+    global _BIASED_LM
+    if _BIASED_LM is None:
+        from flashlight.lib.text.decoder import LM
+
+        class BiasedLM(LM):
+            def __init__(self, base, bonus, base_vocabulary, base_unk) -> None:
+                super().__init__()
+                self.base, self.bonus = base, bonus
+                self.base_vocabulary, self.base_unk = base_vocabulary, base_unk
+
+            def start(self, start_with_nothing):
+                return self.base.start(start_with_nothing)
+
+            def score(self, state, token_index):
+                if token_index < self.base_vocabulary:
+                    next_state, score = self.base.score(state, token_index)
+                    return next_state, score + self.bonus.get(token_index, 0.0)
+                next_state, score = self.base.score(state, self.base_unk)
+                if token_index in self.bonus:  # a biased word the n-gram does not know
+                    return next_state, OOV_LOG10 + self.bonus[token_index]
+                return next_state, score
+
+            def finish(self, state):
+                return self.base.finish(state)
+
+        _BIASED_LM = BiasedLM
+    return _BIASED_LM(base, bonus, base_vocabulary, base_unk)
+
+
 class BeamSearchDecoder:
     """Lexicon-constrained CTC beam search with a KenLM word n-gram (flashlight-text)."""
 
@@ -289,18 +336,26 @@ class BeamSearchDecoder:
         words.add_entry("<unk>")
         words.set_default_index(words.get_index("<unk>"))
         self._words = words
+        self._index = index
+        self._fl = (CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie, Dictionary)
         with _quiet_stderr():  # KenLM prints a loading banner on the C-level stderr
             self._lm = KenLM(str(self.lm_path), words)
-        trie = Trie(len(self.tokens), space)
-        start = self._lm.start(False)
-        for w in vocabulary:
+        self._decoder = self._build(self._lm, words, {})
+        self._biased: dict[tuple[tuple[str, ...], float], tuple[object, object, object]] = {}
+
+    def _build(self, lm, words, extra: dict[str, float]):
+        """The flashlight decoder over the lexicon (plus ``extra`` words with their unigram scores)."""
+        criterion, lexicon_decoder, decoder_options, smearing, trie_class, _ = self._fl
+        trie = trie_class(len(self.tokens), self._space)
+        start = lm.start(False)
+        for w in [*self.vocabulary, *extra]:
             wi = words.get_index(w)
-            _, score = self._lm.score(start, wi)
-            trie.insert([index[c] for c in w], wi, score)
-        trie.smear(SmearingMode.MAX)
+            _, score = lm.score(start, wi)
+            trie.insert([self._index[c] for c in w], wi, score)
+        trie.smear(smearing.MAX)
         o = self.options
-        self._decoder = LexiconDecoder(
-            LexiconDecoderOptions(
+        return lexicon_decoder(
+            decoder_options(
                 beam_size=o.beam_size,
                 beam_size_token=o.beam_size_token,
                 beam_threshold=o.beam_threshold,
@@ -309,16 +364,38 @@ class BeamSearchDecoder:
                 unk_score=float("-inf"),
                 sil_score=o.sil_score,
                 log_add=False,
-                criterion_type=CriterionType.CTC,
+                criterion_type=criterion.CTC,
             ),
             trie,
-            self._lm,
-            space,
+            lm,
+            self._space,
             BLANK,
             words.get_index("<unk>"),
             [],
             False,
         )
+
+    def _bias(self, phrases: Sequence[str], boost: float):
+        """(decoder, dictionary) favouring the words of ``phrases``; words new to the lexicon are added."""
+        spellable = set(self._index) - {" ", self.tokens[BLANK]}
+        wanted = tuple(sorted({w for p in phrases for w in str(p).lower().split() if set(w) <= spellable}))
+        if not wanted:
+            return self._decoder, self._words
+        key = (wanted, float(boost))
+        if key not in self._biased:
+            if len(self._biased) >= 16:  # a small cache: the same contact list is asked for again and again
+                self._biased.pop(next(iter(self._biased)))
+            known = set(self.vocabulary)
+            new = [w for w in wanted if w not in known]
+            words = self._fl[5]()
+            for w in [*self.vocabulary, *new, "<unk>"]:
+                words.add_entry(w)
+            words.set_default_index(words.get_index("<unk>"))
+            bonus = {words.get_index(w): float(boost) for w in wanted}
+            lm = _biased_lm(self._lm, bonus, len(self.vocabulary), self._words.get_index("<unk>"))
+            # the LM object is kept with its decoder: flashlight holds it by a reference Python must keep alive
+            self._biased[key] = (self._build(lm, words, dict.fromkeys(new, 0.0)), words, lm)
+        return self._biased[key][:2]
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, tokens: list[str], **overrides) -> BeamSearchDecoder:
@@ -329,8 +406,18 @@ class BeamSearchDecoder:
             options = BeamSearchOptions(**{**asdict(options), **overrides})
         return cls(d / LM_FILE, tokens, options)
 
-    def search(self, logprobs: np.ndarray) -> list[tuple[str, int, int]]:
+    def search(
+        self, logprobs: np.ndarray, bias: Sequence[str] = (), boost: float = BIAS_BOOST
+    ) -> list[tuple[str, int, int]]:
         """The best word sequence for one utterance's (frames, vocab) log-probabilities.
+
+        Args:
+            logprobs: (frames, vocab) log-probabilities.
+            bias: phrases to favour (contact and device names); their words become possible even
+                when the lexicon lacks them, and each gets ``boost`` added to its n-gram score.
+                The biased search is built once per phrase set (16 kept) and is slower than the
+                plain one (the n-gram is consulted from Python).
+            boost: log10 bonus per biased word (2.0 = a hundred times more likely).
 
         Returns:
             ``(word, first frame, end frame)`` per word; the frames are where the word's
@@ -345,11 +432,12 @@ class BeamSearchDecoder:
         if frames == 0:
             return []
         emissions = np.ascontiguousarray(logprobs, dtype=np.float32)
-        results = self._decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])
+        decoder, dictionary = self._bias(bias, boost) if bias else (self._decoder, self._words)
+        results = decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])
         if not results:
             return []
         best = results[0]
-        words = [self._words.get_entry(i) for i in best.words if i >= 0]
+        words = [dictionary.get_entry(i) for i in best.words if i >= 0]
         return [(w, s, e) for w, (s, e) in zip(words, self._spans(list(best.tokens), len(words)), strict=True)]
 
     def _spans(self, path: list[int], n_words: int) -> list[tuple[int, int]]:

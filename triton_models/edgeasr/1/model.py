@@ -27,6 +27,10 @@ the batch), then sliced back per request. A bad request (no audio, both audio in
 NaN/Inf, too long, wrong sample rate, wrong rank) gets an INVALID_ARGUMENT error response while
 the rest of the batch is served.
 
+The request parameter ``bias`` (a JSON list of phrases, :class:`~edgeasr.client.TritonClient`'s
+``bias=``) favours those words in the beam search for that request alone (phrase biasing:
+contact and device names, with no re-export).
+
 Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
 (``model.onnx``), ``vocab_file`` (``vocab.json``). The version directory must match its
@@ -134,10 +138,27 @@ class TritonPythonModel:
         if self.decoding.has_beam_search(version_dir):
             self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
 
-    def _text(self, logprobs):
+    def _text(self, logprobs, bias=()):
         if self.beam_search is None:
             return self.decoding.greedy_decode(logprobs, tuple(self.tokens)).text
-        return " ".join(word for word, _, _ in self.beam_search.search(logprobs))
+        return " ".join(word for word, _, _ in self.beam_search.search(logprobs, bias=bias))
+
+    def _bias(self, request):
+        """The request parameter ``bias`` (a JSON list of phrases to favour), or () when absent."""
+        try:
+            params = json.loads(request.parameters() or "{}")
+        except (AttributeError, ValueError):
+            return ()
+        raw = params.get("bias")
+        if raw is None:
+            return ()
+        try:
+            phrases = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise RequestError("parameter bias must be a JSON list of phrases") from None
+        if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases) or len(phrases) > 1000:
+            raise RequestError("parameter bias must be a JSON list of at most 1000 phrases")
+        return tuple(phrases)
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -190,8 +211,10 @@ class TritonPythonModel:
         """Serve a (dynamic) batch: one response per request, in order."""
         responses = [None] * len(requests)
         valid = []  # (request index, rows)
+        biases = {}
         for i, request in enumerate(requests):
             try:
+                biases[i] = self._bias(request)
                 valid.append((i, self._audio_rows(request)))
             except RequestError as exc:
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
@@ -212,14 +235,14 @@ class TritonPythonModel:
                 mine = results[start : start + len(rows)]
                 start += len(rows)
                 try:  # a decoder failure fails its own request, never the others of the batch
-                    responses[i] = self._response(mine)
+                    responses[i] = self._response(mine, biases.get(i, ()))
                 except Exception as exc:
                     error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
         return responses
 
-    def _response(self, per_row):
-        texts = np.array([[self._text(lp).encode("utf-8")] for lp in per_row], dtype=np.object_)
+    def _response(self, per_row, bias=()):
+        texts = np.array([[self._text(lp, bias).encode("utf-8")] for lp in per_row], dtype=np.object_)
         frames = max(lp.shape[0] for lp in per_row)
         stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
         for j, lp in enumerate(per_row):
