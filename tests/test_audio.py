@@ -10,6 +10,8 @@ import soundfile as sf
 
 from edgeasr.audio import AudioError, load_audio
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _tone(path: Path, seconds: float, rate: int = 16000) -> Path:
     t = np.arange(int(rate * seconds)) / rate
@@ -45,3 +47,25 @@ def test_the_recognizer_refuses_long_files_the_same_way(tmp_path: Path) -> None:
     rec = Recognizer(root / "triton_models" / "edgeasr", RecognizerOptions(max_seconds=2.0))
     with pytest.raises(AudioError, match="longer than the 2 s maximum"):
         rec.transcribe(_tone(tmp_path / "long.wav", 3.0))
+
+
+def test_a_truncated_wav_is_refused_with_what_its_header_says(tmp_path: Path) -> None:
+    data = (ROOT / "samples" / "01-flite-rms.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 10])
+    with pytest.raises(AudioError, match=r"truncated WAV file: its header says 2\.72 s, the file holds 0\.27 s"):
+        load_audio(cut)
+    with pytest.raises(AudioError, match="audio bytes: truncated WAV file"):
+        load_audio(data[: len(data) // 10])
+    assert load_audio(data).size == 43520  # the whole file, as bytes, reads as the file does
+
+
+def test_sequences_and_bytes_are_audio_and_rates_must_be_audio_rates() -> None:
+    assert load_audio([0.0, 0.5, -0.5] * 1000, 16000).dtype == np.float32
+    with pytest.raises(AudioError, match="needs its sample_rate"):
+        load_audio([0.0] * 1600)
+    with pytest.raises(AudioError, match="must be numbers"):
+        load_audio(["a", "b"], 16000)
+    for rate in (0, -8000, 10**9):
+        with pytest.raises(AudioError, match=f"sample rate {rate} Hz is not an audio rate"):
+            load_audio(np.zeros(1600, np.float32), rate)

@@ -89,8 +89,8 @@ class TestAgainstServer:
     def test_invalid_argument_is_not_retried(self, triton_server) -> None:
         client = TritonClient(triton_server.grpc_url, retries=3)
         calls = count_calls(client, "infer")
-        with pytest.raises(ClientError, match="INVALID_ARGUMENT: AUDIO contains NaN") as info:
-            client.transcribe(np.full(1600, np.nan, np.float32))
+        with pytest.raises(ClientError, match=r"INVALID_ARGUMENT: AUDIO: audio is 31\.0 s long") as info:
+            client.transcribe(np.zeros(31 * 16000, np.float32))  # the server holds the length limit
         assert info.value.status == "StatusCode.INVALID_ARGUMENT"
         assert len(calls) == 1
 
@@ -134,3 +134,32 @@ class TestAgainstServer:
         assert [r.text for r in results] == [reference_text(a) for a in speechlike]
         assert all(r.model_version == "1" for r in results)
         assert stats.execution_count >= 1 and probs.shape[1] == 29
+
+
+BAD_INPUTS = {  # kind -> (audio, sample rate, the message every path gives)
+    "one sample": (np.zeros(1, np.float32), 16000, "audio is 0 ms long, shorter than 50 ms"),
+    "empty": (np.zeros(0, np.float32), 16000, r"empty audio \(0 samples\)"),
+    "nan": (np.full(1600, np.nan, np.float32), 16000, "audio contains NaN or Inf samples"),
+    "absurd rate": (np.zeros(1600, np.float32), 10**9, "sample rate 1000000000 Hz is not an audio rate"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_INPUTS))
+def test_bad_input_is_refused_the_same_way_on_device_client_and_server(triton_server, kind: str) -> None:
+    """One validation (edgeasr.audio), one message: Recognizer, TritonClient and raw requests to Triton."""
+    import tritonclient.grpc as grpcclient
+
+    from edgeasr.audio import AudioError
+    from edgeasr.recognizer import Recognizer
+
+    audio, rate, message = BAD_INPUTS[kind]
+    with pytest.raises(AudioError, match=message):
+        Recognizer(triton_server.model_repository / "edgeasr").transcribe(audio, rate)
+    with pytest.raises(AudioError, match=message):
+        TritonClient(triton_server.grpc_url).transcribe(audio, rate)
+    if rate == 16000 and audio.size:  # a raw request straight to Triton: refused by the served model alike
+        raw = grpcclient.InferenceServerClient(triton_server.grpc_url)
+        tensor = grpcclient.InferInput("AUDIO", [1, audio.size], "FP32")
+        tensor.set_data_from_numpy(audio[None, :])
+        with pytest.raises(Exception, match=message):
+            raw.infer("edgeasr", [tensor])

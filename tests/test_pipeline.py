@@ -184,8 +184,8 @@ def test_bad_request_gets_an_error_and_the_server_keeps_serving(served: dict) ->
     from edgeasr.client import ClientError, TritonClient
 
     client = TritonClient(served["url"])
-    with pytest.raises(ClientError, match=r"NaN|Inf|finite"):
-        client.transcribe(np.full(16000, np.nan, np.float32), 16000)
+    with pytest.raises(ClientError, match=r"INVALID_ARGUMENT: AUDIO: audio is 31\.0 s long"):
+        client.transcribe(np.zeros(31 * 16000, np.float32), 16000)
     wav = _wavs(served["corpus"])[0]
     after = client.transcribe_file(wav)  # the next request is answered, by the same model
     assert after.model_version == "1" and after.latency_s > 0

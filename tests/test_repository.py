@@ -34,6 +34,7 @@ def test_publish_writes_every_flavour(tmp_path: Path, asr_onnx: Path, plan: Path
     assert repo.publish("edgeasr", asr_onnx, card_fields={"data_version": "v1"}, plan_path=plan) == 1
     assert repo.models() == ["edgeasr", "edgeasr_onnx", "edgeasr_trt"]
     assert sorted(p.name for p in repo.version_dir("edgeasr", 1).iterdir()) == [
+        "audio.py",
         "decoding.py",
         "features.py",
         "integrity.py",

@@ -83,6 +83,7 @@ BAD_REQUESTS = {
     "nan": ({"audio": np.array([[0.1, np.nan, 0.2] * 200], np.float32)}, "NaN or Inf"),
     "inf": ({"audio": np.array([[0.1, np.inf] * 300], np.float32)}, "NaN or Inf"),
     "too long": ({"audio": LONG}, "longer than the 30 s maximum"),
+    "one sample": ({"audio": np.zeros((1, 1), np.float32)}, "shorter than 50 ms"),
     "sample rate": (
         {"audio": np.zeros((1, 800), np.float32), "rate": np.array([[8000]], np.int32)},
         "16000 Hz",

@@ -18,6 +18,7 @@ __all__ = [
     "SAMPLE_RATE",
     "AudioError",
     "AudioLimits",
+    "check_rate",
     "check_waveform",
     "load_audio",
     "resample",
@@ -27,6 +28,8 @@ __all__ = [
 
 SAMPLE_RATE = 16_000
 """The sample rate of every model in edgeasr (Hz)."""
+MIN_INPUT_RATE, MAX_INPUT_RATE = 1_000, 384_000
+"""Input sample rates accepted (Hz): anything else is not an audio rate, and is refused."""
 
 
 class AudioError(ValueError):
@@ -59,12 +62,23 @@ def to_mono_float(samples: np.ndarray, *, name: str = "audio") -> np.ndarray:
     raise AudioError(f"{name}: unsupported sample type {arr.dtype} (use int16, int32 or float)")
 
 
+def check_rate(sample_rate: int) -> int:
+    """Return ``sample_rate`` as an int, or raise :class:`AudioError` if it is not an audio rate."""
+    rate = int(sample_rate)
+    if not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
+        raise AudioError(f"sample rate {rate} Hz is not an audio rate ({MIN_INPUT_RATE} to {MAX_INPUT_RATE} Hz)")
+    return rate
+
+
 def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample mono float32 audio with soxr (high quality)."""
+    """Resample mono float32 audio with soxr (high quality).
+
+    Raises:
+        AudioError: ``source_rate`` is not an audio rate (:func:`check_rate`).
+    """
+    source_rate = check_rate(source_rate)
     if source_rate == target_rate:
         return samples
-    if source_rate <= 0:
-        raise AudioError(f"sample rate must be positive, got {source_rate}")
     import soxr
 
     return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32)
@@ -88,47 +102,101 @@ def check_waveform(samples: np.ndarray, *, name: str = "audio", limits: AudioLim
         raise AudioError(f"{name}: audio is entirely silent")
 
 
+def _wav_truncation(head: bytes, size: int) -> tuple[float, float] | None:
+    """(seconds the header declares, seconds present) of a RIFF/WAVE file cut short, else None.
+
+    ``head`` is the start of the file (the chunks before the data), ``size`` its length in bytes.
+    A data size of 0 or 0xFFFFFFFF (a stream written without a final size) declares nothing.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        chunk, length = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 16 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+        if chunk == b"data":
+            present = size - (pos + 8)
+            if length in (0, 0xFFFFFFFF) or present >= length or byte_rate <= 0:
+                return None
+            return length / byte_rate, max(present, 0) / byte_rate
+        pos += 8 + length + (length & 1)
+    return None
+
+
 def load_audio(
-    source: str | os.PathLike | np.ndarray,
+    source: str | os.PathLike | np.ndarray | bytes | list | tuple,
     sample_rate: int | None = None,
     max_seconds: float | None = None,
 ) -> np.ndarray:
-    """Return 16 kHz mono float32 audio from a file path or an array.
+    """Return 16 kHz mono float32 audio from a file path, the bytes of a file, or samples.
 
     Args:
-        source: a path to any file libsndfile reads (WAV, FLAC, OGG, ...), or an array of samples.
-        sample_rate: the rate of ``source`` when it is an array (required then); ignored for files.
+        source: a path to any file libsndfile reads (WAV, FLAC, OGG, ...), the bytes of such a
+            file, or samples (a numpy array, list or tuple).
+        sample_rate: the rate of ``source`` when it is samples (required then); ignored for files.
         max_seconds: refuse a file whose header says it is longer, before decoding any of it.
 
     Raises:
-        AudioError: the file is missing, unreadable, not audio, longer than ``max_seconds``, or
-            the array is malformed.
+        AudioError: the file is missing, unreadable, not audio, truncated (a WAV whose data is
+            shorter than its header says), longer than ``max_seconds``, at a rate that is not an
+            audio rate, or the samples are malformed.
     """
+    if isinstance(source, list | tuple):
+        try:
+            source = np.asarray(source, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise AudioError(f"audio samples must be numbers ({exc})") from None
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("an array of samples needs its sample_rate")
         return resample(to_mono_float(source), int(sample_rate))
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _decode(bytes(source), "audio bytes", max_seconds)
     path = Path(source)
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror})") from None
+    return _decode(str(path), str(path), max_seconds, head=head, size=path.stat().st_size)
+
+
+def _decode(
+    source: str | bytes, name: str, max_seconds: float | None, *, head: bytes | None = None, size: int = 0
+) -> np.ndarray:
+    """Decode a file (path) or its bytes with soundfile: the checks, then 16 kHz mono float32."""
+    import io
+
     import soundfile as sf
+
+    if isinstance(source, bytes):
+        head, size = source[: 1 << 16], len(source)
+    cut = _wav_truncation(head or b"", size)
+    if cut is not None:
+        raise AudioError(f"{name}: truncated WAV file: its header says {cut[0]:.2f} s, the file holds {cut[1]:.2f} s")
+
+    def opened():
+        return io.BytesIO(source) if isinstance(source, bytes) else source
 
     if max_seconds is not None:
         try:
-            info = sf.info(str(path))
+            info = sf.info(opened())
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioError(f"{path}: not a readable audio file ({exc})") from None
+            raise AudioError(f"{name}: not a readable audio file ({exc})") from None
         if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
             raise AudioError(
-                f"{path}: {info.frames / info.samplerate:.1f} s long, longer than the {max_seconds:g} s maximum"
+                f"{name}: {info.frames / info.samplerate:.1f} s long, longer than the {max_seconds:g} s maximum"
             )
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(opened(), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc})") from None
-    return resample(to_mono_float(data, name=str(path)), int(rate))
+        raise AudioError(f"{name}: not a readable audio file ({exc})") from None
+    return resample(to_mono_float(data, name=name), int(rate))
 
 
 def valid_wav_seconds(path: str | os.PathLike) -> float | None:

@@ -26,7 +26,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 from tritonclient.utils import InferenceServerException
 
-from edgeasr.audio import SAMPLE_RATE, load_audio, resample, to_mono_float
+from edgeasr.audio import SAMPLE_RATE, AudioLimits, check_rate, check_waveform, load_audio, resample, to_mono_float
 from edgeasr.decoding import Transcript
 
 __all__ = ["AsyncTritonClient", "BatchStats", "ClientError", "TritonClient"]
@@ -71,17 +71,20 @@ class BatchStats:
 
 
 def _prepare(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Return mono int16 or float32 PCM at 16 kHz, without changing int16 audio already at 16 kHz."""
+    """Return mono int16 or float32 PCM at 16 kHz, without changing int16 audio already at 16 kHz.
+
+    The input is checked as the on-device recognizer checks it (:func:`edgeasr.audio.check_waveform`:
+    empty, NaN or Inf, shorter than 50 ms; a rate that is not an audio rate), with the same
+    :class:`~edgeasr.audio.AudioError` messages, before anything is sent.
+    """
     arr = np.asarray(audio)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    if arr.ndim == 1 and arr.dtype == np.int16 and int(sample_rate) == SAMPLE_RATE:
-        return arr
-    try:
-        arr = to_mono_float(arr)
-        return resample(arr, int(sample_rate)) if int(sample_rate) != SAMPLE_RATE else arr
-    except ValueError as exc:
-        raise ClientError(f"bad audio: {exc}") from None
+    rate = check_rate(sample_rate)
+    pcm = arr if arr.ndim == 1 and arr.dtype == np.int16 and rate == SAMPLE_RATE else None
+    wave = resample(to_mono_float(arr), rate)
+    check_waveform(wave, limits=AudioLimits(max_seconds=float("inf")))  # the server holds the length limit
+    return pcm if pcm is not None else wave
 
 
 def _inputs(pcm: np.ndarray) -> list[grpcclient.InferInput]:

@@ -167,7 +167,7 @@ class Recognizer:
 
     def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long."""
-        name = str(audio) if not isinstance(audio, np.ndarray) else "audio"
+        name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         wave = self._prepare(audio, sample_rate, name)
         return self._windowed(wave)
 
@@ -195,8 +195,9 @@ class Recognizer:
         """Transcribe a file or an array.
 
         Args:
-            audio: a path to an audio file, or samples (int16, int32 or float; mono or (n, channels)).
-            sample_rate: the rate of ``audio`` when it is an array; it is resampled to 16 kHz.
+            audio: a path to an audio file, the bytes of one, or samples (a numpy array, list or
+                tuple; int16, int32 or float; mono or (n, channels)).
+            sample_rate: the rate of ``audio`` when it is samples; it is resampled to 16 kHz.
             bias: phrases to favour at run time (contact and device names), with no re-export:
                 their words become possible outputs even where the lexicon lacks them.
 

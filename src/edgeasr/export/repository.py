@@ -81,11 +81,12 @@ RUNTIME_FILES = {
     "model.py": resources.files("edgeasr.serving").joinpath("triton_model.py"),
     decoding.MODULE_FILE: resources.files("edgeasr").joinpath("decoding.py"),
     "features.py": resources.files("edgeasr").joinpath("features.py"),
+    "audio.py": resources.files("edgeasr").joinpath("audio.py"),
     integrity.MODULE_FILE: resources.files("edgeasr").joinpath("integrity.py"),
 }
 """What every python-flavour version folder runs, by its name there: the Triton model
-(:mod:`edgeasr.serving.triton_model`) and its own copies of the decoder, the level normalization
-and the integrity check."""
+(:mod:`edgeasr.serving.triton_model`) and its own copies of the decoder, the level normalization,
+the input checks and the integrity check."""
 
 OBSOLETE_RUNTIME_FILES = ("beam_search.py",)
 """Runtime files that earlier edgeasr versions shipped and :meth:`ModelRepository.upgrade_runtime` drops

@@ -14,9 +14,11 @@ Inputs (per request; the batch dimension comes from ``max_batch_size > 0``):
 
 Outputs: ``TEXT`` TYPE_STRING [1] (the transcript) and ``LOGPROBS`` TYPE_FP32 [-1, 29] (the valid
 frames only). The version folder carries its own copies of :mod:`edgeasr.integrity`,
-:mod:`edgeasr.features` and :mod:`edgeasr.decoding` (``integrity.py``, ``features.py``,
-``decoding.py``), loaded from there by path: the files are checked against the model card first,
-each request is brought to the training level (``features.LevelMeter``, as the on-device
+:mod:`edgeasr.features`, :mod:`edgeasr.audio` and :mod:`edgeasr.decoding` (``integrity.py``,
+``features.py``, ``audio.py``, ``decoding.py``), loaded from there by path. The files are checked
+against the model card first; every request is checked as on device, with the same messages
+(``audio.check_waveform``: empty, NaN or Inf, shorter than 50 ms, too long); each request is
+brought to the training level (``features.LevelMeter``, as the on-device
 recognizer does), then ``TEXT`` comes from the beam search with the word n-gram
 when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
@@ -24,8 +26,8 @@ greedy decoding: the same code, and so the same text, as the on-device recognize
 ``execute`` validates each request on its own; the valid ones are zero-padded to the longest and
 run through onnxruntime in one call (the ONNX model masks padding, so results do not depend on
 the batch), then sliced back per request. A bad request (no audio, both audio inputs, empty,
-NaN/Inf, too long, wrong sample rate, wrong rank) gets an INVALID_ARGUMENT error response while
-the rest of the batch is served.
+NaN/Inf, too short, too long, wrong sample rate, wrong rank, a malformed ``bias``) gets an
+INVALID_ARGUMENT error response while the rest of the batch is served.
 
 The request parameter ``bias`` (a JSON list of phrases, :class:`~edgeasr.client.TritonClient`'s
 ``bias=``) favours those words in the beam search for that request alone (phrase biasing:
@@ -114,6 +116,7 @@ class TritonPythonModel:
         self.card = load_version_module(version_dir, "integrity.py").verify_version_dir(version_dir)
         self.decoding = load_version_module(version_dir, "decoding.py")
         self.features = load_version_module(version_dir, "features.py")  # level normalization, as on device
+        self.audio = load_version_module(version_dir, "audio.py")  # the input checks, as on device
         self.level = self.features.LevelConfig()
         params = dict(DEFAULTS)
         for key, value in (config.get("parameters") or {}).items():
@@ -184,15 +187,12 @@ class TritonPythonModel:
                 )
         if audio.shape[0] == 0:
             raise RequestError(f"{name} has an empty batch")
-        if audio.shape[1] == 0:
-            raise RequestError(f"{name} is empty (0 samples)")
-        if audio.shape[1] > self.max_samples:
-            raise RequestError(
-                f"{name} is {audio.shape[1] / self.sample_rate:.1f} s long, longer than the "
-                f"{self.max_samples / self.sample_rate:.0f} s maximum (split it on the client)"
-            )
-        if not np.all(np.isfinite(audio)):
-            raise RequestError(f"{name} contains NaN or Inf samples")
+        limits = self.audio.AudioLimits(max_seconds=self.max_samples / self.sample_rate)
+        for row in audio:  # the on-device checks and messages (edgeasr.audio.check_waveform)
+            try:
+                self.audio.check_waveform(row, name=name, limits=limits)
+            except self.audio.AudioError as exc:
+                raise RequestError(str(exc)) from None
         return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
 
     # -- inference ----------------------------------------------------------------------------
