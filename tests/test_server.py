@@ -253,3 +253,41 @@ def _audio_input(grpcclient):
     tensor = grpcclient.InferInput("AUDIO", list(x.shape), "FP32")
     tensor.set_data_from_numpy(x)
     return tensor
+
+
+def test_a_broken_version_does_not_keep_the_good_ones_from_serving(tmp_path: Path, asr_onnx: Path) -> None:
+    """Triton loads a model's versions all or nothing; the server serves those that load, and says which did not."""
+    from conftest import _published_repo
+    from edgeasr.client import TritonClient
+    from edgeasr.export.repository import ModelRepository
+
+    root = _published_repo(tmp_path / "models", asr_onnx)
+    assert ModelRepository(root).publish("edgeasr", asr_onnx, card_fields={}) == 2
+    (root / "edgeasr" / "2" / "model.onnx").write_bytes(b"corrupt")  # the newest version is broken
+    with TritonServer(root) as server:
+        assert list(server.unavailable) == ["edgeasr"] and list(server.unavailable["edgeasr"]) == [2]
+        assert "integrity check failed" in server.unavailable["edgeasr"][2]
+        assert TritonClient(server.grpc_url).transcribe(np.zeros(8000, np.float32)).model_version == "1"
+    script = textwrap.dedent(f"""
+        import argparse, sys
+        from edgeasr.serving.cli import add_parser as add_serve_parser
+        parser = argparse.ArgumentParser(prog="edgeasr")
+        add_serve_parser(parser.add_subparsers())
+        args = parser.parse_args(["serve", "--model-repository", {str(root)!r},
+                                  "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0"])
+        sys.exit(args.func(args))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "UNAVAILABLE" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert any("edgeasr version 2 UNAVAILABLE: " in line and "integrity" in line for line in lines), "".join(lines)
+    assert proc.returncode == 3, "".join(lines) + out

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_parser"]
+__all__ = ["EXIT_PARTIAL", "add_parser"]
+
+EXIT_PARTIAL = 3
+"""Exit code of ``edgeasr serve`` after a clean stop when some versions on disk did not load."""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -58,6 +61,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  gRPC     {grpc_url}", flush=True)
         print(f"  HTTP     {srv.http_url}   (Triton's own: name a version there)", flush=True)
         print(f"  metrics  {metrics_url}", flush=True)
+        for model, versions in srv.unavailable.items():
+            for version, reason in versions.items():
+                print(f"edgeasr serve: {model} version {version} UNAVAILABLE: {reason}", file=sys.stderr, flush=True)
         print(f"  log      {srv.log_path}   (Ctrl-C stops)", flush=True)
 
     try:
@@ -71,6 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
             front.stop()
         if endpoint is not None:
             endpoint.stop()
+    if code == 0 and server.unavailable:  # served, but not everything on disk: say so in the exit code
+        code = EXIT_PARTIAL
     print(f"edgeasr serve: stopped (exit code {code})", flush=True)
     return code
 

@@ -14,9 +14,14 @@ What it takes (measured, see ``shared/notes/triton-on-cpu.md``):
 * **Environment.** ``LD_LIBRARY_PATH`` starts with the running Python's ``LIBDIR`` so the stub
   loads the matching ``libpython``; ``PATH`` starts with this interpreter's ``bin/`` so the stub
   finds this venv's packages (numpy<2, onnxruntime) through its ``pyvenv.cfg``.
-* **Models.** ``--model-control-mode explicit`` with one ``--load-model`` per model whose backend
-  the bundled server has (``backend: "python"``), so a repository that also holds native
-  ``onnxruntime_onnx``/``tensorrt_plan`` flavours still serves here.
+* **Models.** ``--model-control-mode explicit``; once the server is live, each model whose backend
+  the bundled server has (``backend: "python"``) is loaded through the repository API, so a
+  repository that also holds native ``onnxruntime_onnx``/``tensorrt_plan`` flavours still serves
+  here. Triton loads a model's versions all or nothing, so when a model does not load each version
+  is tried alone and the model is loaded with those that load (a ``version_policy`` override,
+  ``config.pbtxt`` untouched); the others are in :attr:`TritonServer.unavailable` with Triton's
+  reason, and ``edgeasr serve`` prints them and exits 3 when stopped. A later ``load_model``
+  without an override reads ``config.pbtxt`` again, broken version included.
 * **Shared memory.** Each server gets its own python-backend region prefix
   (``triton_python_backend_shm_region_edgeasr<pid>x<n>_``); :meth:`TritonServer.stop` removes the
   ``/dev/shm`` files with that prefix, including those a crashed stub left behind.
@@ -29,6 +34,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import itertools
+import json
 import os
 import re
 import secrets
@@ -262,6 +268,7 @@ class TritonServer:
         self.grpc_bind = grpc_bind or bind
         self.metrics_bind = metrics_bind or bind
         self.admin_token = secrets.token_hex(16) if restrict_model_control else ""
+        self.unavailable: dict[str, dict[int, str]] = {}  # versions that did not load, with Triton's reason
         self.binary = Path(binary) if binary else None
         self.backend_directory = Path(backend_directory) if backend_directory else None
         self._ports = {"grpc": int(grpc_port), "http": int(http_port), "metrics": int(metrics_port)}
@@ -331,15 +338,16 @@ class TritonServer:
             "--allow-cpu-metrics=true",
             "--model-control-mode=explicit",
             "--disable-auto-complete-config",
-            "--strict-readiness=true",
-            "--exit-on-error=true",
+            "--strict-readiness=false",  # one broken version must not keep the good ones from serving
+            "--exit-on-error=false",
             "--exit-timeout-secs=10",
             f"--log-verbose={self.log_verbose}",
         ]
         if self.admin_token:  # the model-repository API only for whoever holds this server's token
             rule = f"model-repository:{ADMIN_HEADER}={self.admin_token}"
             cmd += [f"--http-restricted-api={rule}", f"--grpc-restricted-protocol={rule}"]
-        cmd += [f"--load-model={m}" for m in self.models]
+        # models are loaded after start through the repository API (_settle_models), one at a time, so
+        # that a model with a broken version can be loaded again without it
         return cmd
 
     def _environment(self) -> dict[str, str]:
@@ -413,7 +421,7 @@ class TritonServer:
                     return self
                 except ServerError as exc:
                     tail = self.log_tail()
-                    self._stop_locked()
+                    self._stop_locked(keep_log=True)
                     port_clash = "already in use" in tail.lower() or "address in use" in tail.lower()
                     if port_clash and auto_ports and attempt < 2:
                         # the clash is explained and retried: this attempt's log folder goes with it
@@ -435,7 +443,7 @@ class TritonServer:
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = ["/v2/health/ready", *[f"/v2/models/{m}/ready" for m in self.models]]
+        pending = ["/v2/health/live"]  # Triton is live once its start-up loads are done, good or bad
         while pending:
             assert self._process is not None
             if self._process.poll() is not None:
@@ -449,6 +457,79 @@ class TritonServer:
             if time.monotonic() > deadline:
                 raise ServerError(f"tritonserver not ready after {timeout_s:.0f} s (waiting for {pending[0]})")
             time.sleep(0.1)
+        self._settle_models()
+        missing = [m for m in self.models if self._get(f"/v2/models/{m}/ready") != 200]
+        if missing:
+            reasons = "; ".join(f"{m} {v}: {r}" for m, vs in self.unavailable.items() for v, r in vs.items())
+            raise ServerError(f"tritonserver failed to start: no version of {', '.join(missing)} loads ({reasons})")
+
+    # -- versions that do not load ---------------------------------------------------------------
+
+    def _post(self, path: str, body: dict) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if self.admin_token:
+            headers[ADMIN_HEADER] = self.admin_token
+        request = urllib.request.Request(self.http_url + path, data=json.dumps(body).encode(), headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as resp:
+                text = resp.read()
+                return int(resp.status), json.loads(text) if text.strip() else {}
+        except urllib.error.HTTPError as exc:
+            text = exc.read()
+            try:
+                return int(exc.code), json.loads(text) if text.strip() else {}
+            except ValueError:
+                return int(exc.code), {"error": text.decode(errors="replace")}
+
+    def _load(self, model: str, versions: Sequence[int] | None) -> str:
+        """Load ``model`` (with only ``versions``: a config override); "" or the reason it failed."""
+        from google.protobuf.json_format import MessageToJson
+
+        from edgeasr.tritonconfig import read_config, set_version_policy
+
+        body: dict = {}
+        if versions is not None:
+            config = set_version_policy(read_config(self.model_repository / model), "specific", versions=versions)
+            body = {"parameters": {"config": MessageToJson(config, preserving_proto_field_name=True)}}
+        code, doc = self._post(f"/v2/repository/models/{model}/load", body)
+        return "" if code == 200 else str(doc.get("error") or f"HTTP {code}").strip().splitlines()[0]
+
+    def _settle_models(self) -> None:
+        """Serve every version that loads; record the others in :attr:`unavailable` with Triton's reason.
+
+        Triton loads a model's versions all or nothing: one broken version (a corrupt
+        ``model.onnx``, a ``model.py`` that raises at warm-up) unloads the good ones too. When a
+        model did not load, each version on disk is tried alone, then the model is loaded with
+        those that loaded (a ``version_policy`` override; ``config.pbtxt`` is not touched).
+        """
+        from edgeasr.tritonconfig import read_config
+
+        self.unavailable = {}
+        for model in self.models:
+            if not self._load(model, None):
+                continue
+            config = read_config(self.model_repository / model)
+            on_disk = sorted(int(p.name) for p in (self.model_repository / model).iterdir() if p.name.isdigit())
+            which = config.version_policy.WhichOneof("policy_choice")
+            if which == "specific":
+                on_disk = [v for v in on_disk if v in set(config.version_policy.specific.versions)]
+            elif which != "all":
+                on_disk = on_disk[-max(1, config.version_policy.latest.num_versions or 1) :]
+            good, bad = [], {}
+            for version in on_disk:
+                reason = self._load(model, [version])
+                if reason:
+                    bad[version] = reason
+                else:
+                    good.append(version)
+            if good and len(good) > 1:
+                reason = self._load(model, good)
+                if reason:  # the good ones do not load together: serve the newest alone
+                    bad.update(dict.fromkeys(good[:-1], reason))
+                    good = good[-1:]
+                    self._load(model, good)
+            if bad:
+                self.unavailable[model] = bad
 
     def _fatal_log_line(self) -> str:
         for line in self.log_tail(200).splitlines():
@@ -470,7 +551,7 @@ class TritonServer:
         with self._lock:
             return self._stop_locked(timeout_s)
 
-    def _stop_locked(self, timeout_s: float = 15.0) -> int | None:
+    def _stop_locked(self, timeout_s: float = 15.0, keep_log: bool = False) -> int | None:
         process, self._process = self._process, None
         code = None
         if process is not None:
@@ -489,7 +570,7 @@ class TritonServer:
             with contextlib.suppress(Exception):
                 atexit.unregister(self.stop)
         self.remove_shm_files()
-        if code == 0 and self._log_dir is not None:  # a failed server's log stays for inspection
+        if code == 0 and not keep_log and self._log_dir is not None:  # a failed server's log stays for inspection
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
         return code
