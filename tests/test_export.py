@@ -173,3 +173,20 @@ def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise
 def test_tune_noise_snr_is_read_from_the_target(tmp_path) -> None:
     (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\ntune_noise_snr = [10]\n')
     assert ExportTarget.from_toml(tmp_path / "t.toml").tune_noise_snr == (10.0,)
+
+
+def test_export_that_cannot_write_is_one_line_and_leaves_nothing(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the repository's parent should be\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "export", str(tiny_checkpoint), "--target", "export/cpu-fp32.toml",
+         "--check-manifest", str(tiny_corpus / "dev.jsonl"), "--repository", str(blocker / "repo")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("edgeasr export:")]
+    assert len(ours) == 1 and "nothing written" in ours[0] and "Traceback" not in proc.stderr  # (torch warns too)
+    assert blocker.read_text().startswith("a file")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +258,42 @@ def test_per_flavour_card_fields(tmp_path: Path, asr_onnx: Path) -> None:
     assert repo.card("edgeasr_onnx", version).precision == "fp32"
     assert repo.card("edgeasr_trt", version).precision == "fp16"
     assert find_precision_versions(repo.root, "edgeasr") == {"fp32": version}
+
+
+def test_a_full_disk_mid_publish_leaves_no_model_folder(tmp_path: Path, asr_onnx: Path, monkeypatch) -> None:
+    import errno
+
+    import edgeasr.export.repository as repository_module
+
+    real = repository_module._copy_durable
+    calls = []
+
+    def disk_full(src: Path, dst: Path) -> None:
+        calls.append(dst)
+        if dst.name == "model.onnx" and len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(repository_module, "_copy_durable", disk_full)
+    repo = ModelRepository(tmp_path / "fresh")
+    with pytest.raises(OSError, match="No space left"):
+        repo.publish("edgeasr", asr_onnx, card_fields={})
+    assert not (tmp_path / "fresh" / "edgeasr").exists() and not (tmp_path / "fresh" / "edgeasr_onnx").exists()
+
+
+def test_stale_export_temp_folders_are_removed_by_the_next_export(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from edgeasr.export.pipeline import clean_stale_temp_dirs
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"edgeasr-export-{dead.pid}-"))
+    mine = Path(tempfile.mkdtemp(prefix=f"edgeasr-export-{os.getpid()}-"))
+    try:
+        assert stale in clean_stale_temp_dirs()
+        assert not stale.exists() and mine.exists()  # a running export's folder is left alone
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)

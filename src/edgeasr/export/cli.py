@@ -25,6 +25,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except ExportCheckError as exc:
         print(f"edgeasr export: check failed, nothing written: {exc}", file=sys.stderr)
         return 3
+    except OSError as exc:  # a full disk, a read-only repository: publishing left nothing behind
+        what = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"edgeasr export: cannot write{where}: {what}; nothing written", file=sys.stderr)
+        return 1
     where = f"version {result.version} at {result.path}" if result.version else str(result.path)
     print(f"exported {target.name}: {where}")
     return 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -39,7 +40,36 @@ from edgeasr.export.target import ExportCheckError, ExportResult, ExportTarget
 from edgeasr.export.tuning import greedy_wer, noisy_copies, tune_beam_search
 from edgeasr.manifest import read_manifest, resolve_audio_path
 
-__all__ = ["build_engine_for_target", "check_engine", "export_checkpoint"]
+__all__ = ["build_engine_for_target", "check_engine", "clean_stale_temp_dirs", "export_checkpoint"]
+
+
+_TEMP_PREFIX = "edgeasr-export-"
+
+
+def clean_stale_temp_dirs() -> list[Path]:
+    """Remove the temp folders of exports whose process is gone (killed mid-export).
+
+    Each export works in ``<tmp>/edgeasr-export-<pid>-*``; one whose pid no longer runs is left
+    over from a kill and is removed by the next export.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
+        pid = path.name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that export is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
@@ -85,7 +115,8 @@ def export_checkpoint(
             model, ckpt, target, waves, refs, repository, repository_toml, started, checkpoint=checkpoint
         )
 
-    with tempfile.TemporaryDirectory(prefix="edgeasr-export-") as tmp:
+    clean_stale_temp_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-") as tmp:
         fp32 = export_onnx(model, Path(tmp) / "model_fp32.onnx", target.opset)
         parity = check_parity(model, fp32, waves[: target.parity_utterances])
         print(
@@ -244,7 +275,8 @@ def build_engine_for_target(
     if reason:
         raise RuntimeError(f"cannot build a TensorRT engine here: {reason}")
     options = RepositoryOptions.from_toml(repository_toml) if repository_toml else RepositoryOptions()
-    with tempfile.TemporaryDirectory(prefix="edgeasr-trt-") as tmp:
+    clean_stale_temp_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-trt-") as tmp:
         onnx_path = export_onnx(model, Path(tmp) / "model.onnx", target.opset)
         profile = EngineProfile(max_batch=options.max_batch_size, max_seconds=options.max_audio_seconds)
         build_started = time.time()

@@ -410,6 +410,7 @@ class ModelRepository:
         elif "trt" in flavours:
             flavours.remove("trt")
         names = {f: name + FLAVOURS[f] for f in flavours}
+        created = [self.root / model for model in names.values() if not (self.root / model).exists()]
         for model in names.values():
             (self.root / model).mkdir(parents=True, exist_ok=True)
             self.clean_stale(model)
@@ -450,6 +451,8 @@ class ModelRepository:
         except BaseException:
             for path in [*staged.values(), *renamed]:
                 shutil.rmtree(path, ignore_errors=True)
+            for folder in created:  # model folders this publish made: nothing of them stays
+                shutil.rmtree(folder, ignore_errors=True)
             raise
         return version
 
