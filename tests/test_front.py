@@ -184,3 +184,21 @@ def test_stream_requests_are_routed_too(served) -> None:
         client.stop_stream()
         write_live(live_file_for(repo.root, "edgeasr"), LiveState(model="edgeasr", champion="1"))
     assert answers == ["2"]
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(served) -> None:
+    """The limit comes from max_audio_seconds; a 10-minute request never reaches Triton."""
+    from edgeasr.serving.front import max_request_bytes
+
+    repo, server, _, _ = served
+    limit = max_request_bytes(repo.root)
+    assert limit == 30 * 16000 * 4 * 8 + (1 << 20)  # 30 s of float32 in each of 8 rows, plus 1 MiB
+    with RoutingFront(server.grpc_url, repo.root, max_message_bytes=limit) as front:
+        client = grpcclient.InferenceServerClient(front.url)
+        x = np.zeros((1, 10 * 60 * 16000), np.float32)  # 38 MB
+        tensor = grpcclient.InferInput("AUDIO", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        with pytest.raises(Exception, match=r"(?i)resource_exhausted|larger than max"):
+            client.infer("edgeasr", [tensor])
+        assert TritonClient(front.url, "edgeasr").transcribe(audio()).model_version == "1"  # still serving
+        assert front.stats["routed"] == 1  # the oversized request was never forwarded

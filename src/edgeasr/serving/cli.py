@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         nonlocal front, endpoint
         grpc_url, metrics_url = srv.grpc_url, srv.metrics_url
         if routed:
-            from edgeasr.serving.front import RoutingFront
+            from edgeasr.serving.front import RoutingFront, max_request_bytes
             from edgeasr.serving.metrics import FrontMetrics, MetricsEndpoint
 
             metrics = FrontMetrics()
@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=args.grpc_port,
                 pair_log=args.pair_log,
                 metrics=metrics,
+                max_message_bytes=max_request_bytes(args.model_repository),  # refused unread beyond this
             ).start()
             endpoint = MetricsEndpoint(srv.metrics_url, metrics, bind=args.bind, port=args.metrics_port).start()
             grpc_url = f"{front.url}   (routing front: a request naming no version goes where live.json says)"

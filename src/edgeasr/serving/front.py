@@ -45,13 +45,37 @@ from tritonclient.grpc import service_pb2
 from edgeasr.serving.live import LiveFile, LiveState, PairLog, live_file_for, route_bucket
 from edgeasr.serving.metrics import FrontMetrics
 
-__all__ = ["SERVICE", "RoutingFront", "response_texts"]
+__all__ = ["SERVICE", "RoutingFront", "max_request_bytes", "response_texts"]
 
 SERVICE = "inference.GRPCInferenceService"
 """The KServe v2 gRPC service that Triton and the front implement."""
 _INFER = f"/{SERVICE}/ModelInfer"
 _STREAM = f"/{SERVICE}/ModelStreamInfer"
 _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024  # bytes; Triton's own gRPC limit is 2 GB, the model refuses long audio
+
+
+def max_request_bytes(repository: str | Path, slack_bytes: int = 1 << 20) -> int:
+    """The largest request any python model of ``repository`` can accept, in bytes.
+
+    ``max_audio_seconds`` of float32 samples at the model's rate, times its ``max_batch_size``
+    rows, plus ``slack_bytes`` for the rest of the message. The front refuses a larger request
+    (RESOURCE_EXHAUSTED) from its length prefix, before it is read into memory.
+    """
+    from edgeasr.tritonconfig import read_config
+
+    largest = 0
+    for config_file in Path(repository).glob("*/config.pbtxt"):
+        try:
+            config = read_config(config_file)
+        except ValueError:
+            continue
+        if config.backend != "python":
+            continue
+        params = {k: v.string_value for k, v in config.parameters.items()}
+        seconds = float(params.get("max_audio_seconds", "30"))
+        rate = int(params.get("sample_rate", "16000"))
+        largest = max(largest, int(seconds * rate * 4 * max(1, config.max_batch_size)))
+    return (largest or _DEFAULT_MAX_MESSAGE) + slack_bytes
 
 
 def response_texts(response: service_pb2.ModelInferResponse, output: str = "TEXT") -> list[str]:
