@@ -89,6 +89,22 @@ def test_replay_keeps_the_message_of_each_failed_request(tmp_path: Path) -> None
     assert served == {"requests": 3, "errors": 3, "error_messages": {"RuntimeError: challenger exploded": 3}}
 
 
+@pytest.mark.parametrize("shadow", [True, False])
+def test_a_failing_challenger_is_answered_by_the_champion(tmp_path: Path, shadow: bool) -> None:
+    live = tmp_path / "live.json"
+    write_live(live, LiveState("edgeasr", "1", challenger="2", challenger_percent=100.0))
+    clients = {"1": Fake("the champion", version="1"), "2": Fake(error=True, version="2")}
+    router = CanaryRouter(live, clients.__getitem__, log=tmp_path / "pairs.jsonl", shadow=shadow)
+    out = router.transcribe(np.zeros(16000, np.float32), 16000, reference="the champion")
+    assert out.text == "the champion" and out.model_version == "1" and out.extra["fallback"]
+    router.close(5.0)
+    assert router.stats["fallbacks"] == 1 and router.stats["challenger_errors"] == 1
+    record = router.records[-1]
+    assert record["fallback"] and "challenger exploded" in record["challenger"]["error"]
+    assert record["champion"]["text"] == "the champion"
+    assert clients["1"].calls == 1  # with shadow on, the champion's mirror answer is the one returned
+
+
 def _fake_traffic(router: CanaryRouter, count: int) -> None:
     audio = np.zeros(16000, np.float32)
     for _ in range(count):

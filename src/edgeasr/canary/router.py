@@ -14,7 +14,9 @@ Both classes take the place of a single client (anything with ``transcribe``, a
   and what percentage of requests the challenger serves), re-read whenever it changes. A request
   is routed by a hash of its correlation id (the same id always goes the same way) and, in shadow
   mode, mirrored to the other version so that every request yields a pair for the analysis
-  (:func:`~edgeasr.canary.stats.analyze`).
+  (:func:`~edgeasr.canary.stats.analyze`). A request the challenger fails is answered by the
+  champion (its mirror's answer, or a call then): a broken challenger never fails a user, and the
+  failure stays in the pair record (``fallback: true``), where the analysis counts it.
 
 Both count the requests in flight per version: the routing decision and the rise of the count are
 one atomic step, so :meth:`CanaryRouter.wait_drained` (used by
@@ -103,6 +105,7 @@ class _Engine:
             "challenger_errors": 0,
             "served_errors": 0,
             "log_errors": 0,
+            "fallbacks": 0,
         }
         self._executor = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="edgeasr-mirror")
         self._lock = threading.Condition()
@@ -197,6 +200,8 @@ class _Engine:
         finally:
             self._end(version)
         record[served] = side
+        if isinstance(result, Exception) and served == "challenger" and "champion" in roles:
+            return self._fall_back(record, roles["champion"], future, audio, sample_rate, meta)
         if future is None:
             self._emit(record)
         else:
@@ -204,6 +209,45 @@ class _Engine:
         if isinstance(result, Exception):
             raise result
         return replace(result, extra={**result.extra, "request_id": meta["id"], "served_by": served})
+
+    def _fall_back(
+        self,
+        record: dict[str, Any],
+        champion: tuple[Transcriber, str],
+        mirror: Future | None,
+        audio: np.ndarray,
+        sample_rate: int,
+        meta: dict[str, Any],
+    ) -> Transcript:
+        """The challenger failed a request it served: the champion answers it (its mirror, or a call now).
+
+        The pair is logged with the challenger's error (the analysis counts it) and ``fallback``.
+        """
+        client, version = champion
+        side = mirror.result() if mirror is not None else None
+        if mirror is not None:  # the mirror is consumed here, not by _finish
+            with self._lock:
+                self._pending -= 1
+                self._lock.notify_all()
+        if side is None or side.get("error") or side.get("skipped"):
+            with self._lock:
+                self._begin(version)
+            try:
+                side, answer = _call(client, audio, sample_rate, version)
+            finally:
+                self._end(version)
+        else:
+            answer = Transcript(text=side["text"], latency_s=side["latency_s"], model_version=side["version"])
+        record["champion"] = side
+        record["fallback"] = True
+        with self._lock:
+            self.stats["fallbacks"] += 1
+        self._emit(record)
+        if isinstance(answer, Exception):
+            raise answer
+        return replace(
+            answer, extra={**answer.extra, "request_id": meta["id"], "served_by": "champion", "fallback": True}
+        )
 
     def _submit(self, target: tuple[Transcriber, str], audio: np.ndarray, sample_rate: int) -> Future:
         client, version = target
