@@ -106,3 +106,30 @@ def test_eval_scores_conditions_and_peers_in_the_same_run(tmp_path: Path, capsys
     assert "pocketsphinx WER %" in capsys.readouterr().out
     assert main(["eval", samples, "--conditions", "loud=3"]) == 2  # a clear error, not a traceback
     assert main(["eval", samples, "--peers", "siri"]) == 2
+
+
+def test_eval_fails_when_rows_cannot_be_read_and_checks_stated_rates(tmp_path: Path, capsys) -> None:
+    """3 of 5 rows unreadable (missing, not audio, rate other than the row says): exit 1, the rest scored."""
+    import shutil
+
+    from edgeasr.cli import main
+
+    for name in ("01-flite-rms.wav", "02-flite-rms.wav", "03-festival-kal_diphone.wav"):
+        shutil.copy(ROOT / "samples" / name, tmp_path / name)
+    (tmp_path / "notes.wav").write_text("not audio")
+    rows = [
+        {"audio_filepath": "01-flite-rms.wav", "text": "is it windy in cincinnati right now", "sample_rate": 16000},
+        {"audio_filepath": "02-flite-rms.wav", "text": "when does the sun set in prague"},
+        {"audio_filepath": "missing.wav", "text": "gone"},
+        {"audio_filepath": "notes.wav", "text": "text"},
+        {"audio_filepath": "03-festival-kal_diphone.wav", "text": "turn the volume up", "sample_rate": 8000},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(manifest), "--noise-snr", "", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "3 of 5 rows could not be read" in err
+    assert "the manifest says 8000 Hz, the file's header 16000 Hz" in err and "no such file" in err
+    split = json.loads(out.read_text())["splits"][0]
+    assert split["utterances"] == 2 and split["failed"] == 3 and split["wer"] < 0.2

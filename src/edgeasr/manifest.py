@@ -15,10 +15,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "REQUIRED_FIELDS",
     "compute_data_version",
     "data_version",
+    "load_row_audio",
     "merge_manifests",
     "read_manifest",
     "resolve_audio_path",
@@ -33,6 +36,32 @@ def resolve_audio_path(row: dict, manifest_path: str | os.PathLike) -> Path:
     """Absolute path of a row's audio, relative paths taken against the manifest's folder."""
     p = Path(row["audio_filepath"])
     return p if p.is_absolute() else Path(manifest_path).resolve().parent / p
+
+
+def load_row_audio(row: dict, manifest_path: str | os.PathLike, max_seconds: float | None = None) -> np.ndarray:
+    """The one reading of a manifest row's audio (eval, bench, export checks, canary replay, training).
+
+    The path is taken against the manifest's folder; a row that states its ``sample_rate`` must
+    match the file's header; the audio comes back as 16 kHz mono float32.
+
+    Raises:
+        AudioError: the file is missing, unreadable, truncated, longer than ``max_seconds``, or at
+            another rate than the row says (the message names the file).
+    """
+    from edgeasr.audio import AudioError, load_audio
+
+    path = resolve_audio_path(row, manifest_path)
+    stated = row.get("sample_rate")
+    if stated is not None and path.is_file():
+        import soundfile as sf
+
+        try:
+            actual = sf.info(str(path)).samplerate
+        except Exception:  # unreadable: load_audio below says why
+            actual = None
+        if actual is not None and int(stated) != int(actual):
+            raise AudioError(f"{path}: the manifest says {int(stated)} Hz, the file's header {actual} Hz")
+    return load_audio(path, max_seconds=max_seconds)
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict]:

@@ -38,8 +38,7 @@ import jiwer
 import numpy as np
 from tqdm import tqdm
 
-from edgeasr.audio import load_audio
-from edgeasr.manifest import read_manifest, resolve_audio_path
+from edgeasr.manifest import load_row_audio, read_manifest, resolve_audio_path
 
 __all__ = [
     "BenchOptions",
@@ -130,7 +129,7 @@ def load_workload(manifest: str | Path, limit: int = 0, split: str = "") -> list
     out = []
     for r in rows:
         path = resolve_audio_path(r, manifest)
-        out.append(Utterance(load_audio(path), r.get("text", ""), str(path), name))
+        out.append(Utterance(load_row_audio(r, manifest), r.get("text", ""), str(path), name))
     return out
 
 

@@ -135,16 +135,14 @@ def load_utterances(manifest: str | os.PathLike, limit: int | None = None) -> li
         FileNotFoundError: the manifest or an audio file is missing.
         ValueError: the manifest is empty.
     """
-    from edgeasr.audio import load_audio
-    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.manifest import load_row_audio, read_manifest
 
     rows = read_manifest(manifest)[:limit]
     if not rows:
         raise ValueError(f"{manifest}: no rows")
     out = []
     for row in rows:
-        path = resolve_audio_path(row, manifest)
-        audio = load_audio(path)
+        audio = load_row_audio(row, manifest)
         text = str(row.get("text") or "").strip() or None
         out.append(Utterance(str(row["audio_filepath"]), audio, text, len(audio) / SAMPLE_RATE))
     return out

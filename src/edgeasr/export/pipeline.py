@@ -32,13 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.audio import load_audio
 from edgeasr.decoding import TOKENS, greedy_decode
 from edgeasr.export.onnx import check_parity, export_onnx, logprobs_of, onnx_logprobs, onnx_session
 from edgeasr.export.quantize import quantize_onnx
 from edgeasr.export.target import ExportCheckError, ExportResult, ExportTarget
 from edgeasr.export.tuning import greedy_wer, noisy_copies, tune_beam_search
-from edgeasr.manifest import read_manifest, resolve_audio_path
+from edgeasr.manifest import load_row_audio, read_manifest
 
 __all__ = ["build_engine_for_target", "check_engine", "clean_stale_temp_dirs", "export_checkpoint"]
 
@@ -76,7 +75,7 @@ def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[
     rows = read_manifest(manifest)[:limit]
     if not rows:
         raise ExportCheckError(f"{manifest}: the check manifest has no rows")
-    waves = [load_audio(resolve_audio_path(r, manifest)) for r in rows]
+    waves = [load_row_audio(r, manifest) for r in rows]
     return waves, [r["text"] for r in rows]
 
 

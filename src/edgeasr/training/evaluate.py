@@ -24,8 +24,8 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from edgeasr.audio import AudioError, load_audio
-from edgeasr.manifest import read_manifest, resolve_audio_path
+from edgeasr.audio import AudioError
+from edgeasr.manifest import load_row_audio, read_manifest, resolve_audio_path
 from edgeasr.training.conditions import NOISE_SEED, Condition, parse_conditions
 
 __all__ = ["SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
@@ -69,12 +69,12 @@ def evaluate_split(
     for row in rows:
         path = resolve_audio_path(row, manifest)
         try:
-            wave = load_audio(path)
+            wave = load_row_audio(row, manifest)
             if condition is not None:
                 wave = condition.apply(wave, rng)
             res = recognizer.transcribe(wave, 16000)
         except AudioError as exc:
-            print(f"edgeasr eval: skipped {exc}", file=sys.stderr)
+            print(f"edgeasr eval: failed: {exc}", file=sys.stderr)
             failed += 1
             continue
         refs.append(row["text"])
@@ -193,6 +193,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
+    failed = sum(r.failed for r in results)
+    if failed:  # scored on what was readable, but a row that could not be read is an error
+        total = failed + sum(r.utterances for r in results)
+        print(f"edgeasr eval: {failed} of {total} rows could not be read or decoded (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,9 +31,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from edgeasr.audio import load_audio
 from edgeasr.decoding import TOKENS, greedy_decode
-from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
+from edgeasr.manifest import data_version, load_row_audio, read_manifest, resolve_audio_path
 from edgeasr.training.model import CTCModel, ModelConfig
 from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
 
@@ -75,7 +74,7 @@ class _Utterances(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
         index, seed = key
         row = self.rows[index]
-        wave = load_audio(resolve_audio_path(row, self.manifest))
+        wave = load_row_audio(row, self.manifest)
         if self.augmenter is not None:
             wave = self.augmenter(wave, np.random.default_rng(seed))
         return wave.astype(np.float32), row["_tokens"]
@@ -176,7 +175,7 @@ def evaluate_model(model: CTCModel, rows: list[dict], manifest: Path, device: to
     hyps, refs = [], []
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        waves = [load_audio(resolve_audio_path(r, manifest)) for r in chunk]
+        waves = [load_row_audio(r, manifest) for r in chunk]
         b = _collate([(w, []) for w in waves])
         logp, lengths = model(b["audio"].to(device), b["lengths"].to(device))
         logp = logp.cpu().numpy()
