@@ -258,3 +258,34 @@ def test_stream_cost_per_second_is_bounded_and_long_streams_are_refused(
         stream.accept_waveform(np.zeros(16 * 16000, np.float32), 16000)
     assert stream.samples_received == before  # the refused chunk was not taken
     assert len(stream.finish().text.split()) > 60
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("clipped square wave", "steady signal"),
+        ("tone", "steady signal"),
+        ("white noise", "steady signal"),
+        ("silence", "silence"),
+    ],
+)
+def test_input_that_is_not_speech_gives_no_words(rec: Recognizer, kind: str, reason: str) -> None:
+    t = np.arange(32000) / 16000
+    audio = {
+        "clipped square wave": np.clip(4.0 * np.sign(np.sin(2 * np.pi * 220 * t)), -1.0, 1.0),
+        "tone": 0.3 * np.sin(2 * np.pi * 440 * t),
+        "white noise": 0.1 * np.random.default_rng(0).standard_normal(t.size),
+        "silence": np.zeros(t.size),
+    }[kind].astype(np.float32)
+    result = rec.transcribe(audio, 16000)
+    assert result.text == "" and reason in result.extra["not_speech"]
+
+
+def test_every_sample_and_real_speaker_is_speech() -> None:
+    """The steady-signal rule keeps speech: the samples and real people (the dev split's first rows)."""
+    from edgeasr.features import not_speech
+
+    waves, _ = _samples()
+    assert [not_speech(w) for w in waves] == [""] * len(waves)
+    quiet = [(w * 10 ** (-40 / 20)).astype(np.float32) for w in waves]  # a quiet microphone is still speech
+    assert [not_speech(w) for w in quiet] == [""] * len(waves)

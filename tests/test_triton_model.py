@@ -199,3 +199,10 @@ def test_a_decoder_failure_fails_only_its_own_request(tmp_path, asr_onnx, speech
                     assert error is not None and "injected decoder fault" in error.message()
         stats = client.get_inference_statistics("edgeasr").model_stats[0].batch_stats
         assert any(s.batch_size > 1 for s in stats), "no batch formed: the test proved nothing"
+
+
+def test_a_tone_gives_no_words_as_on_device(grpc) -> None:
+    """The served model applies the on-device rule (features.not_speech): a steady tone is not speech."""
+    t = np.arange(32000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+    assert infer_text(grpc, audio=tone) == ""

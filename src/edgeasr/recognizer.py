@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio, to_mono_float
 from edgeasr.decoding import BLANK, FRAME_SECONDS, TOKENS, Transcript, Word, decode_path, greedy_decode
-from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db
+from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db, not_speech
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
 
@@ -202,14 +202,20 @@ class Recognizer:
                 their words become possible outputs even where the lexicon lacks them.
 
         Returns:
-            A :class:`~edgeasr.decoding.Transcript` with per-word timestamps and the latency.
+            A :class:`~edgeasr.decoding.Transcript` with per-word timestamps and the latency; no
+            words for input that cannot be speech (silence, a tone, hum, steady noise:
+            :func:`edgeasr.features.not_speech`), with the reason in ``extra["not_speech"]``.
 
         Raises:
             AudioError: the input is not usable audio (the message says why).
         """
         started = time.perf_counter()
-        logp = self.logprobs(audio, sample_rate)
-        result = self.decode(logp, bias=bias)
+        name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
+        wave = self._prepare(audio, sample_rate, name)
+        reason = not_speech(wave)
+        if reason:  # a tone, hum, steady noise or silence: no words, and why
+            return Transcript("", (), time.perf_counter() - started, self.version, extra={"not_speech": reason})
+        result = self.decode(self._windowed(wave), bias=bias)
         return Transcript(result.text, result.words, time.perf_counter() - started, self.version)
 
     def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:

@@ -38,6 +38,7 @@ __all__ = [
     "level_gain_db",
     "log_mel",
     "mel_filterbank",
+    "not_speech",
 ]
 
 LEVEL_FRAME = 320
@@ -145,6 +146,40 @@ def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
     if gain_db == 0.0:
         return np.asarray(audio, dtype=np.float32)
     return (np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+
+
+STEADY_DB = 0.6
+"""Frame energies that vary less than this (standard deviation, dB) are a steady signal, not speech."""
+
+
+def not_speech(audio: np.ndarray, steady_db: float = STEADY_DB) -> str:
+    """Why ``audio`` (16 kHz mono) cannot be speech, or "" when it may be.
+
+    Speech rises and falls with its syllables: the energy of its 25 ms frames (10 ms hop) within
+    40 dB of the loudest varies by 5 to 9 dB (standard deviation) in the shipped samples, and by
+    0.81 dB at the least over the 9,098 real-speech clips (a one-second command deep in noise). A
+    tone, a clipped square wave or hum varies by 0.0 dB, white noise by 0.3 dB. The signal must
+    also span a second or more of such frames, so short input is always left to the model.
+    Recognizers return no words for such input, with the reason.
+
+    Args:
+        audio: the waveform.
+        steady_db: the variation below which a signal is steady.
+
+    Returns:
+        ``"silence"``, ``"a steady signal (tone, hum or noise)"`` or ``""``.
+    """
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    if x.size < 400 + 10 * 160:  # under 0.13 s: too short to tell, the model decides
+        return ""
+    frames = np.lib.stride_tricks.sliding_window_view(x, 400)[::160]
+    energy = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    if energy.max() < -90.0:
+        return "silence"
+    active = energy[energy > energy.max() - 40.0]
+    if active.size >= 100 and float(active.std()) < steady_db:  # a second or more, steady throughout
+        return "a steady signal (tone, hum or noise)"
+    return ""
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:

@@ -195,6 +195,10 @@ class TritonPythonModel:
                 raise RequestError(str(exc)) from None
         return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
 
+    def _not_speech(self, rows):
+        """Per row: True for input that cannot be speech (no words for it, as on device)."""
+        return [bool(self.features.not_speech(row)) for row in rows]
+
     # -- inference ----------------------------------------------------------------------------
 
     def _run(self, rows):
@@ -235,14 +239,21 @@ class TritonPythonModel:
                 mine = results[start : start + len(rows)]
                 start += len(rows)
                 try:  # a decoder failure fails its own request, never the others of the batch
-                    responses[i] = self._response(mine, biases.get(i, ()))
+                    responses[i] = self._response(mine, biases.get(i, ()), self._not_speech(rows))
                 except Exception as exc:
                     error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
         return responses
 
-    def _response(self, per_row, bias=()):
-        texts = np.array([[self._text(lp, bias).encode("utf-8")] for lp in per_row], dtype=np.object_)
+    def _response(self, per_row, bias=(), silent=None):
+        silent = silent if silent is not None else [False] * len(per_row)
+        texts = np.array(
+            [
+                [b"" if quiet else self._text(lp, bias).encode("utf-8")]
+                for lp, quiet in zip(per_row, silent, strict=True)
+            ],
+            dtype=np.object_,
+        )
         frames = max(lp.shape[0] for lp in per_row)
         stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
         for j, lp in enumerate(per_row):
