@@ -133,3 +133,17 @@ def test_eval_fails_when_rows_cannot_be_read_and_checks_stated_rates(tmp_path: P
     assert "the manifest says 8000 Hz, the file's header 16000 Hz" in err and "no such file" in err
     split = json.loads(out.read_text())["splits"][0]
     assert split["utterances"] == 2 and split["failed"] == 3 and split["wer"] < 0.2
+
+
+def test_eval_refuses_audio_outside_the_manifest_folder_unless_allowed(tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from edgeasr.cli import main
+
+    shutil.copy(ROOT / "samples" / "01-flite-rms.wav", tmp_path / "above.wav")
+    (tmp_path / "data").mkdir()
+    manifest = tmp_path / "data" / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "../above.wav", "text": "is it windy in cincinnati right now"}))
+    assert main(["eval", str(manifest), "--noise-snr", ""]) == 1
+    assert "outside the manifest's folder" in capsys.readouterr().err
+    assert main(["eval", str(manifest), "--noise-snr", "", "--allow-outside"]) == 0

@@ -108,3 +108,24 @@ def test_duration_outlier_and_speaking_rate(tmp_path: Path) -> None:
     counts = validate_manifest(manifest).counts
     assert counts.get("duration_outlier") == 1
     assert counts.get("speaking_rate") == 1  # two letters in twelve seconds
+
+
+def test_paths_that_leave_the_manifest_folder_are_refused_unless_allowed(tmp_path: Path) -> None:
+    """/etc/passwd or ../../: not read, not measured, reported; --allow-outside reads them."""
+    sample = Path(__file__).resolve().parents[1] / "samples" / "01-flite-rms.wav"
+    inner = tmp_path / "data"
+    inner.mkdir()
+    shutil.copy(sample, tmp_path / "above.wav")
+    rows = [
+        {"audio_filepath": "/etc/passwd", "text": "secret", "duration": 1.0},
+        {"audio_filepath": "../above.wav", "text": "is it windy in cincinnati right now", "duration": 2.72},
+    ]
+    manifest = inner / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = validate_manifest(manifest)
+    outside = [i for i in report.to_dict()["issues"] if i["check"] == "outside"]
+    assert len(outside) == 2 and all("outside the manifest's folder" in i["message"] for i in outside)
+    assert not [i for i in report.to_dict()["issues"] if i["check"] == "unreadable"]  # passwd was never opened
+    allowed = validate_manifest(manifest, ValidateOptions(allow_outside=True)).to_dict()["issues"]
+    assert not [i for i in allowed if i["check"] == "outside"]
+    assert [i for i in allowed if i["check"] == "unreadable"]  # now read: and it is not audio

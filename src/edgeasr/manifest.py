@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "REQUIRED_FIELDS",
     "compute_data_version",
+    "contained_audio_path",
     "data_version",
     "load_row_audio",
     "merge_manifests",
@@ -38,19 +39,46 @@ def resolve_audio_path(row: dict, manifest_path: str | os.PathLike) -> Path:
     return p if p.is_absolute() else Path(manifest_path).resolve().parent / p
 
 
-def load_row_audio(row: dict, manifest_path: str | os.PathLike, max_seconds: float | None = None) -> np.ndarray:
+def contained_audio_path(row: dict, manifest_path: str | os.PathLike, allow_outside: bool = False) -> Path:
+    """A row's audio path, refused when it leaves the manifest's folder (unless ``allow_outside``).
+
+    A manifest from elsewhere could name any readable file (``/etc/passwd``, ``../../secret``);
+    only paths inside the manifest's own folder are read unless the caller allows others
+    (``--allow-outside`` on the command line; training recipes and merged manifests, which refer
+    to the corpora they merge, allow them).
+
+    Raises:
+        AudioError: the path leaves the manifest's folder.
+    """
+    from edgeasr.audio import AudioError
+
+    path = resolve_audio_path(row, manifest_path)
+    if not allow_outside:
+        base = Path(manifest_path).resolve().parent
+        if not path.resolve().is_relative_to(base):
+            raise AudioError(
+                f"{row.get('audio_filepath')}: outside the manifest's folder {base} (refused; --allow-outside reads it)"
+            )
+    return path
+
+
+def load_row_audio(
+    row: dict, manifest_path: str | os.PathLike, max_seconds: float | None = None, *, allow_outside: bool = False
+) -> np.ndarray:
     """The one reading of a manifest row's audio (eval, bench, export checks, canary replay, training).
 
-    The path is taken against the manifest's folder; a row that states its ``sample_rate`` must
+    The path is taken against the manifest's folder and must stay inside it unless
+    ``allow_outside`` (:func:`contained_audio_path`); a row that states its ``sample_rate`` must
     match the file's header; the audio comes back as 16 kHz mono float32.
 
     Raises:
-        AudioError: the file is missing, unreadable, truncated, longer than ``max_seconds``, or at
-            another rate than the row says (the message names the file).
+        AudioError: the path leaves the manifest's folder, or the file is missing, unreadable,
+            truncated, longer than ``max_seconds``, or at another rate than the row says (the
+            message names the file).
     """
     from edgeasr.audio import AudioError, load_audio
 
-    path = resolve_audio_path(row, manifest_path)
+    path = contained_audio_path(row, manifest_path, allow_outside)
     stated = row.get("sample_rate")
     if stated is not None and path.is_file():
         import soundfile as sf

@@ -64,6 +64,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", default="1,2,4,8", help="closed-loop concurrency levels")
     p.add_argument("--requests", type=int, default=0, help="requests per level (0: each utterance once)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each manifest (0: all)")
+    p.add_argument("--allow-outside", action="store_true", help="read audio a manifest names outside its own folder")
     p.add_argument("--warmup", type=int, default=3, help="warm-up requests, not measured")
     p.add_argument("--rate", type=float, default=0.0, help="open-loop Poisson request rate per second (0: none)")
     p.add_argument("--budgets", default=None, help="budgets TOML (e.g. bench/budgets.toml)")
@@ -112,6 +113,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         from edgeasr.bench.suite import run_suite_command
 
         return run_suite_command(args)
+    from edgeasr.audio import AudioError
     from edgeasr.bench.budgets import check_budget, format_checks, load_budget
     from edgeasr.bench.report import machine_info, print_table, write_outputs
     from edgeasr.bench.runner import (
@@ -135,7 +137,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
         except (KeyError, ValueError) as exc:
             print(f"edgeasr bench: {exc.args[0]}")
             return 2
-    workload = load_workloads(args.manifest, args.limit)
+    try:
+        workload = load_workloads(args.manifest, args.limit, args.allow_outside)
+    except (AudioError, OSError, ValueError) as exc:
+        print(f"edgeasr bench: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
     if not workload:
         print(f"edgeasr bench: {', '.join(args.manifest)} has no rows")
         return 2

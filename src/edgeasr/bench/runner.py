@@ -112,13 +112,16 @@ class LevelResult:
     latencies_ms: list = field(default_factory=list, repr=False)  # every request's latency (plots only)
 
 
-def load_workload(manifest: str | Path, limit: int = 0, split: str = "") -> list[Utterance]:
+def load_workload(
+    manifest: str | Path, limit: int = 0, split: str = "", allow_outside: bool = False
+) -> list[Utterance]:
     """Read a manifest's audio into memory.
 
     Args:
         manifest: a NeMo-style JSONL manifest.
         limit: use only the first ``limit`` rows (0 = all).
         split: the name recorded on each utterance (default: the manifest's file stem).
+        allow_outside: read audio outside the manifest's folder (refused otherwise).
 
     Returns:
         The utterances, in manifest order.
@@ -129,11 +132,12 @@ def load_workload(manifest: str | Path, limit: int = 0, split: str = "") -> list
     out = []
     for r in rows:
         path = resolve_audio_path(r, manifest)
-        out.append(Utterance(load_row_audio(r, manifest), r.get("text", ""), str(path), name))
+        audio = load_row_audio(r, manifest, allow_outside=allow_outside)
+        out.append(Utterance(audio, r.get("text", ""), str(path), name))
     return out
 
 
-def load_workloads(specs: list[str], limit: int = 0) -> list[Utterance]:
+def load_workloads(specs: list[str], limit: int = 0, allow_outside: bool = False) -> list[Utterance]:
     """Read several manifests given as ``NAME=PATH`` or ``PATH`` (named by file stem).
 
     Args:
@@ -146,7 +150,7 @@ def load_workloads(specs: list[str], limit: int = 0) -> list[Utterance]:
     work: list[Utterance] = []
     for spec in specs:
         name, sep, path = spec.partition("=")
-        work += load_workload(path if sep else spec, limit, name if sep else "")
+        work += load_workload(path if sep else spec, limit, name if sep else "", allow_outside)
     return work
 
 

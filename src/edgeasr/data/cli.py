@@ -229,6 +229,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         max_leading_silence_s=args.max_silence,
         max_trailing_silence_s=args.max_silence,
         fail_on_warnings=args.strict,
+        allow_outside=args.allow_outside,
     )
     try:
         report = validate_manifest(args.manifest, options, progress=not args.quiet)
@@ -387,6 +388,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-silence", type=float, default=1.0, help="longest acceptable leading/trailing silence (s)")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-outside", action="store_true", help="read audio the manifest names outside its own folder")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(

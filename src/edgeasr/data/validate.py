@@ -51,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.audio import SAMPLE_RATE
+from edgeasr.audio import SAMPLE_RATE, AudioError
 from edgeasr.data.conditioning import ConditionOptions, clipping_stats, loudness_dbfs, silence_stats
-from edgeasr.manifest import compute_data_version, resolve_audio_path
+from edgeasr.manifest import compute_data_version, contained_audio_path
 from edgeasr.text import CHARSET, TextNormalizationError, normalize_text, unknown_characters
 
 __all__ = [
@@ -68,6 +68,7 @@ CHECKS: dict[str, str] = {
     "invalid_json": "error",
     "schema": "error",
     "missing_file": "error",
+    "outside": "error",
     "unreadable": "error",
     "empty_audio": "error",
     "sample_rate": "error",
@@ -105,6 +106,7 @@ class ValidateOptions:
     loudness_range_dbfs: tuple[float, float] = (-45.0, -6.0)  # loudness outside is a warning
     chars_per_second_range: tuple[float, float] = (4.0, 30.0)  # speaking rate outside is a warning
     outlier_sigma: float = 4.0  # durations this many standard deviations from the mean are outliers
+    allow_outside: bool = False  # read audio the manifest names outside its own folder (refused otherwise)
     fail_on_warnings: bool = False  # exit code 1 on warnings too
     condition: ConditionOptions = field(default_factory=ConditionOptions)  # silence/clipping rules
 
@@ -370,7 +372,12 @@ def validate_manifest(
                 add(lineno, check, message, audio_str)
         if not audio_str:
             continue
-        problems, m = _check_audio(resolve_audio_path(row, path), options)
+        try:
+            audio_path = contained_audio_path(row, path, options.allow_outside)
+        except AudioError as exc:  # e.g. /etc/passwd or ../../: not read, not measured
+            add(lineno, "outside", str(exc), audio_str)
+            continue
+        problems, m = _check_audio(audio_path, options)
         for check, message in problems:
             add(lineno, check, message, audio_str)
         if "duration" in m:

@@ -138,6 +138,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--group-by", default="engine", help="also score each split per value of this manifest field ('': none)"
     )
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read audio a manifest names outside its own folder (refused otherwise)",
+    )
     p.add_argument("--out", default=None, help="write the report as JSON here")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     add_decoder_argument(p)

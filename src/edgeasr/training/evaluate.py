@@ -53,6 +53,7 @@ def evaluate_split(
     worst: int = 10,
     group_by: str | None = "engine",
     condition: Condition | None = None,
+    allow_outside: bool = False,
 ) -> SplitResult:
     """Decode every row of ``manifest`` (optionally with pink noise at ``snr_db``, or under ``condition``) and score it.
 
@@ -69,7 +70,7 @@ def evaluate_split(
     for row in rows:
         path = resolve_audio_path(row, manifest)
         try:
-            wave = load_row_audio(row, manifest)
+            wave = load_row_audio(row, manifest, allow_outside=allow_outside)
             if condition is not None:
                 wave = condition.apply(wave, rng)
             res = recognizer.transcribe(wave, 16000)
@@ -120,12 +121,19 @@ def _named_manifests(items: list[str]) -> list[tuple[str, Path]]:
 def _evaluate_backend(rec, splits, conditions, args) -> list[SplitResult]:
     results = []
     group_by = args.group_by or None
+    outside = bool(getattr(args, "allow_outside", False))
     for name, manifest in splits:
-        results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by))
+        results.append(evaluate_split(rec, manifest, name, worst=args.worst, group_by=group_by, allow_outside=outside))
         for cond in conditions:
             results.append(
                 evaluate_split(
-                    rec, manifest, f"{name}@{cond.name}", worst=args.worst, group_by=group_by, condition=cond
+                    rec,
+                    manifest,
+                    f"{name}@{cond.name}",
+                    worst=args.worst,
+                    group_by=group_by,
+                    condition=cond,
+                    allow_outside=outside,
                 )
             )
     return results
