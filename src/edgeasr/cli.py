@@ -43,6 +43,12 @@ def _print_result(args: argparse.Namespace, audio: str, text: str, latency: floa
         print(f"{audio}\t{text}")
 
 
+def _naming(audio: str, exc: Exception) -> str:
+    """The error's message, in one line, starting with the file it is about."""
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return message if message.startswith(audio) else f"{audio}: {message}"
+
+
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from edgeasr.audio import AudioError
 
@@ -56,7 +62,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             try:
                 res = client.transcribe(load_audio(audio), bias=args.bias)
             except (AudioError, ClientError) as exc:
-                print(f"edgeasr transcribe: {exc}", file=sys.stderr)
+                print(f"edgeasr transcribe: {_naming(audio, exc)}", file=sys.stderr)
                 failures += 1
                 continue
             _print_result(args, audio, res.text, res.latency_s, {"model_version": res.model_version})
@@ -72,7 +78,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         try:
             res = rec.transcribe(audio, bias=args.bias)
         except AudioError as exc:
-            print(f"edgeasr transcribe: {exc}", file=sys.stderr)
+            print(f"edgeasr transcribe: {_naming(audio, exc)}", file=sys.stderr)
             failures += 1
             continue
         extra = {"words": [[w.text, round(w.start, 2), round(w.end, 2)] for w in res.words]} if args.words else None
