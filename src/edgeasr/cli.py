@@ -28,6 +28,7 @@ from edgeasr.bench import cli as bench_cli
 from edgeasr.canary import cli as canary_cli
 from edgeasr.data import cli as data_cli
 from edgeasr.export import cli as export_cli
+from edgeasr.monitor import cli as monitor_cli
 from edgeasr.serving import cli as serving_cli
 from edgeasr.training import cli as training_cli
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transcribe(sub)
     bench_cli.add_parser(sub)
     canary_cli.add_parser(sub)
+    monitor_cli.add_parser(sub)
     return parser
 
 

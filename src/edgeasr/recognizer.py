@@ -22,10 +22,11 @@ receptive field (the default does for every shipped architecture).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class Recognizer:
         so.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         self.version = str(self.card.get("version", ""))
+        self._observers: list[Callable[[np.ndarray, Transcript, np.ndarray], None]] = []
         self.beam_search = self._load_decoder(folder)
 
     def _load_decoder(self, folder: Path):
@@ -160,10 +162,28 @@ class Recognizer:
         )
         return logp[0, : int(lengths[0])]
 
-    def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
+    def _load(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
         wave = load_audio(audio, sample_rate, max_seconds=self.options.max_seconds)
         check_waveform(wave, name=name, limits=AudioLimits(max_seconds=self.options.max_seconds))
+        return wave
+
+    def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
+        wave = self._load(audio, sample_rate, name)
         return apply_gain(wave, level_gain_db(wave, self.options.level))
+
+    def add_observer(self, fn: Callable[[np.ndarray, Transcript, np.ndarray], None]) -> None:
+        """Call ``fn(audio, transcript, logprobs)`` after every :meth:`transcribe` (opt-in monitoring).
+
+        ``audio`` is the input as it arrived (16 kHz, before level normalization), ``logprobs``
+        what the model said about it. An observer that raises never fails the request
+        (:func:`edgeasr.monitor.live.attach` is one).
+        """
+        self._observers.append(fn)
+
+    def _notify(self, wave: np.ndarray, result: Transcript, logprobs: np.ndarray) -> None:
+        for fn in self._observers:
+            with contextlib.suppress(Exception):  # monitoring must never fail a request
+                fn(wave, result, logprobs)
 
     def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long."""
@@ -211,12 +231,20 @@ class Recognizer:
         """
         started = time.perf_counter()
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
-        wave = self._prepare(audio, sample_rate, name)
+        raw = self._load(audio, sample_rate, name)
+        wave = apply_gain(raw, level_gain_db(raw, self.options.level))
         reason = not_speech(wave)
         if reason:  # a tone, hum, steady noise or silence: no words, and why
-            return Transcript("", (), time.perf_counter() - started, self.version, extra={"not_speech": reason})
-        result = self.decode(self._windowed(wave), bias=bias)
-        return Transcript(result.text, result.words, time.perf_counter() - started, self.version)
+            result = Transcript("", (), time.perf_counter() - started, self.version, extra={"not_speech": reason})
+            if self._observers:
+                self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
+            return result
+        logprobs = self._windowed(wave)
+        decoded = self.decode(logprobs, bias=bias)
+        result = Transcript(decoded.text, decoded.words, time.perf_counter() - started, self.version)
+        if self._observers:
+            self._notify(raw, result, logprobs)
+        return result
 
     def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:
         """Transcribe 16 kHz float32 waveforms in one padded onnxruntime run (for throughput)."""

@@ -61,6 +61,7 @@ __all__ = [
     "Issue",
     "ValidateOptions",
     "ValidationReport",
+    "measure_audio",
     "validate_manifest",
 ]
 
@@ -122,12 +123,18 @@ class Issue:
     audio_filepath: str = ""  # the row's audio path as written, when known
 
 
+PROFILE_SAMPLE = 2000
+"""Values of each feature a reference profile keeps for drift tests (a fixed random sample)."""
+
+
 def _quantiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
     a = np.asarray(values, dtype=np.float64)
     qs = [1, 5, 25, 50, 75, 95, 99]
     hist, edges = np.histogram(a, bins=20)
+    # a fixed random sample of the values: what a drift test compares a live window with
+    sample = a if a.size <= PROFILE_SAMPLE else np.random.default_rng(0).choice(a, PROFILE_SAMPLE, replace=False)
     return {
         "count": int(a.size),
         "mean": float(a.mean()),
@@ -136,6 +143,7 @@ def _quantiles(values: list[float]) -> dict:
         "max": float(a.max()),
         "quantiles": {f"p{q}": float(v) for q, v in zip(qs, np.percentile(a, qs), strict=True)},
         "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]},
+        "sample": [round(float(v), 5) for v in sample],
     }
 
 
@@ -241,6 +249,41 @@ def _read_lines(path: Path) -> list[tuple[int, dict | None, str]]:
     return out
 
 
+def measure_audio(wave: np.ndarray, rate: int = SAMPLE_RATE, condition: ConditionOptions | None = None) -> dict:
+    """What a clip's audio says about how it was recorded (one implementation: validation and monitoring).
+
+    Returns:
+        ``duration``, ``leading_silence``, ``trailing_silence`` (s), ``silence_ratio``, ``peak``,
+        ``clipped_samples``, ``clipped_runs``, ``clipping_ratio``, ``speech_seconds``,
+        ``high_band_db`` (the share of energy above 4 kHz, dB), and ``loudness`` (dBFS of the
+        active frames) when any frame is active; ``_active`` says whether one is.
+    """
+    condition = condition or ConditionOptions()
+    duration = wave.size / rate
+    sil = silence_stats(wave, condition, rate)
+    clip = clipping_stats(wave, condition)
+    m: dict = {
+        "duration": duration,
+        "leading_silence": sil.leading_s,
+        "trailing_silence": sil.trailing_s,
+        "silence_ratio": 1.0 - sil.active_ratio,
+        "peak": clip.peak,
+        "clipped_samples": clip.clipped_samples,
+        "clipped_runs": clip.clipped_runs,
+        "clipping_ratio": clip.clipped_samples / max(wave.size, 1),
+        "speech_seconds": max(duration - sil.leading_s - sil.trailing_s, 1e-3),
+        "_active": sil.has_activity,
+    }
+    if sil.has_activity:
+        m["loudness"] = loudness_dbfs(wave, condition, rate)
+    spectrum = np.abs(np.fft.rfft(wave.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(wave.size, 1.0 / rate)
+    total = float(spectrum.sum())
+    if total > 0:  # a telephone or 8 kHz path leaves nothing above 4 kHz
+        m["high_band_db"] = 10.0 * np.log10(float(spectrum[freqs >= 4000.0].sum()) / total + 1e-10)
+    return m
+
+
 def _check_audio(path: Path, options: ValidateOptions) -> tuple[list[tuple[str, str]], dict]:
     """Read one file and measure it; returns (problems as (check, message), measurements)."""
     import soundfile as sf
@@ -265,37 +308,27 @@ def _check_audio(path: Path, options: ValidateOptions) -> tuple[list[tuple[str, 
         problems.append(("non_finite", f"{bad} NaN/Inf samples"))
         return problems, {"duration": frames / rate}
     wave = data.mean(axis=1) if channels > 1 else data[:, 0]
-    duration = frames / rate
-    m: dict = {"duration": duration}
-    sil = silence_stats(wave, options.condition, rate)
-    clip = clipping_stats(wave, options.condition)
-    m.update(
-        leading_silence=sil.leading_s,
-        trailing_silence=sil.trailing_s,
-        silence_ratio=1.0 - sil.active_ratio,
-        peak=clip.peak,
-        speech_seconds=max(duration - sil.leading_s - sil.trailing_s, 1e-3),
-    )
+    m = measure_audio(wave, rate, options.condition)
+    sil_active = m.pop("_active")
     pcm = np.round(np.clip(wave, -1, 1) * 32767).astype(np.int16)
     m["hash"] = hashlib.sha1(pcm.tobytes() + str(rate).encode()).hexdigest()
-    if not sil.has_activity:
+    if not sil_active:
         problems.append(("silent", "no frame above the silence threshold"))
         return problems, m
-    m["loudness"] = loudness_dbfs(wave, options.condition, rate)
-    if clip.is_clipped:
-        problems.append(("clipping", f"{clip.clipped_runs} runs of clipped samples ({clip.clipped_samples} samples)"))
-    if sil.leading_s > options.max_leading_silence_s:
+    if m["clipped_runs"]:
+        problems.append(("clipping", f"{m['clipped_runs']} runs of clipped samples ({m['clipped_samples']} samples)"))
+    if m["leading_silence"] > options.max_leading_silence_s:
         problems.append(
             (
                 "leading_silence",
-                f"{sil.leading_s:.2f} s of leading silence (max {options.max_leading_silence_s:.2f} s)",
+                f"{m['leading_silence']:.2f} s of leading silence (max {options.max_leading_silence_s:.2f} s)",
             )
         )
-    if sil.trailing_s > options.max_trailing_silence_s:
+    if m["trailing_silence"] > options.max_trailing_silence_s:
         problems.append(
             (
                 "trailing_silence",
-                f"{sil.trailing_s:.2f} s of trailing silence (max {options.max_trailing_silence_s:.2f} s)",
+                f"{m['trailing_silence']:.2f} s of trailing silence (max {options.max_trailing_silence_s:.2f} s)",
             )
         )
     lo, hi = options.loudness_range_dbfs
@@ -486,6 +519,8 @@ def _profile(path: Path, entries: list[tuple[int, dict | None, str]], usable: li
         "chars_per_second",
         "words_per_second",
         "peak",
+        "clipping_ratio",
+        "high_band_db",
     ):
         profile[key] = _quantiles([float(m[key]) for _, _, m in usable if key in m])
     return profile
