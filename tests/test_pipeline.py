@@ -156,6 +156,9 @@ def test_the_metrics_port_serves_triton_and_the_front(served: dict) -> None:
     line = next(x for x in text.splitlines() if x.startswith("edgeasr_front_requests_total{"))
     assert 'model="edgeasr"' in line and 'role="champion"' in line and 'version="1"' in line
     assert float(line.split()[-1]) >= 1
+    # the served model's own statistics of the requests (custom metrics on Triton's port)
+    assert 'edgeasr_request_audio_seconds_count{model="edgeasr",version="1"}' in text
+    assert 'edgeasr_request_level_dbfs_bucket{model="edgeasr",version="1",le="-20"}' in text
 
 
 def test_bench_over_the_manifest(served: dict) -> None:

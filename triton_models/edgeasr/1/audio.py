@@ -58,7 +58,8 @@ def to_mono_float(samples: np.ndarray, *, name: str = "audio") -> np.ndarray:
     if arr.dtype == np.int32:
         return (arr.astype(np.float64) / 2147483648.0).astype(np.float32)
     if np.issubdtype(arr.dtype, np.floating):
-        return arr.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # out-of-range values become Inf, which check_waveform refuses
+            return arr.astype(np.float32, copy=False)
     raise AudioError(f"{name}: unsupported sample type {arr.dtype} (use int16, int32 or float)")
 
 

@@ -105,6 +105,71 @@ def load_version_module(version_dir, filename):
     return module
 
 
+METRIC_BUCKETS = {
+    "edgeasr_request_audio_seconds": [0.5, 1, 2, 4, 8, 16, 30],
+    "edgeasr_request_level_dbfs": [-70, -60, -50, -40, -30, -20, -10, 0],
+    "edgeasr_request_words": [0, 1, 2, 4, 8, 16, 32, 64],
+    "edgeasr_request_confidence": [0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+}
+METRIC_HELP = {
+    "edgeasr_request_audio_seconds": "Length of each request's audio, seconds",
+    "edgeasr_request_level_dbfs": "RMS level of each request's audio before normalization, dBFS",
+    "edgeasr_request_words": "Words in each transcript",
+    "edgeasr_request_confidence": "Mean best-token probability per frame of each request",
+    "edgeasr_request_empty_total": "Requests whose transcript is empty",
+    "edgeasr_request_not_speech_total": "Requests whose audio is not speech (silence, a tone, steady noise)",
+}
+
+
+class RequestMetrics:
+    """Prometheus metrics of the requests a version serves, on Triton's metrics port (custom metrics).
+
+    Labels ``model`` and ``version``, beside Triton's own ``nv_inference_*``. Histograms (buckets
+    below) of the audio's length (s), its RMS level (dBFS, before level normalization), the words
+    of each transcript and the mean best-token probability per frame; counters of empty
+    transcripts and of input that is not speech. Where the python backend has no custom metrics,
+    nothing is recorded and nothing fails.
+    """
+
+    def __init__(self, model, version):
+        self.families, self.metrics = [], {}
+        family = getattr(pb_utils, "MetricFamily", None)
+        if family is None:
+            return
+        labels = {"model": model, "version": version}
+        try:
+            for name, help_text in METRIC_HELP.items():
+                histogram = name in METRIC_BUCKETS
+                kind = family.HISTOGRAM if histogram else family.COUNTER
+                fam = family(name=name, description=help_text, kind=kind)
+                self.families.append(fam)
+                kwargs = {"buckets": METRIC_BUCKETS[name]} if histogram else {}
+                self.metrics[name] = fam.Metric(labels=labels, **kwargs)
+        except Exception:  # an older backend without histograms: serve without these metrics
+            self.metrics = {}
+
+    def observe(self, rows, levels, texts, logprobs, silent):
+        """Record one request's rows."""
+        m = self.metrics
+        if not m:
+            return
+        for row, level, text, lp, quiet in zip(rows, levels, texts, logprobs, silent, strict=True):
+            m["edgeasr_request_audio_seconds"].observe(row.shape[0] / 16000.0)
+            m["edgeasr_request_level_dbfs"].observe(level)
+            m["edgeasr_request_words"].observe(len(text.split()))
+            if lp.shape[0]:
+                m["edgeasr_request_confidence"].observe(float(np.exp(lp.max(axis=-1)).mean()))
+            if not text:
+                m["edgeasr_request_empty_total"].increment(1)
+            if quiet:
+                m["edgeasr_request_not_speech_total"].increment(1)
+
+    def close(self):
+        """Drop the metrics, then their families (the backend requires that order)."""
+        self.metrics.clear()
+        self.families.clear()
+
+
 class TritonPythonModel:
     """The edgeasr speech recognizer as a Triton python-backend model."""
 
@@ -137,6 +202,7 @@ class TritonPythonModel:
         vocab = self.session.get_outputs()[0].shape[-1]
         if isinstance(vocab, int) and vocab != len(self.tokens):
             raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
+        self.metrics = RequestMetrics(config.get("name", "edgeasr"), str(args["model_version"]))
         self.beam_search = None
         if self.decoding.has_beam_search(version_dir):
             self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
@@ -193,6 +259,7 @@ class TritonPythonModel:
                 self.audio.check_waveform(row, name=name, limits=limits)
             except self.audio.AudioError as exc:
                 raise RequestError(str(exc)) from None
+        self._levels = [float(10.0 * np.log10(np.mean(np.square(row, dtype=np.float64)) + 1e-12)) for row in audio]
         return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
 
     def _not_speech(self, rows):
@@ -215,11 +282,12 @@ class TritonPythonModel:
         """Serve a (dynamic) batch: one response per request, in order."""
         responses = [None] * len(requests)
         valid = []  # (request index, rows)
-        biases = {}
+        biases, levels = {}, {}
         for i, request in enumerate(requests):
             try:
                 biases[i] = self._bias(request)
                 valid.append((i, self._audio_rows(request)))
+                levels[i] = self._levels
             except RequestError as exc:
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
         if valid:
@@ -239,7 +307,9 @@ class TritonPythonModel:
                 mine = results[start : start + len(rows)]
                 start += len(rows)
                 try:  # a decoder failure fails its own request, never the others of the batch
-                    responses[i] = self._response(mine, biases.get(i, ()), self._not_speech(rows))
+                    silent = self._not_speech(rows)
+                    responses[i], texts = self._response(mine, biases.get(i, ()), silent)
+                    self.metrics.observe(rows, levels[i], texts, mine, silent)
                 except Exception as exc:
                     error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
@@ -258,10 +328,12 @@ class TritonPythonModel:
         stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
         for j, lp in enumerate(per_row):
             stacked[j, : lp.shape[0]] = lp
-        return pb_utils.InferenceResponse(
+        response = pb_utils.InferenceResponse(
             output_tensors=[pb_utils.Tensor("TEXT", texts), pb_utils.Tensor("LOGPROBS", stacked)]
         )
+        return response, [t[0].decode("utf-8") for t in texts]
 
     def finalize(self):
-        """Release the onnxruntime session."""
+        """Release the onnxruntime session and the metrics (each metric before its family)."""
         self.session = None
+        self.metrics.close()
