@@ -85,16 +85,21 @@ def test_start_fails_with_log_tail(tmp_path: Path, triton_server: TritonServer) 
         TritonServer(tmp_path).start()
 
 
-def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
-    script = textwrap.dedent(f"""
+def _serve_script(root: Path) -> str:
+    """A Python program that runs `edgeasr serve` on ``root`` with free ports (for SIGTERM tests)."""
+    return textwrap.dedent(f"""
         import argparse, sys
         from edgeasr.serving.cli import add_parser as add_serve_parser
         parser = argparse.ArgumentParser(prog="edgeasr")
         add_serve_parser(parser.add_subparsers())
-        args = parser.parse_args(["serve", "--model-repository", {str(triton_server.model_repository)!r},
+        args = parser.parse_args(["serve", "--model-repository", {str(root)!r},
                                   "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0"])
         sys.exit(args.func(args))
     """)
+
+
+def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
+    script = _serve_script(triton_server.model_repository)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
@@ -268,15 +273,7 @@ def test_a_broken_version_does_not_keep_the_good_ones_from_serving(tmp_path: Pat
         assert list(server.unavailable) == ["edgeasr"] and list(server.unavailable["edgeasr"]) == [2]
         assert "integrity check failed" in server.unavailable["edgeasr"][2]
         assert TritonClient(server.grpc_url).transcribe(np.zeros(8000, np.float32)).model_version == "1"
-    script = textwrap.dedent(f"""
-        import argparse, sys
-        from edgeasr.serving.cli import add_parser as add_serve_parser
-        parser = argparse.ArgumentParser(prog="edgeasr")
-        add_serve_parser(parser.add_subparsers())
-        args = parser.parse_args(["serve", "--model-repository", {str(root)!r},
-                                  "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0"])
-        sys.exit(args.func(args))
-    """)
+    script = _serve_script(root)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:

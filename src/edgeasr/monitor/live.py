@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
 from edgeasr.data.validate import measure_audio
+from edgeasr.serving.live import PairLog
 
 __all__ = ["WindowLog", "attach", "read_window", "request_record"]
 
@@ -86,23 +86,14 @@ def request_record(
     return record
 
 
-class WindowLog:
+class WindowLog(PairLog):
     """Thread-safe JSONL log of request records (one object per line; no audio).
+
+    The canary's pair log, holding request records instead of pairs.
 
     Args:
         path: the log file (its folder is created).
     """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Append one record."""
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
 
 
 def read_window(path: str | os.PathLike, last: int = 0) -> list[dict[str, Any]]:
