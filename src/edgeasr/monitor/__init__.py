@@ -10,7 +10,23 @@
   JSON and a plot; exit 1 on drift.
 """
 
-from edgeasr.monitor.drift import DriftOptions, DriftReport, detect_drift
-from edgeasr.monitor.live import WindowLog, attach, read_window, request_record
+import importlib
 
 __all__ = ["DriftOptions", "DriftReport", "WindowLog", "attach", "detect_drift", "read_window", "request_record"]
+
+_WHERE = {
+    "DriftOptions": "drift",
+    "DriftReport": "drift",
+    "detect_drift": "drift",
+    "WindowLog": "live",
+    "attach": "live",
+    "read_window": "live",
+    "request_record": "live",
+}
+
+
+def __getattr__(name: str):
+    """Import the submodule on first use: the command line builds its parser without them."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"edgeasr.monitor.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'edgeasr.monitor' has no attribute {name!r}")
