@@ -61,8 +61,47 @@ def _plot(profile: dict, records: list[dict], report, path: Path) -> None:
     plt.close(fig)
 
 
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from edgeasr.monitor.retrain import RetrainConfig, Retrainer, RetrainError
+
+    try:
+        retrainer = Retrainer(RetrainConfig.from_toml(args.config))
+        run, why = retrainer.should_run(if_drift=args.if_drift, if_new_data=args.if_new_data)
+    except (OSError, ValueError) as exc:
+        print(f"edgeasr retrain: {exc}", file=sys.stderr)
+        return 2
+    if not run:
+        print(f"edgeasr retrain: nothing to do: {why}")
+        return 0
+    print(f"edgeasr retrain ({why}): plan")
+    for line in retrainer.plan():
+        print("  " + line)
+    if args.dry_run:
+        return 0
+    try:
+        retrainer.run()
+    except RetrainError as exc:
+        print(f"edgeasr retrain: stopped at {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``edgeasr monitor`` on the command line's subparsers."""
+    """Register ``edgeasr monitor`` and ``edgeasr retrain`` on the command line's subparsers."""
+    r = subparsers.add_parser(
+        "retrain",
+        help="new data through validation, fine-tuning, export, the bench gate and the canary",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Continuous training (edgeasr.monitor.retrain): each step gated and logged in "
+        "<work_dir>/state.json; an interrupted run resumes where it stopped. Exit 0 done (or nothing to do), "
+        "1 a gate failed, 2 unusable config.",
+    )
+    r.add_argument("--config", required=True, help="retrain TOML ([retrain] table)")
+    r.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    r.add_argument("--if-drift", default=None, help="run only if this drift.json (edgeasr monitor --out) says drift")
+    r.add_argument("--if-new-data", action="store_true", help="run only if new_data changed since the last run")
+    r.set_defaults(func=_cmd_retrain)
+
     p = subparsers.add_parser(
         "monitor",
         help="drift of live requests against the training data's profile",

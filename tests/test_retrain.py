@@ -1,0 +1,88 @@
+"""`edgeasr retrain` on a tiny corpus: every gate for the right reason, resume after an interruption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="retraining needs torch (the train extra)")
+
+from edgeasr.monitor.retrain import RetrainConfig, Retrainer, RetrainError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setup(tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path, max_wer: float) -> Path:
+    recipe = (ROOT / "recipes" / "tiny.toml").read_text()
+    recipe = recipe.replace("work/tiny/train.jsonl", str(tiny_corpus / "train.jsonl"))
+    recipe = recipe.replace("work/tiny/dev.jsonl", str(tiny_corpus / "dev.jsonl"))
+    (tmp_path / "tiny.toml").write_text(recipe)
+    (tmp_path / "budgets.toml").write_text(
+        f'[targets.gate]\ndescription = "the retrain gate"\nmax_wer = {max_wer}\nmin_speed_x_realtime = 1\n'
+    )
+    config = tmp_path / "retrain.toml"
+    config.write_text(
+        "[retrain]\n"
+        f'new_data = "{tiny_corpus / "dev.jsonl"}"\n'
+        f'recipe = "{tmp_path / "tiny.toml"}"\n'
+        f'init = "{tiny_checkpoint}"\n'
+        "max_steps = 4\n"
+        f'export_target = "{ROOT / "export" / "cpu-fp32.toml"}"\n'
+        f'check_manifest = "{tiny_corpus / "dev.jsonl"}"\n'
+        f'repository = "{tmp_path / "models"}"\n'
+        f'bench_manifest = "{tiny_corpus / "test.jsonl"}"\n'
+        f'budgets = "{tmp_path / "budgets.toml"}"\n'
+        'budget_target = "gate"\n'
+        f'work_dir = "{tmp_path / "work"}"\n'
+    )
+    return config
+
+
+def test_a_run_resumes_after_an_interruption_and_hands_over_a_version(
+    tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path, monkeypatch
+) -> None:
+    config = RetrainConfig.from_toml(_setup(tmp_path, tiny_corpus, tiny_checkpoint, max_wer=1.0))
+    retrainer = Retrainer(config, log=lambda line: None)
+    assert [line.split()[0] for line in retrainer.plan()] == ["todo"] * 5
+
+    def killed(self):  # the machine goes down while exporting
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Retrainer, "_export", killed)
+        with pytest.raises(KeyboardInterrupt):
+            retrainer.run()
+    state = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert list(state["done"]) == ["validate", "train"]  # what finished is kept
+    trained = state["done"]["train"]["checkpoint"]
+
+    again = Retrainer(config, log=lambda line: None)
+    assert [line.split()[0] for line in again.plan()] == ["done", "done", "todo", "todo", "todo"]
+    state = again.run()
+    assert list(state["done"]) == ["validate", "train", "export", "bench", "canary"]
+    assert state["done"]["train"]["checkpoint"] == trained  # training was not run again
+    assert state["done"]["export"]["version"] == 1
+    assert state["done"]["canary"]["handed_over"] == 1  # published, not live: the canary decides
+    assert (tmp_path / "models" / "edgeasr" / "1" / "model.onnx").is_file()
+    assert again.should_run(if_new_data=True) == (False, f"{config.new_data}: no new data since the last run "
+                                                        f"({state['done']['validate']['data_version']})")  # fmt: skip
+
+
+def test_a_gate_that_fails_stops_the_run_and_says_why(tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path) -> None:
+    from edgeasr.cli import main
+
+    config = _setup(tmp_path, tiny_corpus, tiny_checkpoint, max_wer=0.01)  # a 4-step model cannot meet this
+    assert main(["retrain", "--config", str(config), "--dry-run"]) == 0
+    assert not (tmp_path / "work" / "state.json").exists()  # the dry run changed nothing
+    assert main(["retrain", "--config", str(config)]) == 1
+    state = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert list(state["done"]) == ["validate", "train", "export"]
+    failed = state["history"][-1]
+    assert failed["step"] == "bench" and failed["outcome"] == "failed" and "max_wer" in failed["reason"]
+    drift = tmp_path / "drift.json"
+    drift.write_text(json.dumps({"drift": False}))
+    assert main(["retrain", "--config", str(config), "--if-drift", str(drift)]) == 0  # no drift: nothing to do
+    with pytest.raises(RetrainError):
+        Retrainer(RetrainConfig.from_toml(config), log=lambda line: None).run()  # the gate still holds
