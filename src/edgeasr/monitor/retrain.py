@@ -242,12 +242,17 @@ class Retrainer:
                 f"--challenger {version}"
             )
             return {"handed_over": version, "summary": f"version {version} published, not live; next: {command}"}
-        from edgeasr.cli import main as edgeasr_main
+        import argparse
 
-        code = edgeasr_main(
+        from edgeasr.canary import cli as canary_cli
+
+        parser = argparse.ArgumentParser(prog="edgeasr")
+        canary_cli.add_parser(parser.add_subparsers())
+        args = parser.parse_args(
             ["canary", "rollout", "--policy", c.canary_policy, "--url", c.url, "--repository", c.repository,
              "--challenger", str(version), "--manifest", c.bench_manifest, "--out", str(self.work / "canary")]
         )  # fmt: skip
+        code = args.func(args)
         if code != 0:
             raise RetrainError("canary", f"the rollout of version {version} ended with exit code {code} (not promoted)")
         return {"promoted": version, "summary": f"version {version} promoted"}
