@@ -74,9 +74,18 @@ def asr_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def speechlike() -> list[np.ndarray]:
-    """Eight deterministic 16 kHz float32 waveforms of different lengths (0.1 s to 2.3 s)."""
+    """Eight deterministic 16 kHz float32 waveforms of different lengths (0.1 s to 2.3 s).
+
+    Noise that rises and falls at a syllable rate (4 Hz): steady noise is not speech, and the
+    recognizers give no words for it (features.not_speech).
+    """
     rng = np.random.default_rng(1)
-    return [(0.3 * rng.standard_normal(1600 + 4800 * i)).astype(np.float32) for i in range(8)]
+    waves = []
+    for i in range(8):
+        n = 1600 + 4800 * i
+        envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * np.arange(n) / 16000)
+        waves.append((0.3 * envelope * rng.standard_normal(n)).astype(np.float32))
+    return waves
 
 
 def _published_repo(root: Path, onnx_path: Path) -> Path:

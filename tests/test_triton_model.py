@@ -57,7 +57,10 @@ def test_int16_input(grpc, speechlike, reference_text) -> None:
 def test_ragged_batching_batches_different_lengths(grpc, triton_server, speechlike, reference_text) -> None:
     stats = TritonClient(triton_server.grpc_url)
     # A 29 s request first keeps the single model instance busy while the others queue up.
-    blocker = np.random.default_rng(2).uniform(-0.5, 0.5, 29 * 16000).astype(np.float32)
+    t = np.arange(29 * 16000) / 16000  # noise that rises and falls like syllables (steady noise is not speech)
+    blocker = (np.random.default_rng(2).uniform(-0.5, 0.5, t.size) * (0.55 + 0.45 * np.sin(8 * np.pi * t))).astype(
+        np.float32
+    )
     waves = [blocker, *speechlike]
     expected = [reference_text(a) for a in waves]
     for _ in range(20):  # concurrency makes batching likely, not certain: try a few rounds
@@ -182,7 +185,9 @@ def test_a_decoder_failure_fails_only_its_own_request(tmp_path, asr_onnx, speech
         client = grpcclient.InferenceServerClient(server.grpc_url)
         for _ in range(4):  # concurrent rounds, so that silent and spoken requests share batches
             done: queue.Queue = queue.Queue()
-            plan = [("good", a[None]) for a in speechlike[:5]] + [("faulty", np.zeros((1, 14080), np.float32))] * 3
+            plan = [("good", a[None]) for a in speechlike[:5]] + [
+                ("faulty", 0.1 * np.random.default_rng(5).standard_normal((1, 14080)).astype(np.float32))
+            ] * 3
             for i, (_, audio) in enumerate(plan):
                 client.async_infer(
                     "edgeasr",
