@@ -118,26 +118,6 @@ def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
     assert not list(SHM_DIR.glob(f"triton_python_backend_shm_region_edgeasr{proc.pid}x*"))
 
 
-def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_onnx: Path) -> None:
-    """Runs last in this module: publishes version 2 into the served repository."""
-    from edgeasr.client import ClientError, TritonClient
-    from edgeasr.export.repository import ModelRepository
-
-    repo = ModelRepository(triton_server.model_repository)
-    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 2
-    load = f"{triton_server.http_url}/v2/repository/models/edgeasr/load"
-    http_json(load, b"{}")
-    audio = np.zeros(3200, np.float32)
-    for version in ("1", "2", ""):
-        result = TritonClient(triton_server.grpc_url, model_version=version).transcribe(audio)
-        assert result.model_version == (version or "2")
-    set_live(repo, "edgeasr", [1])  # roll back
-    http_json(load, b"{}")
-    assert TritonClient(triton_server.grpc_url).transcribe(audio).model_version == "1"
-    with pytest.raises(ClientError, match="version 2 is not"):
-        TritonClient(triton_server.grpc_url, model_version="2", retries=0).transcribe(audio)
-
-
 def test_a_missing_server_fails_where_triton_is_required(tmp_path: Path) -> None:
     """Under ./run test (EDGEASR_REQUIRE_TRITON=1) a Triton test cannot pass by skipping."""
     tests = Path(__file__).resolve().parent
@@ -288,3 +268,23 @@ def test_a_broken_version_does_not_keep_the_good_ones_from_serving(tmp_path: Pat
             proc.kill()
     assert any("edgeasr version 2 UNAVAILABLE: " in line and "integrity" in line for line in lines), "".join(lines)
     assert proc.returncode == 3, "".join(lines) + out
+
+
+def test_versions_side_by_side_then_rollback(triton_server: TritonServer, asr_onnx: Path) -> None:
+    """Runs last in this module: publishes version 2 into the served repository."""
+    from edgeasr.client import ClientError, TritonClient
+    from edgeasr.export.repository import ModelRepository
+
+    repo = ModelRepository(triton_server.model_repository)
+    assert repo.publish("edgeasr", asr_onnx, card_fields={}) == 2
+    load = f"{triton_server.http_url}/v2/repository/models/edgeasr/load"
+    http_json(load, b"{}")
+    audio = np.zeros(3200, np.float32)
+    for version in ("1", "2", ""):
+        result = TritonClient(triton_server.grpc_url, model_version=version).transcribe(audio)
+        assert result.model_version == (version or "2")
+    set_live(repo, "edgeasr", [1])  # roll back
+    http_json(load, b"{}")
+    assert TritonClient(triton_server.grpc_url).transcribe(audio).model_version == "1"
+    with pytest.raises(ClientError, match="version 2 is not"):
+        TritonClient(triton_server.grpc_url, model_version="2", retries=0).transcribe(audio)
