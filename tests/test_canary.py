@@ -147,6 +147,24 @@ def test_shadow_proxy_with_fakes_logs_pairs_and_never_fails_or_delays_the_champi
             assert all(r["challenger"]["latency_s"] >= 2.0 for r in records if not r["challenger"].get("skipped"))
 
 
+@pytest.mark.parametrize("paced", [False, True])
+def test_a_paced_proxy_returns_with_the_pair_logged(tmp_path: Path, paced: bool) -> None:
+    """Paced (a replayer), each call waits for its mirror, so the next request finds both versions idle."""
+    challenger = Fake("the challenger", sleep_s=0.4)
+    proxy = ShadowProxy(Fake("the champion"), challenger, log=tmp_path / "pairs.jsonl", paced=paced)
+    started = time.perf_counter()
+    out = proxy.transcribe(np.zeros(8000, np.float32), 16000, request_id="r1")
+    took = time.perf_counter() - started
+    assert out.text == "the champion"
+    if paced:
+        assert took >= 0.4 and proxy.stats["pairs"] == 1
+        assert proxy.records[-1]["challenger"]["text"] == "the challenger"
+    else:
+        assert took < 0.4 and proxy.stats["pairs"] == 0  # the mirror is still running
+    proxy.close(5.0)
+    assert proxy.stats["pairs"] == 1
+
+
 def test_rollout_with_fakes_holds_on_inconclusive_and_counts_failures(tmp_path: Path) -> None:
     # a challenger that gets every second word wrong: with 2 failures allowed it retries once, then rolls back
     router = _fake_router(tmp_path, {"1": Fake("hello world"), "2": Fake("hello there")})
@@ -576,3 +594,43 @@ def test_a_version_whose_inference_fails_does_not_take_the_champion_down(tmp_pat
         assert all("inference failed" in e for e in errors), errors
         champion = TritonClient(server.grpc_url, "edgeasr", "1", timeout_s=5.0, retries=0)
         assert isinstance(champion.transcribe(np.zeros(16000, np.float32)).text, str)
+
+
+@pytest.mark.triton
+def test_an_a_a_rollout_promotes_in_both_orders_at_the_shipped_policy(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Issue 17: two byte-identical versions must be judged equal whichever of them is the champion.
+
+    Unpaced, the replay sent its next request as soon as the served version answered while mirrors
+    piled up on the other one, so the mirrored role was slower (A/A p50 deltas up to +65 ms at 5%
+    and -45 ms at 100%, a rollback at the shipped 50 ms limit); the replay now waits for each pair.
+    """
+    from edgeasr.export.repository import ModelRepository, RepositoryOptions
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    shipped = ROOT / "triton_models" / "edgeasr" / "2"
+    repo = ModelRepository(tmp_path / "repo")
+    options = RepositoryOptions(max_batch_size=16, warmup_seconds=0.0)
+    beam = {name: shipped / name for name in ("lm.arpa", "decoder.json")}
+    for _ in range(2):
+        repo.publish("edgeasr", shipped / "model.onnx", options=options, decoder_files=beam)
+    live = repo.root / "edgeasr" / "live.json"
+    policy = ROOT / "export" / "canary.toml"
+    with TritonServer(repo.root, models=["edgeasr"]) as server:
+        for champion, challenger in (("1", "2"), ("2", "1")):
+            write_live(live, LiveState("edgeasr", champion))
+            out = tmp_path / f"aa-{champion}-{challenger}"
+            code = _cli(
+                "rollout",
+                *("--policy", str(policy), "--url", server.grpc_url, "--repository", str(repo.root)),
+                *("--champion", champion, "--challenger", challenger, "--manifest", str(tiny_corpus / "train.jsonl")),
+                *("--out", str(out)),
+            )
+            report = json.loads((out / "report.json").read_text())
+            reasons = [d["reasons"] for d in report["decisions"]]
+            assert (code, report["final"]) == (EXIT_PROMOTED, "promoted"), reasons
+            assert [d["percent"] for d in report["decisions"]] == [5.0, 25.0, 50.0, 100.0]
+            assert read_live(live).champion == challenger

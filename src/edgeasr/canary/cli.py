@@ -81,6 +81,7 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
         challenger_version=policy.challenger,
         workers=policy.mirror_workers,
         max_pending=policy.max_pending_mirrors,
+        paced=True,  # the replay is the load: each replay thread waits for its pair (see ShadowProxy)
     )
     started = _now()
     count = args.requests or len(utterances)
@@ -156,6 +157,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         log=Path(args.out) / "pairs.jsonl",
         workers=policy.mirror_workers,
         max_pending=policy.max_pending_mirrors,
+        paced=True,  # the replay is the load: each replay thread waits for its pair (see CanaryRouter)
     )
     offset = [0]
 

@@ -74,7 +74,7 @@ class CanaryPolicy:
     max_pending_mirrors: int = 64  # outstanding mirrors beyond which new ones are shed, not queued
     drain_timeout_s: float = 30.0  # wait for a retired version's in-flight requests, seconds
     retire_versions: bool = False  # also narrow the repository's version_policy and reload in Triton
-    concurrency: int = 2  # replay concurrency of the rollout/shadow commands
+    concurrency: int = 2  # replay threads of the rollout/shadow commands; each waits for its pair (paced)
     timeout_s: float = 10.0  # per-request deadline of the Triton clients, seconds
     live_file: str = ""  # live file; "" = <repository>/<model>/live.json
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)  # how each window is judged

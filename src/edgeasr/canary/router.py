@@ -35,6 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,10 +90,16 @@ class _Engine:
     """Routing-independent core: mirrors, pair records, in-flight counts, statistics."""
 
     def __init__(
-        self, log: str | os.PathLike | PairLog | None, workers: int, max_pending: int, keep_records: int
+        self,
+        log: str | os.PathLike | PairLog | None,
+        workers: int,
+        max_pending: int,
+        keep_records: int,
+        paced: bool = False,
     ) -> None:
         self.log = log if isinstance(log, PairLog) or log is None else PairLog(log)
         self.max_pending = int(max_pending)
+        self.paced = bool(paced)
         self.records: deque[dict[str, Any]] = deque(maxlen=keep_records)
         self.stats = {
             "requests": 0,
@@ -204,6 +211,9 @@ class _Engine:
             return self._fall_back(record, roles["champion"], future, audio, sample_rate, meta)
         if future is None:
             self._emit(record)
+        elif self.paced:  # a replayer's next request waits for this pair: both versions see the same load
+            wait_futures([future])
+            self._finish(record, other, roles[other][1], future)
         else:
             future.add_done_callback(lambda f: self._finish(record, other, roles[other][1], f))
         if isinstance(result, Exception):
@@ -334,6 +344,11 @@ class ShadowProxy(_Engine):
         workers: threads that run mirrors.
         max_pending: outstanding mirrors beyond which new mirrors are shed (logged as skipped).
         keep_records: how many recent records :attr:`records` keeps in memory.
+        paced: return only when the mirror has answered too (the pair is logged). For a replayer
+            (``edgeasr canary rollout``): a caller that sends its next request when the previous
+            one returns then loads both versions alike. Unpaced, mirrors pile up on the mirrored
+            version while the served one sees one request per caller, and an A/A pair of
+            identical versions differs in latency by role (issue 17: +15 to +73 ms at p50).
 
     Example:
         >>> proxy = ShadowProxy(TritonClient(url, "edgeasr", "1"), TritonClient(url, "edgeasr", "2"),
@@ -352,8 +367,9 @@ class ShadowProxy(_Engine):
         workers: int = 4,
         max_pending: int = 64,
         keep_records: int = 100_000,
+        paced: bool = False,
     ) -> None:
-        super().__init__(log, workers, max_pending, keep_records)
+        super().__init__(log, workers, max_pending, keep_records, paced)
         self._roles = {
             "champion": (champion, str(champion_version) or "champion"),
             "challenger": (challenger, str(challenger_version) or "challenger"),
@@ -403,6 +419,7 @@ class CanaryRouter(_Engine):
         workers: mirror threads.
         max_pending: outstanding mirrors beyond which new ones are shed.
         keep_records: recent records kept in :attr:`records`.
+        paced: return only when the mirror has answered too (see :class:`ShadowProxy`).
     """
 
     def __init__(
@@ -415,8 +432,9 @@ class CanaryRouter(_Engine):
         workers: int = 4,
         max_pending: int = 64,
         keep_records: int = 100_000,
+        paced: bool = False,
     ) -> None:
-        super().__init__(log, workers, max_pending, keep_records)
+        super().__init__(log, workers, max_pending, keep_records, paced)
         self.live_file = Path(live_file)
         self.shadow = bool(shadow)
         self.override: LiveState | None = None  # set by dry runs: route by this, never by the file
