@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="export needs torch (train extra)")
@@ -64,9 +65,37 @@ def test_int8_export_becomes_the_next_version_and_is_smaller(tiny_checkpoint, ti
     assert card.precision == "int8" and "wer_int8" in card.metrics
     import onnx
 
-    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
-    assert "ConvInteger" in ops  # the encoder is quantized ...
-    assert "MatMulInteger" not in ops and ops.count("MatMul") == 7  # ... the frontend's matrix products are not
+    nodes = onnx.load(str(int8)).graph.node
+    dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    matmuls = [n for n in nodes if n.op_type == "MatMul"]
+    assert card.extra["quantization"] == "static" and "ConvInteger" not in {n.op_type for n in nodes}
+    assert convs and all(set(n.input[:2]) <= dequantized for n in convs)  # every encoder conv runs in int8 (QDQ) ...
+    assert len(matmuls) == 7 and not any(set(n.input) & dequantized for n in matmuls)  # ... the frontend in float
+
+
+def test_static_int8_gives_each_utterance_the_same_answer_in_any_batch(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    """Calibrated activation scales are fixed: a row's log-probs do not depend on its batch-mates."""
+    import onnxruntime as ort
+
+    from edgeasr.audio import load_audio
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+
+    manifest = tiny_corpus / "dev.jsonl"
+    target = ExportTarget(name="cpu-int8", precision="int8", max_wer_increase=1.0)
+    result = export_checkpoint(tiny_checkpoint, target, check_manifest=manifest, repository=tmp_path)
+    session = ort.InferenceSession(str(result.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    waves = [load_audio(resolve_audio_path(r, manifest)) for r in read_manifest(manifest)][:2]
+    short, long = sorted(waves, key=len)
+    assert len(long) > len(short)
+    alone = session.run(None, {"audio": short[None], "audio_length": np.array([len(short)], np.int64)})[0][0]
+    batch = np.zeros((2, len(long)), np.float32)
+    batch[0, : len(short)], batch[1] = short, long
+    lengths = np.array([len(short), len(long)], np.int64)
+    together, out_lengths = session.run(None, {"audio": batch, "audio_length": lengths})
+    valid = int(out_lengths[0])
+    assert valid == alone.shape[0] > 0
+    np.testing.assert_allclose(together[0, :valid], alone[:valid], atol=1e-5)
 
 
 def test_failed_parity_check_writes_nothing(tiny_checkpoint, tiny_corpus, tmp_path) -> None:

@@ -86,3 +86,40 @@ def test_a_gate_that_fails_stops_the_run_and_says_why(tmp_path: Path, tiny_corpu
     assert main(["retrain", "--config", str(config), "--if-drift", str(drift)]) == 0  # no drift: nothing to do
     with pytest.raises(RetrainError):
         Retrainer(RetrainConfig.from_toml(config), log=lambda line: None).run()  # the gate still holds
+
+
+@pytest.mark.triton
+def test_a_run_ends_in_a_canary_decision_on_a_real_server(
+    tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path
+) -> None:
+    """validate -> train -> export -> bench -> canary: the new version is loaded beside the champion,
+    rolled out by the policy on a real Triton server, and promoted (the policy here accepts any tiny model)."""
+    from edgeasr.export.pipeline import export_checkpoint
+    from edgeasr.export.target import ExportTarget
+    from edgeasr.serving.live import read_live
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    config = _setup(tmp_path, tiny_corpus, tiny_checkpoint, max_wer=1.0)
+    champion = export_checkpoint(
+        tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path / "models"
+    )
+    assert champion.version == 1
+    policy = tmp_path / "canary.toml"
+    policy.write_text(
+        "[canary]\nrequests_per_step = 24\nconcurrency = 2\n"
+        "[analysis]\nmin_samples = 20\nbootstrap_resamples = 400\nmax_disagreement = 1.0\nmax_wer_increase = 1.0\n"
+        "max_empty_rate_increase = 1.0\nmax_p50_latency_increase_s = 2.0\nmax_p99_latency_increase_s = 5.0\n"
+    )
+    with TritonServer(tmp_path / "models", models=["edgeasr"]) as server:
+        config.write_text(config.read_text() + f'canary_policy = "{policy}"\nurl = "{server.grpc_url}"\n')
+        state = Retrainer(RetrainConfig.from_toml(config), log=lambda line: None).run()
+    assert list(state["done"]) == ["validate", "train", "export", "bench", "canary"]
+    assert state["done"]["export"]["version"] == 2 and state["done"]["canary"]["promoted"] == 2
+    assert read_live(tmp_path / "models" / "edgeasr" / "live.json").champion == "2"
+    report = json.loads((tmp_path / "work" / "canary" / "report.json").read_text())
+    assert report["final"] == "promoted" and report["stats"]["challenger_errors"] == 0
+    assert report["stats"]["pairs"] >= 4 * 20  # every step measured both versions

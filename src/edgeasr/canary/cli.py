@@ -127,6 +127,30 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
     return EXIT_CODES[outcome]
 
 
+def _load_challenger(url: str, repository: str, model: str, challenger: str) -> str:
+    """Make Triton serve the challenger (a version just published is not loaded yet); "" when it does.
+
+    Returns the reason it cannot (the server refuses model control, or the load failed), for the
+    one-line error: a rollout against a version nobody serves would only measure its errors.
+    """
+    from edgeasr.canary.rollout import TritonVersionControl
+
+    try:
+        control = TritonVersionControl(url, repository, model)
+        if control.is_ready(challenger):  # the inference protocol: allowed without model control
+            return ""
+        print(f"loading {model} version {challenger} beside the versions served now")
+        served = control.serve_also(challenger)
+    except Exception as exc:  # refused (edgeasr serve without --allow-model-control) or unreachable
+        return (
+            f"{model} version {challenger} is not served and could not be loaded ({type(exc).__name__}: {exc}); "
+            "run `edgeasr serve --allow-model-control`, or serve the version first"
+        )
+    if int(challenger) not in served:
+        return f"{model} version {challenger} did not become ready (served: {served}); see the server log"
+    return ""
+
+
 def _cmd_rollout(args: argparse.Namespace) -> int:
     from edgeasr.canary.policy import EXIT_ERROR
     from edgeasr.canary.report import write_report
@@ -149,6 +173,11 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     if not args.dry_run and not live.exists():
         live.parent.mkdir(parents=True, exist_ok=True)
         write_live(live, LiveState(policy.model, policy.champion))
+    if not args.dry_run:
+        problem = _load_challenger(args.url, args.repository, policy.model, policy.challenger)
+        if problem:
+            print(f"edgeasr canary rollout: {problem}", file=sys.stderr)
+            return EXIT_ERROR
     utterances = load_utterances(args.manifest, args.limit)
     router = CanaryRouter(
         live,

@@ -101,6 +101,27 @@ class TritonVersionControl:
         self._client.load_model(self.model, client_timeout=self.timeout_s)
         return keep
 
+    def is_ready(self, version: str | int) -> bool:
+        """Whether Triton serves ``version`` now (a health call, open without model control)."""
+        try:
+            return bool(self._client.is_model_ready(self.model, str(version), client_timeout=self.timeout_s))
+        except Exception:  # unknown version: Triton answers with an error, not False
+            return False
+
+    def serve_also(self, version: str | int) -> list[int]:
+        """Load ``version`` beside the versions served now (version policy = both), then reload.
+
+        Args:
+            version: a version on disk that Triton does not serve yet (a new challenger).
+
+        Returns:
+            The versions served afterwards.
+        """
+        keep = sorted({*self.served_versions(), int(version)})
+        set_live(self.repository, self.model, keep)
+        self._client.load_model(self.model, client_timeout=self.timeout_s)
+        return self.served_versions()
+
     def serve_all(self) -> list[int]:
         """Serve every version on disk again (``version_policy: all``) and reload."""
         set_live(self.repository, self.model)

@@ -54,8 +54,10 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
     Args:
         fp32_path: the checked fp32 ONNX.
         int8_path: where to write the int8 ONNX.
-        method: "dynamic" (int8 weights, activations quantized at run time) or "static"
-            (QDQ with per-channel weights, activations calibrated on ``calibration``).
+        method: "dynamic" (int8 weights, activations quantized at run time: slow ConvInteger
+            kernels on x86, and the activation scale depends on the batch) or "static" (QDQ,
+            per-channel int8 weights, uint8 activations with scales calibrated on ``calibration``:
+            fast, and the same answer whatever the batch).
         calibration: waveforms for static calibration (ignored for dynamic).
     """
     from onnxruntime import quantization as q
@@ -76,7 +78,10 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
             _CalibrationReader(calibration),
             quant_format=q.QuantFormat.QDQ,
             per_channel=True,
-            activation_type=q.QuantType.QInt8,
+            # unsigned activations with signed weights (U8S8): onnxruntime's fast int8 kernels on x86
+            # (VNNI). Measured on the shipped model, one thread, 150 test utterances: 2.6x the speed
+            # of fp32, against 1.6x with signed activations and 0.2x with dynamic quantization.
+            activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
             nodes_to_exclude=exclude,
             calibrate_method=q.CalibrationMethod.MinMax,

@@ -21,7 +21,7 @@ class ExportTarget:
     format: str = "onnx"  # "onnx" (Triton + device), "edge" (device bundle only) or "tensorrt"
     precision: str = "fp32"  # "fp32", "int8" (ONNX) or "fp16"/"int8" (TensorRT)
     quantization: str = (
-        "dynamic"  # int8 only: "dynamic" (weights int8, activations at run time) or "static" (QDQ, calibrated)
+        "static"  # int8 only: "static" (QDQ, activations calibrated) or "dynamic" (activations at run time)
     )
     calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)

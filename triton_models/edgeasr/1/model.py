@@ -121,6 +121,10 @@ METRIC_HELP = {
 }
 
 
+# metric objects of closed instances, never deleted while the stub runs (RequestMetrics.close)
+_RETIRED_METRICS: list = []
+
+
 class RequestMetrics:
     """Prometheus metrics of the requests a version serves, on Triton's metrics port (custom metrics).
 
@@ -165,9 +169,17 @@ class RequestMetrics:
                 m["edgeasr_request_not_speech_total"].increment(1)
 
     def close(self):
-        """Drop the metrics, then their families (the backend requires that order)."""
-        self.metrics.clear()
-        self.families.clear()
+        """Stop recording; keep the metric objects alive until this stub process exits.
+
+        Every instance of every version registers families of the same names, and Triton 2.51
+        shares one family per name across them: deleting the families of an instance that is being
+        replaced (a reload, a version loaded or retired) freed the family under the instances that
+        replaced it, and the server crashed (SIGSEGV or heap corruption) within seconds
+        (`tests/test_server.py::test_a_reload_keeps_serving_and_counting`). Nothing is deleted: the
+        objects go with the process.
+        """
+        _RETIRED_METRICS.append((self.metrics, self.families))
+        self.metrics, self.families = {}, []
 
 
 class TritonPythonModel:
