@@ -221,3 +221,33 @@ def test_stream_requests_are_routed_too(served) -> None:
         client.stop_stream()
         write_live(live_file_for(repo.root, "edgeasr"), LiveState(model="edgeasr", champion="1"))
     assert answers == ["2"]
+
+
+def test_the_request_log_records_each_answered_request(served, tmp_path: Path) -> None:
+    """`edgeasr serve --request-log`: the served path writes the device path's records (no audio)."""
+    from edgeasr.monitor.live import read_window
+
+    _, server, _, _ = served
+    log = tmp_path / "requests.jsonl"
+    with RoutingFront(server.grpc_url, served[0].root, request_log=log) as front:
+        client = TritonClient(front.url, "edgeasr")
+        texts = [client.transcribe(audio(1.0, seed=0)).text, client.transcribe(0.1 * audio(2.0, seed=1)).text]
+        # raw int16, as a tritonclient user may send it
+        pcm = (0.25 * audio(1.5, seed=2) * 32767).astype(np.int16).reshape(1, -1)
+        inputs = [
+            grpcclient.InferInput("AUDIO_INT16", list(pcm.shape), "INT16"),
+            grpcclient.InferInput("SAMPLE_RATE", [1, 1], "INT32"),
+        ]
+        inputs[0].set_data_from_numpy(pcm)
+        inputs[1].set_data_from_numpy(np.array([[16000]], np.int32))
+        answer = grpcclient.InferenceServerClient(front.url).infer("edgeasr", inputs)
+        texts.append(answer.as_numpy("TEXT").reshape(-1)[0].decode())
+    records = read_window(log)  # stop() waited for the queued records
+    assert len(records) == 3 and front.stats["records"] == 3
+    sent = [(0.2, 1.0), (0.02, 2.0), (0.05, 1.5)]  # (RMS, seconds)
+    for record, (rms, seconds), text in zip(records, sent, texts, strict=True):
+        assert record["via"] == "front" and record["model"] == "edgeasr" and record["version"] == "1"
+        assert record["sample_rate"] == 16000 and abs(record["duration"] - seconds) < 0.01
+        assert abs(record["loudness"] - 20 * np.log10(rms)) < 1.5
+        assert record["words"] == len(text.split()) and record["latency_ms"] > 0
+        assert "audio" not in record or not record["audio"]

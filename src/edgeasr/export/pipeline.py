@@ -79,6 +79,17 @@ def _load_check_set(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[
     return waves, [r["text"] for r in rows]
 
 
+def _calibration(waves: list[np.ndarray], target: ExportTarget) -> list[np.ndarray]:
+    """Static int8 calibration audio: half of ``calibration_utterances`` clean, half their pink-noise copies.
+
+    Activation ranges calibrated on clean speech alone clip noisy speech: on the shipped model (300
+    test utterances, beam search), 256 clean utterances gave 9.62% / 13.76% at 10 dB SNR, 128 clean
+    plus their copies at 10 dB 9.22% / 13.62%, against 9.35% / 13.22% for fp32.
+    """
+    half = waves[: max(1, target.calibration_utterances // 2)]
+    return half + noisy_copies(half, 10.0)
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     target: ExportTarget,
@@ -130,9 +141,7 @@ def export_checkpoint(
         fp32_wer = greedy_wer(final_logprobs, refs)
         metrics["wer_fp32"] = fp32_wer
         if target.precision == "int8":
-            final = quantize_onnx(
-                fp32, Path(tmp) / "model_int8.onnx", target.quantization, waves[: target.calibration_utterances]
-            )
+            final = quantize_onnx(fp32, Path(tmp) / "model_int8.onnx", target.quantization, _calibration(waves, target))
             final_logprobs = logprobs_of(final, waves)
             int8_wer = greedy_wer(final_logprobs, refs)
             metrics["wer_int8"] = int8_wer

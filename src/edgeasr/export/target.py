@@ -23,7 +23,7 @@ class ExportTarget:
     quantization: str = (
         "static"  # int8 only: "static" (QDQ, activations calibrated) or "dynamic" (activations at run time)
     )
-    calibration_utterances: int = 64  # static int8: utterances of the check manifest used to calibrate
+    calibration_utterances: int = 64  # static int8: calibration audio: half check utterances, half their 10 dB copies
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
     parity_utterances: int = 16  # utterances compared between torch and ONNX
     max_abs_diff: float = 2e-3  # parity: largest allowed |log-prob difference| over valid frames (fp32, TensorRT)

@@ -52,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
                 bind=args.bind,
                 port=args.grpc_port,
                 pair_log=args.pair_log,
+                request_log=args.request_log,
                 metrics=metrics,
                 max_message_bytes=max_request_bytes(args.model_repository),  # refused unread beyond this
             ).start()
@@ -140,6 +141,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--pair-log",
         default=None,
         help='JSONL file for the pairs of shadow traffic and challenger fallbacks (live.json "shadow": true)',
+    )
+    parser.add_argument(
+        "--request-log",
+        default=None,
+        help="JSONL window log of every answered request's statistics (audio level, duration, silence, SNR; "
+        "words, words per second, latency; no audio), for `edgeasr monitor --window`",
     )
     parser.set_defaults(func=_serve)
     return parser

@@ -44,6 +44,7 @@ from tritonclient.grpc import service_pb2
 
 from edgeasr.serving.live import LiveFile, LiveState, PairLog, live_file_for, route_bucket
 from edgeasr.serving.metrics import FrontMetrics
+from edgeasr.serving.request_log import WindowLog, request_audio, request_record
 
 __all__ = ["SERVICE", "RoutingFront", "max_request_bytes", "response_texts"]
 
@@ -109,6 +110,9 @@ class RoutingFront:
         max_pending: outstanding mirrors beyond which new ones are shed.
         max_message_bytes: largest request or answer accepted.
         metrics: Prometheus counters to update (:mod:`edgeasr.serving.metrics`); a fresh set if None.
+        request_log: JSONL window log of request records (:mod:`edgeasr.serving.request_log`: the
+            audio's statistics and the transcript's, one line per row; no audio kept), written
+            off the request path (records beyond 256 waiting are shed); None = no log.
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class RoutingFront:
         max_pending: int = 16,
         max_message_bytes: int = _DEFAULT_MAX_MESSAGE,
         metrics: FrontMetrics | None = None,
+        request_log: str | Path | None = None,
     ) -> None:
         self.upstream = upstream
         self.repository = Path(repository)
@@ -132,6 +137,9 @@ class RoutingFront:
         self.pair_log = PairLog(pair_log) if pair_log else None
         self.max_pending = int(max_pending)
         self.metrics = metrics or FrontMetrics()
+        self.request_log = WindowLog(request_log) if request_log else None
+        self._recorder = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeasr-records")
+        self._records_pending = 0
         self.stats = {
             "routed": 0,
             "served_champion": 0,
@@ -139,6 +147,8 @@ class RoutingFront:
             "fallbacks": 0,
             "mirrored": 0,
             "shed": 0,
+            "records": 0,
+            "records_shed": 0,
         }
         self._options = [
             ("grpc.max_send_message_length", int(max_message_bytes)),
@@ -182,6 +192,7 @@ class RoutingFront:
             self._server.stop(grace_s).wait()
             self._server = None
         self._mirrors.shutdown(wait=True, cancel_futures=True)
+        self._recorder.shutdown(wait=True)  # the queued records are written
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -229,7 +240,10 @@ class RoutingFront:
         if role == "named" or role == "unrouted":
             if role == "named":
                 self.metrics.requests.labels(request.model_name, version, role).inc()
-            return self._call(_INFER, data, metadata, timeout)
+            started = time.perf_counter()
+            answer = self._call(_INFER, data, metadata, timeout)
+            self._log_request(request, answer, time.perf_counter() - started)
+            return answer
         request.model_version = version
         with self._lock:
             self.stats["routed"] += 1
@@ -245,6 +259,7 @@ class RoutingFront:
         served = {"version": version, "text": None, "latency_s": time.perf_counter() - started, "error": None}
         if error is None:
             self.metrics.requests.labels(request.model_name, version, role).inc()
+            self._log_request(request, answer, served["latency_s"])
             if state.shadow and state.challenger and self.pair_log is not None:
                 self._mirror(request, role, served, answer, state, metadata)
             return answer
@@ -257,11 +272,45 @@ class RoutingFront:
         request.model_version = state.champion
         started = time.perf_counter()
         answer = self._call(_INFER, request.SerializeToString(), metadata, timeout)
+        self._log_request(request, answer, time.perf_counter() - started)
         if self.pair_log is not None:
             champion = {"version": state.champion, "latency_s": time.perf_counter() - started, "error": None}
             champion["text"] = " | ".join(response_texts(service_pb2.ModelInferResponse.FromString(answer)))
             self.pair_log.write(self._record(request, "champion", {"challenger": served, "champion": champion}))
         return answer
+
+    def _log_request(self, request: service_pb2.ModelInferRequest, answer: bytes, latency_s: float) -> None:
+        """Queue the request records of one answered request (never fails or delays the request)."""
+        if self.request_log is None:
+            return
+        with self._lock:
+            if self._records_pending >= 256:
+                self.stats["records_shed"] += 1
+                return
+            self._records_pending += 1
+
+        def write() -> None:
+            try:
+                response = service_pb2.ModelInferResponse.FromString(answer)
+                texts = response_texts(response)
+                for (wave, rate), text in zip(request_audio(request), texts, strict=False):
+                    record = request_record(wave, text, latency_s, sample_rate=rate)
+                    record.update(model=request.model_name, version=response.model_version, via="front")
+                    self.request_log.write(record)
+                    with self._lock:
+                        self.stats["records"] += 1
+            except Exception:  # a record that cannot be made is lost, never the request
+                with self._lock:
+                    self.stats["records_shed"] += 1
+            finally:
+                with self._lock:
+                    self._records_pending -= 1
+
+        try:
+            self._recorder.submit(write)
+        except RuntimeError:  # stopping
+            with self._lock:
+                self._records_pending -= 1
 
     @staticmethod
     def _record(request: service_pb2.ModelInferRequest, served_by: str, sides: dict[str, Any]) -> dict[str, Any]:
