@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -88,11 +89,13 @@ def speechlike() -> list[np.ndarray]:
     return waves
 
 
-def _published_repo(root: Path, onnx_path: Path) -> Path:
+def _published_repo(root: Path, onnx_path: Path, max_queue_delay_us: int | None = None) -> Path:
     from edgeasr.export.repository import ModelRepository, RepositoryOptions
 
     repo = ModelRepository(root)
     options = RepositoryOptions(max_batch_size=8, warmup_seconds=0.5)
+    if max_queue_delay_us is not None:
+        options = dataclasses.replace(options, max_queue_delay_us=max_queue_delay_us)
     repo.publish("edgeasr", onnx_path, card_fields={"source_checkpoint": "tests"}, options=options)
     return root
 

@@ -462,3 +462,23 @@ def test_bench_against_no_server_is_one_line_and_exit_1(tmp_path) -> None:
     )
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_tail_ratio_of_similar_lengths_separates_length_from_jitter() -> None:
+    """Issue 18: p99/p50 over every utterance mixes in their lengths; the similar-length band does not."""
+    from edgeasr.bench.runner import LevelResult, _summarize
+
+    rng = np.random.default_rng(0)
+    durations = list(np.clip(rng.lognormal(np.log(2.0), 0.6, 400), 0.3, 15.0))  # a few long ones
+    steady = [10.0 * d + rng.uniform(0, 1) for d in durations]  # cost in proportion to length, no tail
+    level = _summarize(
+        LevelResult("closed", 1, 400, 0, 1.0, sum(durations), latencies_ms=steady, durations_s=durations)
+    )
+    assert level.p99_ms / level.p50_ms > 2.0  # lengths alone make a "tail"
+    assert level.p99_over_p50_similar < 1.3 and level.similar_requests > 50
+    assert 10.0 < level.ms_per_audio_s_p50 < 11.5
+    stalls = [x * (5.0 if i % 20 == 0 else 1.0) for i, x in enumerate(steady)]  # one request in 20 stalls
+    level = _summarize(
+        LevelResult("closed", 1, 400, 0, 1.0, sum(durations), latencies_ms=stalls, durations_s=durations)
+    )
+    assert level.p99_over_p50_similar > 3.0

@@ -14,7 +14,9 @@ from edgeasr.monitor.retrain import RetrainConfig, Retrainer, RetrainError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _setup(tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path, max_wer: float) -> Path:
+def _setup(
+    tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path, max_wer: float, new_data: Path | None = None
+) -> Path:
     recipe = (ROOT / "recipes" / "tiny.toml").read_text()
     recipe = recipe.replace("work/tiny/train.jsonl", str(tiny_corpus / "train.jsonl"))
     recipe = recipe.replace("work/tiny/dev.jsonl", str(tiny_corpus / "dev.jsonl"))
@@ -25,7 +27,7 @@ def _setup(tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path, max_wer: fl
     config = tmp_path / "retrain.toml"
     config.write_text(
         "[retrain]\n"
-        f'new_data = "{tiny_corpus / "dev.jsonl"}"\n'
+        f'new_data = "{new_data or tiny_corpus / "dev.jsonl"}"\n'
         f'recipe = "{tmp_path / "tiny.toml"}"\n'
         f'init = "{tiny_checkpoint}"\n'
         "max_steps = 4\n"
@@ -68,6 +70,33 @@ def test_a_run_resumes_after_an_interruption_and_hands_over_a_version(
     assert (tmp_path / "models" / "edgeasr" / "1" / "model.onnx").is_file()
     assert again.should_run(if_new_data=True) == (False, f"{config.new_data}: no new data since the last run "
                                                         f"({state['done']['validate']['data_version']})")  # fmt: skip
+
+
+def test_the_watch_starts_a_new_run_when_new_data_arrives(
+    tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path
+) -> None:
+    import shutil
+
+    corpus = tmp_path / "incoming"
+    shutil.copytree(tiny_corpus, corpus)
+    config = RetrainConfig.from_toml(_setup(tmp_path, tiny_corpus, tiny_checkpoint, 1.0, corpus / "dev.jsonl"))
+    lines: list[str] = []
+    retrainer = Retrainer(config, log=lines.append)
+    assert retrainer.watch(0.0, polls=2) == 1  # the first data: one run; the second poll: nothing new
+    first = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert first["done"]["export"]["version"] == 1 and "runs" not in first
+    with open(corpus / "dev.jsonl", "a") as fh:  # labelled audio arrives
+        fh.write((corpus / "test.jsonl").read_text().splitlines()[0] + "\n")
+    assert retrainer.watch(0.0, polls=2) == 1
+    state = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert list(state["done"]) == ["validate", "train", "export", "bench", "canary"]
+    assert (
+        state["done"]["export"]["version"] == 2
+        and state["done"]["validate"]["rows"] == first["done"]["validate"]["rows"] + 1
+    )
+    assert len(state["runs"]) == 1 and state["runs"][0]["done"]["export"]["version"] == 1
+    assert (tmp_path / "work" / "run-1" / "best.pt").is_file()  # the first run's training is kept
+    assert any("starting over: new data" in line for line in lines)
 
 
 def test_a_gate_that_fails_stops_the_run_and_says_why(tmp_path: Path, tiny_corpus: Path, tiny_checkpoint: Path) -> None:

@@ -168,7 +168,8 @@ def test_a_decoder_failure_fails_only_its_own_request(tmp_path, asr_onnx, speech
         find_tritonserver()
     except ServerError as exc:
         pytest.skip(reason=f"no bundled Triton server: {exc}")
-    root = _published_repo(tmp_path / "models", asr_onnx)
+    # a 50 ms batching window: the concurrent requests share batches even on a loaded machine
+    root = _published_repo(tmp_path / "models", asr_onnx, max_queue_delay_us=50_000)
     version = root / "edgeasr" / "1"
     with open(version / "decoding.py", "a") as fh:  # the fault: greedy decoding of 44 frames raises
         fh.write(

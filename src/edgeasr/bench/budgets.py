@@ -42,12 +42,14 @@ LIMIT_MEASURES = {
     "max_cer": "cer",
     "max_p99_ms": "p99_ms_at",
     "max_p99_over_p50": "p99_over_p50",
+    "max_p99_over_p50_similar": "p99_over_p50_similar",
     "min_throughput_utt_s": "throughput_utt_s_at",
     "min_speed_x_realtime": "speed_x_realtime",
     "max_memory_mb": "peak_memory_mb",
     "max_model_mb": "model_mb",
     "min_batching_gain": "batching_gain",
     "max_int8_wer_increase": "int8_wer_increase",
+    "min_int8_speedup": "int8_speedup",
 }
 """Limit name -> the key of the measured dict it is held against."""
 
@@ -64,13 +66,15 @@ class Budget:
     max_wer: float | None = None  # corpus WER on the bench manifest(s), 0..1
     max_cer: float | None = None  # corpus CER, 0..1
     max_p99_ms: float | None = None  # p99 latency at ``at_concurrency``, milliseconds
-    max_p99_over_p50: float | None = None  # tail ratio p99/p50 at concurrency 1
+    max_p99_over_p50: float | None = None  # tail ratio p99/p50 at concurrency 1, over every utterance
+    max_p99_over_p50_similar: float | None = None  # the same over utterances within 0.8-1.25x the median length
     min_throughput_utt_s: float | None = None  # utterances per second at ``at_concurrency``
     min_speed_x_realtime: float | None = None  # audio seconds per wall second at concurrency 1
     max_memory_mb: float | None = None  # peak resident memory of the on-device process, MiB
     max_model_mb: float | None = None  # size of the model file, MiB
     min_batching_gain: float | None = None  # Triton throughput, dynamic batching on / off, at 8
     max_int8_wer_increase: float | None = None  # int8 WER minus fp32 WER (absolute, 0.005 = 0.5 points)
+    min_int8_speedup: float | None = None  # int8 speed over fp32 speed on device, same run (suite)
     split_wer: dict = field(default_factory=dict)  # eval: split -> largest WER allowed, e.g. {test = 0.10}
     below_peer: dict = field(default_factory=dict)  # eval: split -> peer whose WER there must be beaten
     wer_gap: dict = field(default_factory=dict)  # eval: "a - b" -> largest WER(a) - WER(b), two split names

@@ -211,6 +211,12 @@ def print_table(result: dict) -> None:
     for lv in result["levels"]:
         for message, n in lv.get("error_messages", {}).items():
             print(f"  {n} failed ({lv['mode']} {lv['concurrency']}): {message}")
+    if s.get("p99_over_p50_similar"):
+        print(
+            f"tail at concurrency 1: p99/p50 {s['p99_over_p50']:.2f} over every utterance, "
+            f"{s['p99_over_p50_similar']:.2f} over the {s['similar_requests']} within 0.8-1.25x the median length; "
+            f"cost per audio second p50 {s['ms_per_audio_s_p50']:.2f} ms, p99 {s['ms_per_audio_s_p99']:.2f} ms"
+        )
     if "peak_memory_mb" in s:
         print(f"peak memory {s['peak_memory_mb']:.0f} MiB, model {s.get('model_mb', 0):.2f} MiB")
 

@@ -110,6 +110,11 @@ class LevelResult:
     skipped: int = 0  # requests never sent because the run was stopped (see ``aborted``)
     aborted: str = ""  # why the run stopped early ("" = it did not)
     latencies_ms: list = field(default_factory=list, repr=False)  # every request's latency (plots only)
+    durations_s: list = field(default_factory=list, repr=False)  # the audio seconds of each, same order
+    ms_per_audio_s_p50: float = 0.0  # latency per second of audio (the per-second cost), median
+    ms_per_audio_s_p99: float = 0.0  # ... and its 99th percentile
+    p99_over_p50_similar: float = 0.0  # p99/p50 over the utterances within 0.8-1.25x the median length
+    similar_requests: int = 0  # how many utterances that band holds
 
 
 def load_workload(
@@ -400,6 +405,15 @@ def _summarize(level: LevelResult) -> LevelResult:
     lat = np.array(level.latencies_ms) if level.latencies_ms else np.array([np.nan])
     level.p50_ms, level.p90_ms, level.p95_ms, level.p99_ms = (float(np.percentile(lat, q)) for q in (50, 90, 95, 99))
     level.mean_ms = float(lat.mean())
+    if level.durations_s and len(level.durations_s) == len(level.latencies_ms):
+        dur = np.array(level.durations_s)
+        cost = lat / np.maximum(dur, 1e-3)
+        level.ms_per_audio_s_p50, level.ms_per_audio_s_p99 = (float(np.percentile(cost, q)) for q in (50, 99))
+        median = float(np.median(dur))
+        similar = lat[(dur >= 0.8 * median) & (dur <= 1.25 * median)]
+        level.similar_requests = int(similar.size)
+        if similar.size:
+            level.p99_over_p50_similar = float(np.percentile(similar, 99) / np.percentile(similar, 50))
     level.throughput_utt_s = level.requests / level.wall_s if level.wall_s else 0.0
     level.audio_s_per_s = level.audio_s / level.wall_s if level.wall_s else 0.0
     level.rtf = level.wall_s / level.audio_s if level.audio_s else 0.0
@@ -423,6 +437,7 @@ def closed_loop(
     """
     texts: list[str] = [""] * len(work)
     latencies: list[float] = []
+    durations: list[float] = []
     errors = ErrorTally(max_consecutive=max_consecutive_errors)
     lock = threading.Lock()
 
@@ -440,6 +455,7 @@ def closed_loop(
         with lock:
             texts[i] = text
             latencies.append(dt)
+            durations.append(work[i].seconds)
         if progress is not None:
             progress.update(1)
 
@@ -462,6 +478,7 @@ def closed_loop(
         skipped=errors.skipped,
         aborted=errors.tripped,
         latencies_ms=latencies,
+        durations_s=durations,
     )
     return _summarize(level), texts
 
@@ -583,6 +600,10 @@ def run_bench(
         p50_ms=first.p50_ms,
         p99_ms=first.p99_ms,
         p99_over_p50=first.p99_ms / first.p50_ms if first.p50_ms else None,
+        p99_over_p50_similar=first.p99_over_p50_similar or None,
+        similar_requests=first.similar_requests,
+        ms_per_audio_s_p50=first.ms_per_audio_s_p50,
+        ms_per_audio_s_p99=first.ms_per_audio_s_p99,
         speed_x_realtime=first.audio_s_per_s,
         rtf=first.rtf,
         utterances=len(order),

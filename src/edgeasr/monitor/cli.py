@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import replace
@@ -70,6 +71,11 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"edgeasr retrain: {exc}", file=sys.stderr)
         return 2
+    if args.watch:
+        print(f"edgeasr retrain: watching {retrainer.config.new_data} every {args.watch:g} s (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            retrainer.watch(args.watch, if_drift=args.if_drift)
+        return 0
     if not run:
         print(f"edgeasr retrain: nothing to do: {why}")
         return 0
@@ -100,6 +106,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     r.add_argument("--if-drift", default=None, help="run only if this drift.json (edgeasr monitor --out) says drift")
     r.add_argument("--if-new-data", action="store_true", help="run only if new_data changed since the last run")
+    r.add_argument(
+        "--watch",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="poll new_data every SECONDS and run whenever its data version changes (0: run once)",
+    )
     r.set_defaults(func=_cmd_retrain)
 
     p = subparsers.add_parser(

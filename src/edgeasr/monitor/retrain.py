@@ -17,13 +17,16 @@ Progress is kept in ``<work_dir>/state.json`` after every step, so a run that is
 (killed, a full disk) resumes at the step that did not finish; training resumes from its own
 ``last.pt``. ``--dry-run`` prints the plan and changes nothing. A run can start by hand, on a drift
 report (``--if-drift drift.json``: only when ``edgeasr monitor`` found drift) or when new data
-arrives (``--if-new-data``: only when the new manifest's data version differs from the last run's).
+arrives (``--if-new-data``: only when the new manifest's data version differs from the last run's;
+``--watch SECONDS`` polls for it and runs each time it changes). A run on new data starts over at
+the first step, keeping the previous run's record and training folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
@@ -118,6 +121,39 @@ class Retrainer:
 
     # -- triggers -----------------------------------------------------------------------------
 
+    def watch(self, interval_s: float, *, if_drift: str | None = None, polls: int | None = None) -> int:
+        """Poll for new data (and, with ``if_drift``, drift) every ``interval_s``; run when it asks.
+
+        New data is a new data version of ``new_data`` (a manifest that grows as labelled audio
+        arrives in its folder). A gate that fails is logged and the watch goes on: the next data
+        gets its own run.
+
+        Args:
+            interval_s: seconds between polls.
+            if_drift: also require drift in this drift report.
+            polls: stop after this many polls (None: forever).
+
+        Returns:
+            The number of runs started.
+        """
+        started, poll = 0, 0
+        while polls is None or poll < polls:
+            poll += 1
+            try:
+                run, why = self.should_run(if_drift=if_drift, if_new_data=True)
+            except (OSError, ValueError) as exc:  # the manifest is being written: next poll
+                run, why = False, str(exc)
+            if run:
+                started += 1
+                self.log(f"retrain watch: {why}: run {started}")
+                try:
+                    self.run()
+                except RetrainError as exc:
+                    self.log(f"retrain watch: stopped at {exc}")
+            if polls is None or poll < polls:
+                time.sleep(interval_s)
+        return started
+
     def new_data_version(self) -> str:
         """The data version of the new manifest."""
         from edgeasr.manifest import data_version
@@ -149,14 +185,34 @@ class Retrainer:
         ]
         return [f"{'done' if s in done else 'todo'}  {s:<9} {line}" for s, line in zip(STEPS, lines, strict=True)]
 
+    def start_over(self, why: str) -> None:
+        """Close the current run: its record moves to ``state["runs"]``, its training folder to
+        ``<work_dir>/run-<n>``; the next :meth:`run` starts at the first step."""
+        runs = self.state.setdefault("runs", [])
+        previous = self.work / "run"
+        kept = self.work / f"run-{len(runs) + 1}"
+        if previous.exists():
+            previous.rename(kept)
+        runs.append({"done": self.state["done"], "closed": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "why": why, "folder": str(kept)})  # fmt: skip
+        self.state["done"] = {}
+        self._save()
+        self.log(f"retrain: starting over: {why}")
+
     # -- the steps ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         """Run every step not done yet; returns the state.
 
+        A run whose data has changed since its validation starts over (:meth:`start_over`): the
+        steps done were done for other data.
+
         Raises:
             RetrainError: a gate failed (the state records it; fix and run again to resume).
         """
+        validated = self.state["done"].get("validate", {}).get("data_version")
+        if validated and validated != self.new_data_version():
+            self.start_over(f"new data ({validated} -> {self.new_data_version()})")
         for step in STEPS:
             if step in self.state["done"]:
                 self.log(f"retrain {step}: done already")

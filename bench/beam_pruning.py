@@ -1,0 +1,110 @@
+"""Beam-search pruning against speed, on in-domain and held-out speech: what each setting costs in WER.
+
+The acoustic model runs once per utterance (its log-probabilities are kept); each beam setting then
+decodes every split on one thread, in turns, and the fastest of ``--rounds`` counts. Speed is
+audio seconds per decoding second plus the acoustic model's own time, so ``x_realtime`` is the
+whole on-device path's speed with that setting.
+
+    python bench/beam_pruning.py --model triton_models/edgeasr/2 \\
+        test=work/corpus/test.jsonl heldout=work/heldout/train.jsonl real-dev=work/real/dev.jsonl \\
+        --out bench/results/eval-cpu-2core-epyc/beam-pruning
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import jiwer
+
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions
+from edgeasr.manifest import load_row_audio, read_manifest
+from edgeasr.recognizer import Recognizer, RecognizerOptions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("splits", nargs="+", help="NAME=MANIFEST")
+    parser.add_argument("--model", default="triton_models/edgeasr/2", help="a version folder with a beam search")
+    parser.add_argument("--limit", type=int, default=300, help="utterances per split")
+    parser.add_argument("--beam-sizes", default="500,100,50")
+    parser.add_argument("--token-sizes", default="8,5")
+    parser.add_argument("--thresholds", default="20,15,12,10")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
+    args = parser.parse_args()
+
+    rec = Recognizer(args.model, RecognizerOptions(threads=1, decoder="greedy"))
+    shipped = BeamSearchOptions.from_json(Path(args.model) / "decoder.json")
+    data = {}
+    for spec in args.splits:
+        name, manifest = spec.split("=", 1)
+        rows = read_manifest(manifest)[: args.limit]
+        waves = [load_row_audio(r, manifest, allow_outside=True) for r in rows]
+        started = time.perf_counter()
+        logprobs = [rec.logprobs(w, 16000) for w in waves]
+        acoustic_s = time.perf_counter() - started
+        data[name] = {
+            "refs": [r["text"] for r in rows],
+            "logprobs": logprobs,
+            "audio_s": sum(w.size for w in waves) / 16000.0,
+            "acoustic_s": acoustic_s,
+        }
+    settings = [
+        (int(b), int(t), float(th))
+        for b, t, th in itertools.product(
+            args.beam_sizes.split(","), args.token_sizes.split(","), args.thresholds.split(",")
+        )
+    ]
+    decoders = {
+        s: BeamSearchDecoder(
+            Path(args.model) / "lm.arpa",
+            list(TOKENS),
+            replace(shipped, beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2]),
+        )
+        for s in settings
+    }
+    seconds = {(s, n): [] for s in settings for n in data}
+    hyps = {}
+    for _ in range(args.rounds):
+        for s, decoder in decoders.items():
+            for name, d in data.items():
+                started = time.perf_counter()
+                out = [" ".join(w for w, _, _ in decoder.search(lp)) for lp in d["logprobs"]]
+                seconds[(s, name)].append(time.perf_counter() - started)
+                hyps[(s, name)] = out
+    rows = []
+    for s in settings:
+        row = {"beam_size": s[0], "beam_size_token": s[1], "beam_threshold": s[2]}
+        for name, d in data.items():
+            decode_s = min(seconds[(s, name)])
+            row[f"{name}_wer"] = round(jiwer.wer(d["refs"], hyps[(s, name)]), 5)
+            row[f"{name}_decode_ms"] = round(1000 * decode_s / len(d["refs"]), 3)
+            row[f"{name}_x_realtime"] = round(d["audio_s"] / (decode_s + d["acoustic_s"]), 1)
+        rows.append(row)
+    names = list(data)
+    lines = [
+        f"{args.model}, one thread, {args.limit} utterances per split; acoustic model x real time: "
+        + ", ".join(f"{n} {data[n]['audio_s'] / data[n]['acoustic_s']:.0f}" for n in names),
+        f"{'beam':>5s} {'tok':>4s} {'thr':>5s} " + " ".join(f"{n + ' WER':>14s} {'ms':>6s} {'xRT':>6s}" for n in names),
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['beam_size']:>5d} {r['beam_size_token']:>4d} {r['beam_threshold']:>5.0f} "
+            + " ".join(
+                f"{100 * r[f'{n}_wer']:>13.2f}% {r[f'{n}_decode_ms']:>6.1f} {r[f'{n}_x_realtime']:>6.0f}" for n in names
+            )
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

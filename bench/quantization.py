@@ -1,0 +1,141 @@
+"""int8 variants of one fp32 model side by side: acoustic speed on one thread, greedy and beam WER, size.
+
+Backs the choice of static QDQ quantization with uint8 activations (``edgeasr.export.quantize``)
+and its calibration mix (``edgeasr.export.pipeline._calibration``). Each variant is quantized here
+with ``onnxruntime.quantization`` exactly as the export does (frontend nodes kept in float), then
+every model runs the same utterances in turns (``--rounds``; the fastest round counts), so that the
+drift of a shared machine touches all of them alike.
+
+    python bench/quantization.py --fp32 triton_models/edgeasr/2/model.onnx \\
+        --decoder triton_models/edgeasr/1 --manifest work/corpus/test.jsonl \\
+        --calibration work/corpus/dev.jsonl --out bench/results/eval-cpu-2core-epyc/int8-quantization
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import onnxruntime as ort
+from onnxruntime import quantization as q
+
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode
+from edgeasr.export.quantize import _CalibrationReader, frontend_nodes
+from edgeasr.export.tuning import noisy_copies
+from edgeasr.manifest import load_row_audio, read_manifest
+
+
+def _load(manifest: str, limit: int) -> tuple[list[np.ndarray], list[str]]:
+    rows = read_manifest(manifest)[:limit]
+    return [load_row_audio(r, manifest) for r in rows], [r["text"] for r in rows]
+
+
+def _static(src: str, out: Path, calibration: list[np.ndarray], activation: q.QuantType) -> Path:
+    q.quantize_static(
+        src,
+        str(out),
+        _CalibrationReader(calibration),
+        quant_format=q.QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=activation,
+        weight_type=q.QuantType.QInt8,
+        nodes_to_exclude=frontend_nodes(Path(src)),
+        calibrate_method=q.CalibrationMethod.MinMax,
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fp32", required=True, help="the fp32 model.onnx")
+    parser.add_argument("--decoder", required=True, help="a version folder with lm.arpa and decoder.json")
+    parser.add_argument("--manifest", required=True, help="utterances to measure")
+    parser.add_argument("--calibration", required=True, help="utterances to calibrate on (not the measured ones)")
+    parser.add_argument("--limit", type=int, default=300, help="utterances measured")
+    parser.add_argument("--calibration-utterances", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
+    args = parser.parse_args()
+
+    waves, refs = _load(args.manifest, args.limit)
+    noisy = noisy_copies(waves, 10.0)
+    cal, _ = _load(args.calibration, args.calibration_utterances)
+    half = cal[: len(cal) // 2]
+    options = BeamSearchOptions.from_json(Path(args.decoder) / "decoder.json")
+    beam = BeamSearchDecoder(Path(args.decoder) / "lm.arpa", list(TOKENS), options)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {"fp32": Path(args.fp32)}
+        dynamic = Path(tmp) / "dynamic.onnx"
+        q.quantize_dynamic(
+            args.fp32,
+            str(dynamic),
+            weight_type=q.QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=frontend_nodes(Path(args.fp32)),
+        )
+        variants["dynamic (ConvInteger)"] = dynamic
+        variants["static s8s8, clean calibration"] = _static(args.fp32, Path(tmp) / "s8.onnx", cal, q.QuantType.QInt8)
+        variants["static u8s8, clean calibration"] = _static(args.fp32, Path(tmp) / "u8.onnx", cal, q.QuantType.QUInt8)
+        variants["static u8s8, clean + 10 dB calibration (shipped)"] = _static(
+            args.fp32, Path(tmp) / "u8mix.onnx", half + noisy_copies(half, 10.0), q.QuantType.QUInt8
+        )
+        sessions = {}
+        for name, path in variants.items():
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = so.inter_op_num_threads = 1
+            sessions[name] = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+        def run(session: ort.InferenceSession, wave: np.ndarray) -> np.ndarray:
+            feed = {"audio": wave[None, :], "audio_length": np.array([wave.size], np.int64)}
+            return session.run(None, feed)[0][0]
+
+        seconds = {name: [] for name in sessions}
+        for _ in range(args.rounds):
+            for name, session in sessions.items():
+                started = time.perf_counter()
+                for wave in waves:
+                    run(session, wave)
+                seconds[name].append(time.perf_counter() - started)
+        audio_s = sum(w.size for w in waves) / 16000.0
+        rows = []
+        for name, session in sessions.items():
+            clean = [run(session, w) for w in waves]
+            loud = [run(session, w) for w in noisy]
+            rows.append(
+                {
+                    "variant": name,
+                    "size_mb": round(variants[name].stat().st_size / 2**20, 3),
+                    "acoustic_x_realtime": round(audio_s / min(seconds[name]), 1),
+                    "speed_vs_fp32": round(min(seconds["fp32"]) / min(seconds[name]), 3),
+                    "greedy_wer": round(jiwer.wer(refs, [greedy_decode(lp).text for lp in clean]), 5),
+                    "beam_wer": round(jiwer.wer(refs, [" ".join(w for w, _, _ in beam.search(lp)) for lp in clean]), 5),
+                    "beam_wer_10dB": round(
+                        jiwer.wer(refs, [" ".join(w for w, _, _ in beam.search(lp)) for lp in loud]), 5
+                    ),
+                }
+            )
+    lines = [
+        f"{len(waves)} utterances of {args.manifest} ({audio_s:.0f} s), one thread, fastest of {args.rounds} rounds; "
+        f"beam search of {args.decoder}",
+        f"{'variant':50s} {'MB':>6s} {'x RT':>7s} {'vs fp32':>8s} {'greedy':>7s} {'beam':>7s} {'@10dB':>7s}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['variant']:50s} {r['size_mb']:6.2f} {r['acoustic_x_realtime']:7.0f} {r['speed_vs_fp32']:8.2f} "
+            f"{100 * r['greedy_wer']:6.2f}% {100 * r['beam_wer']:6.2f}% {100 * r['beam_wer_10dB']:6.2f}%"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
