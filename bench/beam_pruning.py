@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import jiwer
+from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
 from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions
 from edgeasr.manifest import load_row_audio, read_manifest
@@ -99,11 +99,7 @@ def main() -> None:
                 f"{100 * r[f'{n}_wer']:>13.2f}% {r[f'{n}_decode_ms']:>6.1f} {r[f'{n}_x_realtime']:>6.0f}" for n in names
             )
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
-    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, vars(args), rows, lines)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ drift of a shared machine touches all of them alike.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import onnxruntime as ort
+from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 from onnxruntime import quantization as q
 
 from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode
@@ -130,11 +130,7 @@ def main() -> None:
             f"{r['variant']:50s} {r['size_mb']:6.2f} {r['acoustic_x_realtime']:7.0f} {r['speed_vs_fp32']:8.2f} "
             f"{100 * r['greedy_wer']:6.2f}% {100 * r['beam_wer']:6.2f}% {100 * r['beam_wer_10dB']:6.2f}%"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
-    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, vars(args), rows, lines)
 
 
 if __name__ == "__main__":

@@ -346,6 +346,6 @@ class TritonPythonModel:
         return response, [t[0].decode("utf-8") for t in texts]
 
     def finalize(self):
-        """Release the onnxruntime session and the metrics (each metric before its family)."""
+        """Release the onnxruntime session; stop recording metrics (kept alive: RequestMetrics.close)."""
         self.session = None
         self.metrics.close()
