@@ -438,6 +438,23 @@ def _policy_toml(tmp_path: Path, **canary: object) -> Path:
 
 
 @pytest.mark.triton
+def test_rollout_refuses_a_challenger_nobody_serves(three: dict, tmp_path: Path, capsys) -> None:
+    """A version Triton does not serve and cannot load: one line and exit 1, not a rollout of errors."""
+    from edgeasr.canary.policy import EXIT_ERROR
+
+    live = tmp_path / "live.json"
+    write_live(live, LiveState("edgeasr", "1"))
+    code = _cli(
+        "rollout",
+        *("--url", three["url"], "--policy", str(_policy_toml(tmp_path)), "--champion", "1", "--challenger", "9"),
+        *("--manifest", str(three["manifest"]), "--repository", str(three["root"]), "--live-file", str(live)),
+        *("--out", str(tmp_path / "r")),
+    )
+    assert code == EXIT_ERROR
+    assert "edgeasr version 9 is not served and could not be loaded" in capsys.readouterr().err
+    assert read_live(live).challenger == ""  # nothing was routed to it
+
+
 def test_rollout_dry_run_changes_nothing(three: dict, tmp_path: Path) -> None:
     live = tmp_path / "live.json"
     code = _cli(
