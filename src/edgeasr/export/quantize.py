@@ -79,8 +79,9 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
             quant_format=q.QuantFormat.QDQ,
             per_channel=True,
             # unsigned activations with signed weights (U8S8): onnxruntime's fast int8 kernels on x86
-            # (VNNI). Measured on the shipped model, one thread, 150 test utterances: 2.6x the speed
-            # of fp32, against 1.6x with signed activations and 0.2x with dynamic quantization.
+            # (VNNI). Measured on the shipped model, one thread, 300 test utterances: 2.2x the speed
+            # of fp32, against 1.6x with signed activations and 0.25x with dynamic quantization
+            # (bench/quantization.py, bench/results/eval-cpu-2core-epyc/int8-quantization.txt).
             activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
             nodes_to_exclude=exclude,
