@@ -368,6 +368,36 @@ def _statistics(backend) -> dict:
         return {}
 
 
+def _statistics_settled(backend, timeout_s: float = 1.0) -> dict:
+    """Statistics that hold still for 50 ms: what earlier requests (a warm-up) add late is counted."""
+    before = _statistics(backend)
+    deadline = time.monotonic() + timeout_s
+    while before and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _statistics(backend)
+        if not now or (now["success"], now["executions"]) == (before["success"], before["executions"]):
+            break
+        before = now
+    return before
+
+
+def _statistics_after(backend, before: dict, answered: int, timeout_s: float = 2.0) -> dict:
+    """Statistics once the server has counted the ``answered`` requests of a level.
+
+    Triton records a request's statistics just after it answers it, so a read right after the last
+    answer can miss it (a level would report one success and one execution too few). Waits up to
+    ``timeout_s`` for the success count to reach ``before + answered``, then returns what it has.
+    """
+    after = _statistics(backend)
+    if not before or not after:
+        return after
+    deadline = time.monotonic() + timeout_s
+    while after["success"] - before["success"] < answered and time.monotonic() < deadline:
+        time.sleep(0.02)
+        after = _statistics(backend) or after
+    return after
+
+
 def peak_memory_mb() -> float:
     """This process's own peak resident memory in MiB.
 
@@ -462,7 +492,7 @@ def closed_loop(
     backend.prepare(concurrency)
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: None, range(concurrency)))  # threads exist before the clock starts
-        before = _statistics(backend)
+        before = _statistics_settled(backend)
         start = time.perf_counter()
         list(pool.map(one, range(len(work))))
         wall = time.perf_counter() - start
@@ -473,7 +503,7 @@ def closed_loop(
         errors.count,
         wall,
         sum(u.seconds for u in work),
-        server=_stats_delta(before, _statistics(backend)),
+        server=_stats_delta(before, _statistics_after(backend, before, len(latencies))),
         error_messages=errors.messages,
         skipped=errors.skipped,
         aborted=errors.tripped,
@@ -523,7 +553,7 @@ def open_loop(
     backend.prepare(workers)
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda _: None, range(workers)))
-        before = _statistics(backend)
+        before = _statistics_settled(backend)
         start = time.perf_counter()
         for i, at in enumerate(arrivals):
             delay = start + at - time.perf_counter()
@@ -539,7 +569,7 @@ def open_loop(
         wall,
         sum(u.seconds for u in work),
         offered_rate=rate,
-        server=_stats_delta(before, _statistics(backend)),
+        server=_stats_delta(before, _statistics_after(backend, before, len(latencies))),
         error_messages=errors.messages,
         skipped=errors.skipped,
         aborted=errors.tripped,
