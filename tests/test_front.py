@@ -224,12 +224,15 @@ def test_stream_requests_are_routed_too(served) -> None:
 
 
 def test_the_request_log_records_each_answered_request(served, tmp_path: Path) -> None:
-    """`edgeasr serve --request-log`: the served path writes the device path's records (no audio)."""
+    """`edgeasr serve --request-log`: the served path writes the device path's records (audio only if asked)."""
+    import soundfile as sf
+
     from edgeasr.monitor.live import read_window
 
     _, server, _, _ = served
     log = tmp_path / "requests.jsonl"
-    with RoutingFront(server.grpc_url, served[0].root, request_log=log) as front:
+    kept = tmp_path / "audio"  # asked for: the audio is kept too
+    with RoutingFront(server.grpc_url, served[0].root, request_log=log, request_audio_dir=kept) as front:
         client = TritonClient(front.url, "edgeasr")
         texts = [client.transcribe(audio(1.0, seed=0)).text, client.transcribe(0.1 * audio(2.0, seed=1)).text]
         # raw int16, as a tritonclient user may send it
@@ -250,4 +253,5 @@ def test_the_request_log_records_each_answered_request(served, tmp_path: Path) -
         assert record["sample_rate"] == 16000 and abs(record["duration"] - seconds) < 0.01
         assert abs(record["loudness"] - 20 * np.log10(rms)) < 1.5
         assert record["words"] == len(text.split()) and record["latency_ms"] > 0
-        assert "audio" not in record or not record["audio"]
+        assert abs(sf.info(record["audio_file"]).duration - seconds) < 0.01
+    assert len(list(kept.iterdir())) == 3

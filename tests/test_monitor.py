@@ -143,6 +143,15 @@ def test_monitor_command_and_the_recognizer_hook(profile: dict, tmp_path: Path) 
     records = read_window(log.path)
     assert len(records) == 40 and all("mean_confidence" in r and "oov_rate" in r for r in records)
     assert sum(r["empty"] for r in records) == 0  # the shipped model says something for each
+    assert not any("audio_file" in r for r in records)  # no audio kept unless asked
+    kept = Recognizer(ROOT / "triton_models" / "edgeasr")
+    kept_log = attach(kept, tmp_path / "kept.jsonl", audio_dir=tmp_path / "audio")
+    wave = utterance(rng)[0]
+    kept.transcribe(wave, 16000)
+    (record,) = read_window(kept_log.path)
+    import soundfile as sf
+
+    assert sf.info(record["audio_file"]).frames == wave.size
     reference = tmp_path / "profile.json"
     reference.write_text(json.dumps(profile))
     assert main(["monitor", "--reference", str(reference), "--window", str(log.path), "--out", str(tmp_path)]) == 0

@@ -150,22 +150,29 @@ def test_a_port_clash_is_retried_and_leaves_no_log_folder(triton_server: TritonS
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
-    real = server_module._free_port
+    real = server_module._free_ports
     calls = []
 
-    def clashing(bind: str) -> int:  # the first gRPC port handed out is already taken
-        calls.append(bind)
-        return taken.getsockname()[1] if len(calls) == 1 else real(bind)
+    def clashing(bind: str, count: int) -> list[int]:
+        calls.append(count)
+        if len(calls) == 1:  # the first port handed out is already taken
+            return [taken.getsockname()[1], *real(bind, count - 1)]
+        if len(calls) == 2:  # then HTTP and gRPC get the same port (what CI once drew)
+            first, *rest = real(bind, count - 1)
+            return [first, first, *rest]
+        return real(bind, count)
 
-    monkeypatch.setattr(server_module, "_free_port", clashing)
+    monkeypatch.setattr(server_module, "_free_ports", clashing)
     before = set(Path(tempfile.gettempdir()).glob("edgeasr-triton-*"))
     try:
         server = TritonServer(triton_server.model_repository, http_port=0, metrics_port=0)
         with server:
-            assert server.is_running() and len(calls) > 3  # a second set of ports was drawn
+            assert server.is_running() and len(calls) == 3  # a third set of ports was drawn
     finally:
         taken.close()
     assert set(Path(tempfile.gettempdir()).glob("edgeasr-triton-*")) == before
+    ports = server_module._free_ports("127.0.0.1", 3)
+    assert len(set(ports)) == 3  # drawn together, never the same port twice
 
 
 def test_serving_leaves_the_repository_as_published(triton_server: TritonServer) -> None:

@@ -12,16 +12,22 @@ import os
 
 import numpy as np
 
-from edgeasr.serving.request_log import WindowLog, read_window, request_record
+from edgeasr.serving.request_log import WindowLog, keep_audio, read_window, request_record
 
 __all__ = ["WindowLog", "attach", "read_window", "request_record"]
 
 
-def attach(recognizer, log: WindowLog | str | os.PathLike) -> WindowLog:
+def attach(recognizer, log: WindowLog | str | os.PathLike, audio_dir: str | os.PathLike | None = None) -> WindowLog:
     """Log every :meth:`~edgeasr.recognizer.Recognizer.transcribe` of ``recognizer`` to ``log``.
 
     The statistics are computed after the transcript is made; a failure to log never fails a
     request.
+
+    Args:
+        recognizer: the recognizer to watch.
+        log: the window log (a path or :class:`WindowLog`).
+        audio_dir: also keep each request's audio here (16 kHz FLAC, named in the record's
+            ``audio_file``); None keeps no audio.
 
     Returns:
         The log.
@@ -30,7 +36,10 @@ def attach(recognizer, log: WindowLog | str | os.PathLike) -> WindowLog:
     vocabulary = set(getattr(recognizer.beam_search, "vocabulary", ()) or ()) or None
 
     def observe(wave: np.ndarray, result, logprobs: np.ndarray) -> None:
-        log.write(request_record(wave, result.text, result.latency_s, logprobs, vocabulary))
+        record = request_record(wave, result.text, result.latency_s, logprobs, vocabulary)
+        if audio_dir is not None:
+            keep_audio(record, wave, audio_dir)
+        log.write(record)
 
     recognizer.add_observer(observe)
     return log

@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=args.grpc_port,
                 pair_log=args.pair_log,
                 request_log=args.request_log,
+                request_audio_dir=args.request_log_audio,
                 metrics=metrics,
                 max_message_bytes=max_request_bytes(args.model_repository),  # refused unread beyond this
             ).start()
@@ -147,6 +148,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="JSONL window log of every answered request's statistics (audio level, duration, silence, SNR; "
         "words, words per second, latency; no audio), for `edgeasr monitor --window`",
+    )
+    parser.add_argument(
+        "--request-log-audio",
+        default=None,
+        metavar="DIR",
+        help="with --request-log, also keep each request's audio in DIR (16 kHz FLAC, named in its record)",
     )
     parser.set_defaults(func=_serve)
     return parser

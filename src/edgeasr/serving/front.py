@@ -44,7 +44,7 @@ from tritonclient.grpc import service_pb2
 
 from edgeasr.serving.live import LiveFile, LiveState, PairLog, live_file_for, route_bucket
 from edgeasr.serving.metrics import FrontMetrics
-from edgeasr.serving.request_log import WindowLog, request_audio, request_record
+from edgeasr.serving.request_log import WindowLog, keep_audio, request_audio, request_record
 
 __all__ = ["SERVICE", "RoutingFront", "max_request_bytes", "response_texts"]
 
@@ -113,6 +113,8 @@ class RoutingFront:
         request_log: JSONL window log of request records (:mod:`edgeasr.serving.request_log`: the
             audio's statistics and the transcript's, one line per row; no audio kept), written
             off the request path (records beyond 256 waiting are shed); None = no log.
+        request_audio_dir: with ``request_log``, also keep each request's audio here (16 kHz
+            FLAC, named in the record); None keeps no audio.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class RoutingFront:
         max_message_bytes: int = _DEFAULT_MAX_MESSAGE,
         metrics: FrontMetrics | None = None,
         request_log: str | Path | None = None,
+        request_audio_dir: str | Path | None = None,
     ) -> None:
         self.upstream = upstream
         self.repository = Path(repository)
@@ -138,6 +141,7 @@ class RoutingFront:
         self.max_pending = int(max_pending)
         self.metrics = metrics or FrontMetrics()
         self.request_log = WindowLog(request_log) if request_log else None
+        self.request_audio_dir = Path(request_audio_dir) if request_audio_dir else None
         self._recorder = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeasr-records")
         self._records_pending = 0
         self.stats = {
@@ -296,6 +300,8 @@ class RoutingFront:
                 for (wave, rate), text in zip(request_audio(request), texts, strict=False):
                     record = request_record(wave, text, latency_s, sample_rate=rate)
                     record.update(model=request.model_name, version=response.model_version, via="front")
+                    if self.request_audio_dir is not None:
+                        keep_audio(record, wave, self.request_audio_dir)
                     self.request_log.write(record)
                     with self._lock:
                         self.stats["records"] += 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from edgeasr.audio import SAMPLE_RATE
 from edgeasr.data.validate import measure_audio
 from edgeasr.serving.live import PairLog
 
-__all__ = ["WindowLog", "read_window", "request_audio", "request_record"]
+__all__ = ["WindowLog", "keep_audio", "read_window", "request_audio", "request_record"]
 
 
 def _snr_db(wave: np.ndarray) -> float:
@@ -132,3 +133,18 @@ def request_audio(request: Any) -> list[tuple[np.ndarray, int]]:
         elif tensor.name == "SAMPLE_RATE" and raw:
             rate = int(np.frombuffer(raw, dtype=np.int32)[0])
     return [(r, rate) for r in rows]
+
+
+def keep_audio(record: dict[str, Any], wave: np.ndarray, folder: str | os.PathLike) -> None:
+    """Keep a request's audio, where asked: a 16 kHz FLAC in ``folder``, named in ``record["audio_file"]``.
+
+    Records keep no audio unless a folder is given (``edgeasr serve --request-log-audio``,
+    :func:`edgeasr.monitor.live.attach`'s ``audio_dir``): the audio of live traffic is personal data.
+    """
+    import soundfile as sf
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{int(record.get('ts', time.time()) * 1000)}-{uuid.uuid4().hex[:8]}.flac"
+    sf.write(path, np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+    record["audio_file"] = str(path)

@@ -209,10 +209,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _free_port(bind: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((bind, 0))
-        return int(sock.getsockname()[1])
+def _free_ports(bind: str, count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen.
+
+    Chosen one at a time, two could come back equal (the kernel may hand the port just released
+    out again), and Triton refuses to start with HTTP and gRPC on one port.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((bind, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _client_host(bind: str) -> str:
@@ -403,8 +412,8 @@ class TritonServer:
             self.remove_stale_shm_files()
             auto_ports = [k for k, v in self._ports.items() if v == 0]
             for attempt in range(3):
-                for key in auto_ports:
-                    self._ports[key] = _free_port(self.bind or "127.0.0.1")
+                for key, port in zip(auto_ports, _free_ports(self.bind or "127.0.0.1", len(auto_ports)), strict=True):
+                    self._ports[key] = port
                 self._log_dir = Path(tempfile.mkdtemp(prefix="edgeasr-triton-"))
                 with open(self.log_path, "wb") as log:
                     self._process = subprocess.Popen(
@@ -422,7 +431,9 @@ class TritonServer:
                 except ServerError as exc:
                     tail = self.log_tail()
                     self._stop_locked(keep_log=True)
-                    port_clash = "already in use" in tail.lower() or "address in use" in tail.lower()
+                    port_clash = any(
+                        m in tail.lower() for m in ("already in use", "address in use", "at the same address and port")
+                    )
                     if port_clash and auto_ports and attempt < 2:
                         # the clash is explained and retried: this attempt's log folder goes with it
                         if self._log_dir is not None:
