@@ -28,6 +28,24 @@ def _shm_files() -> set[str]:
     return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX + "edgeasr")}
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (tritonserver runs in a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,14 +103,16 @@ def main() -> None:
     text = client.transcribe(audio).text
     rows.append({"event": "a NaN request refused", "refusal": refused,
                  "seconds_to_next_answer": round(time.perf_counter() - started, 3), "text": text})  # fmt: skip
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole tree: serve, tritonserver, the python stubs
+    tree = _tree(proc.pid)  # serve, tritonserver, the python stubs
+    for pid in tree:
+        os.kill(pid, signal.SIGKILL)
     proc.wait()
     stale = _shm_files()
     proc, url = _serve(args.repository)
     started = time.perf_counter()
     text = _first_answer(url, audio)
     left = _shm_files()
-    rows.append({"event": "SIGKILL of the whole tree, then edgeasr serve again",
+    rows.append({"event": f"SIGKILL of the whole tree ({len(tree)} processes), then edgeasr serve again",
                  "stale_shm_regions_after_kill": len(stale), "of_them_left_after_restart": len(stale & left),
                  "seconds_to_first_answer": round(time.perf_counter() - started, 3), "text": text})  # fmt: skip
     proc.send_signal(signal.SIGINT)
