@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,78 @@ def test_a_language_model_the_tokens_cannot_spell_is_refused(tmp_path: Path) -> 
         BeamSearchDecoder(arpa, list(TOKENS))
 
 
+def _long_pauses(text: str, pause: int = 12) -> np.ndarray:
+    """``text`` spelled with ``pause`` near-certain blank frames after each character."""
+    frames: list[dict[str, float]] = [{"_": 0.9995}] * pause
+    for ch in text:
+        frames += [{ch: 0.9}] + [{"_": 0.9995}] * pause
+    return _emissions(frames)
+
+
+def test_blank_skip_searches_fewer_frames_with_the_same_words_and_times(lm_path: Path) -> None:
+    logp = _long_pauses("call my mom")  # "ll": a skipped run must keep one blank between the two l
+    every = BeamSearchDecoder(lm_path, list(TOKENS))
+    skipping = BeamSearchDecoder(lm_path, list(TOKENS), BeamSearchOptions(blank_skip=0.99))
+    kept = skipping._searched_frames(logp)
+    assert every._searched_frames(logp) is None
+    assert kept is not None and kept.size == 1 + 2 * len("call my mom")  # each letter, and one frame per pause
+    assert skipping.search(logp) == every.search(logp)  # words, and spans in the utterance's own frames
+    assert [w for w, _, _ in skipping.search(logp)] == ["call", "my", "mom"]
+    assert skipping.search(logp)[-1][2] <= logp.shape[0]
+
+
+def _sentences() -> list[np.ndarray]:
+    doubt = {1: {"l": 0.5, "i": 0.4}}
+    return [_spell(s, doubtful=doubt if s.startswith("play") else None) for s in SENTENCES] * 2
+
+
+def test_a_search_pool_gives_the_words_of_one_process(lm_path: Path) -> None:
+    from edgeasr.decoding import SearchPool
+
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    batch = [*_sentences(), np.zeros((10, 5), np.float32)]  # the last is malformed
+    alone = [[w for w, _, _ in decoder.search(lp)] for lp in batch[:-1]]
+    assert alone[0] == ["play", "music"] and all(alone)
+    pool = SearchPool(decoder, processes=2)
+    try:
+        assert len(pool.worker_pids) == 1
+        found = pool.search_many(batch)
+        assert [[w for w, _, _ in f] for f in found[:-1]] == alone
+        assert isinstance(found[-1], ValueError)  # its own error, the others unharmed
+        import os
+        import signal
+
+        os.kill(pool.worker_pids[0], signal.SIGKILL)  # a dead worker costs speed, not transcripts
+        time.sleep(0.2)
+        assert [[w for w, _, _ in f] for f in pool.search_many(batch[:-1])] == alone
+        assert pool.processes == 1 and pool.worker_pids == []
+    finally:
+        pool.close()
+    with pytest.raises(ValueError, match="at least 1"):
+        SearchPool(decoder, processes=0)
+
+
+def test_search_pool_workers_exit_with_their_parent(lm_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys\n"
+        "from edgeasr.decoding import TOKENS, BeamSearchDecoder, SearchPool\n"
+        "pool = SearchPool(BeamSearchDecoder(sys.argv[1], list(TOKENS)), processes=3)\n"
+        "print(*pool.worker_pids, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(lm_path)], capture_output=True, text=True, timeout=60)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2, out.stderr
+
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "search workers outlived the process that forked them"
+
+
 # -- the shipped default model ----------------------------------------------------------------
 
 SHIPPED = ROOT / "triton_models" / "edgeasr"
@@ -167,14 +240,26 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
     shutil.copytree(SHIPPED, root / "edgeasr", ignore=shutil.ignore_patterns(*[
         p.name for p in SHIPPED.iterdir() if p.name.isdigit() and p.name != version.name
     ]))  # fmt: skip
+    config = (root / "edgeasr" / "config.pbtxt").read_text()
+    assert 'key: "decode_processes" value: { string_value: "2" }' in config  # the shipped config shares out searches
     device = Recognizer(root / "edgeasr")
     server = TritonServer(root)
     server.start(timeout_s=120)
     try:
         client = TritonClient(server.grpc_url, "edgeasr")
+        waves, expected = [], []
         for row in read_manifest(SAMPLES):
-            wave = load_audio(resolve_audio_path(row, SAMPLES))
-            assert client.transcribe(wave).text == device.transcribe(wave, 16000).text
+            waves.append(load_audio(resolve_audio_path(row, SAMPLES)))
+            expected.append(device.transcribe(waves[-1], 16000).text)
+            assert client.transcribe(waves[-1]).text == expected[-1]
+        assert all(expected)
+        workers = _children(_children(server.pid))  # the stub's search worker
+        assert len(workers) == 1, workers
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests batch: their searches are shared out
+            for _ in range(3):
+                assert list(pool.map(lambda w: client.transcribe(w).text, waves)) == expected
         # phrase biasing as a request parameter: a word the lexicon lacks, the same on both paths
         wave = load_audio(ROOT / "samples" / "01-flite-rms.wav")
         expected = "is it windy in sinsanaki right now"
@@ -191,6 +276,29 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         assert client.transcribe(wave).text == "is it windy in cincinnati right now"  # still serving
     finally:
         server.stop()
+    time.sleep(1.0)
+    assert not [p for p in workers if _alive(p)], "a search worker outlived the server"
+
+
+def _children(pids: int | list[int] | None) -> list[int]:
+    """The child processes of ``pids``."""
+    parents = {pids} if isinstance(pids, int) else set(pids or ())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) in parents and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_transcribe_command_takes_bias_phrases() -> None:

@@ -114,6 +114,7 @@ class RepositoryOptions:
     max_audio_seconds: float = 30.0  # python flavour: longer requests get INVALID_ARGUMENT
     intra_op_threads: int = 1  # onnxruntime threads per python-flavour instance (within an op)
     inter_op_threads: int = 1  # onnxruntime threads per python-flavour instance (across ops)
+    decode_processes: int = 1  # python flavour: processes sharing out a batch's beam searches (the stub included)
     warmup_seconds: float = 1.0  # length of the zero-audio warm-up request; 0 disables warm-up
     execution_env_path: str = ""  # python flavour: EXECUTION_ENV_PATH (a venv) for the stub; "" = PATH
     flavours: tuple[str, ...] = ("python", "onnx")  # flavours to write; "trt" is added when a plan is given
@@ -132,6 +133,8 @@ class RepositoryOptions:
         unknown = set(self.flavours) - set(FLAVOURS)
         if unknown or not self.flavours:
             raise ValueError(f"flavours must be a non-empty subset of {sorted(FLAVOURS)}, got {self.flavours}")
+        if self.decode_processes < 1:
+            raise ValueError(f"decode_processes must be >= 1, got {self.decode_processes}")
         if self.max_audio_seconds <= 0 or self.warmup_seconds < 0:
             raise ValueError("max_audio_seconds must be > 0 and warmup_seconds >= 0")
 
@@ -218,6 +221,8 @@ def python_config(name: str, opts: RepositoryOptions, vocab_size: int = len(TOKE
         "intra_op_threads": opts.intra_op_threads,
         "inter_op_threads": opts.inter_op_threads,
     }
+    if opts.decode_processes != 1:
+        params["decode_processes"] = opts.decode_processes
     if opts.execution_env_path:
         params["EXECUTION_ENV_PATH"] = opts.execution_env_path
     set_parameters(config, params)

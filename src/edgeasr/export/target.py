@@ -37,6 +37,7 @@ class ExportTarget:
     beam_size: int = 64  # beam: hypotheses kept per frame
     beam_size_token: int = 16  # beam: tokens tried per frame
     beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
+    blank_skip: float = 0.0  # beam: a run of frames with blank probability above this is searched once (0: off)
     tune_noise_snr: tuple[float, ...] = ()  # beam: also tune on pink-noise copies of the check set at these SNRs (dB)
 
     @classmethod

@@ -92,6 +92,7 @@ def tune_beam_search(
                 beam_size=target.beam_size,
                 beam_size_token=target.beam_size_token,
                 beam_threshold=target.beam_threshold,
+                blank_skip=target.blank_skip,
                 lm_weight=lm_weight,
                 word_score=word_score,
             )

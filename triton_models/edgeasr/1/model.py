@@ -35,7 +35,9 @@ contact and device names, with no re-export).
 
 Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
-(``model.onnx``), ``vocab_file`` (``vocab.json``). The version directory must match its
+(``model.onnx``), ``vocab_file`` (``vocab.json``), ``decode_processes`` (1: the processes that
+share out the beam searches of a batch, this stub included, through ``decoding.SearchPool``; the
+search holds the GIL, so this is what lets a batch use more than one core). The version directory must match its
 ``model_card.json`` (SHA-256 of every file) or the model refuses to load.
 
 Serving leaves the version folder as it was published: the helpers are loaded without writing
@@ -64,6 +66,7 @@ DEFAULTS = {
     "inter_op_threads": "1",
     "onnx_file": "model.onnx",
     "vocab_file": "vocab.json",
+    "decode_processes": "1",
 }
 
 
@@ -215,9 +218,12 @@ class TritonPythonModel:
         if isinstance(vocab, int) and vocab != len(self.tokens):
             raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
         self.metrics = RequestMetrics(config.get("name", "edgeasr"), str(args["model_version"]))
-        self.beam_search = None
+        self.beam_search = self.search_pool = None
         if self.decoding.has_beam_search(version_dir):
             self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
+            processes = int(params["decode_processes"])
+            if processes > 1:
+                self.search_pool = self.decoding.SearchPool(self.beam_search, processes)
 
     def _text(self, logprobs, bias=()):
         if self.beam_search is None:
@@ -314,38 +320,56 @@ class TritonPythonModel:
                     error = pb_utils.TritonError(f"inference failed: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
                 return responses
-            start = 0
+            start, mine, silent = 0, {}, {}
             for i, rows in valid:
-                mine = results[start : start + len(rows)]
+                mine[i] = results[start : start + len(rows)]
+                silent[i] = self._not_speech(rows)
                 start += len(rows)
+            searched = self._searched(valid, mine, biases, silent)
+            for i, rows in valid:
                 try:  # a decoder failure fails its own request, never the others of the batch
-                    silent = self._not_speech(rows)
-                    responses[i], texts = self._response(mine, biases.get(i, ()), silent)
-                    self.metrics.observe(rows, levels[i], texts, mine, silent)
+                    texts = []
+                    for lp, quiet, done in zip(mine[i], silent[i], searched.get(i, [None] * len(rows)), strict=True):
+                        if isinstance(done, Exception):
+                            raise done
+                        texts.append("" if quiet else done if done is not None else self._text(lp, biases.get(i, ())))
+                    responses[i] = self._response(mine[i], texts)
+                    self.metrics.observe(rows, levels[i], texts, mine[i], silent[i])
                 except Exception as exc:
                     error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
                     responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
         return responses
 
-    def _response(self, per_row, bias=(), silent=None):
-        silent = silent if silent is not None else [False] * len(per_row)
-        texts = np.array(
-            [
-                [b"" if quiet else self._text(lp, bias).encode("utf-8")]
-                for lp, quiet in zip(per_row, silent, strict=True)
-            ],
-            dtype=np.object_,
-        )
+    def _searched(self, valid, logprobs, biases, silent):
+        """The transcripts of a batch's unbiased spoken rows, searched over the pool's processes at once.
+
+        Returns {request index: [text, an Exception, or None (decoded in place: biased or silent)]
+        per row}; empty without a pool or with fewer than two such rows.
+        """
+        if self.search_pool is None:
+            return {}
+        jobs = [(i, j) for i, rows in valid if not biases.get(i) for j in range(len(rows)) if not silent[i][j]]
+        if len(jobs) < 2:
+            return {}
+        found = self.search_pool.search_many([logprobs[i][j] for i, j in jobs])
+        out = {i: [None] * len(rows) for i, rows in valid if not biases.get(i)}
+        for (i, j), words in zip(jobs, found, strict=True):
+            out[i][j] = words if isinstance(words, Exception) else " ".join(w for w, _, _ in words)
+        return out
+
+    def _response(self, per_row, texts):
+        texts = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
         frames = max(lp.shape[0] for lp in per_row)
         stacked = np.zeros((len(per_row), frames, len(self.tokens)), dtype=np.float32)
         for j, lp in enumerate(per_row):
             stacked[j, : lp.shape[0]] = lp
-        response = pb_utils.InferenceResponse(
+        return pb_utils.InferenceResponse(
             output_tensors=[pb_utils.Tensor("TEXT", texts), pb_utils.Tensor("LOGPROBS", stacked)]
         )
-        return response, [t[0].decode("utf-8") for t in texts]
 
     def finalize(self):
-        """Release the onnxruntime session; stop recording metrics (kept alive: RequestMetrics.close)."""
+        """Release the session and the search workers; stop recording metrics (kept: RequestMetrics.close)."""
         self.session = None
+        if self.search_pool is not None:
+            self.search_pool.close()
         self.metrics.close()

@@ -10,6 +10,8 @@ The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAM
 index 0 is the CTC blank.
 
 * :func:`greedy_decode`: best token per frame, repeats collapsed, blanks dropped, words timed.
+* :class:`SearchPool`: the beam searches of a batch of utterances spread over processes (the
+  search holds the GIL, so threads cannot share it out); the Triton model decodes its batches so.
 * :class:`BeamSearchDecoder`: flashlight-text's ``LexiconDecoder`` (C++, the decoder behind
   torchaudio's ``ctc_decoder``) with KenLM from the same wheel, scoring words with the ARPA model
   that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
@@ -50,6 +52,7 @@ __all__ = [
     "TOKENS",
     "BeamSearchDecoder",
     "BeamSearchOptions",
+    "SearchPool",
     "Transcript",
     "Word",
     "decode_path",
@@ -185,6 +188,7 @@ class BeamSearchOptions:
     lm_weight: float = 1.0  # weight of the n-gram's log10 probability (KenLM's score) against the acoustic log-prob
     word_score: float = 0.0  # added per word (positive favours more, shorter words)
     sil_score: float = 0.0  # added per space token
+    blank_skip: float = 0.0  # frames with blank probability above this are searched once per run (0: all)
     lm_order: int = 4  # the n-gram order of lm.arpa (recorded for the model card)
 
     @classmethod
@@ -431,14 +435,40 @@ class BeamSearchDecoder:
         frames = logprobs.shape[0]
         if frames == 0:
             return []
-        emissions = np.ascontiguousarray(logprobs, dtype=np.float32)
+        kept = self._searched_frames(logprobs)
+        emissions = np.ascontiguousarray(logprobs if kept is None else logprobs[kept], dtype=np.float32)
         decoder, dictionary = self._bias(bias, boost) if bias else (self._decoder, self._words)
-        results = decoder.decode(emissions.ctypes.data, frames, emissions.shape[1])
+        results = decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
         if not results:
             return []
         best = results[0]
         words = [dictionary.get_entry(i) for i in best.words if i >= 0]
-        return [(w, s, e) for w, (s, e) in zip(words, self._spans(list(best.tokens), len(words)), strict=True)]
+        spans = self._spans(list(best.tokens), len(words))
+        if kept is not None:  # back to the utterance's own frames
+            spans = [
+                (int(kept[s]), int(kept[e - 1]) + 1) if e > s else (int(kept[min(s, kept.size - 1)]),) * 2
+                for s, e in spans
+            ]
+        return [(w, s, e) for w, (s, e) in zip(words, spans, strict=True)]
+
+    def _searched_frames(self, logprobs: np.ndarray) -> np.ndarray | None:
+        """Indices of the frames the search visits, or None for all of them.
+
+        With ``blank_skip`` > 0, a run of frames whose blank probability exceeds it is searched at
+        its first frame only: the rest add the same near-certain blank to every hypothesis, so
+        they change no ranking worth keeping, and the run's first frame still separates a letter
+        from its repeat ("ll"). On the shipped model this skips about a fifth of in-domain frames.
+        """
+        p = self.options.blank_skip
+        if p <= 0.0:
+            return None
+        blank = logprobs[:, BLANK] > np.log(p)
+        skipped = blank.copy()
+        skipped[1:] &= blank[:-1]
+        skipped[0] = False
+        if not skipped.any():
+            return None
+        return np.flatnonzero(~skipped)
 
     def _spans(self, path: list[int], n_words: int) -> list[tuple[int, int]]:
         """Frame span of each word on the token path (blank and space frames lie between words).
@@ -463,3 +493,167 @@ class BeamSearchDecoder:
             step = (last - first) / max(n_words, 1)
             spans = [(first + round(i * step), first + round((i + 1) * step)) for i in range(n_words)]
         return spans
+
+
+# -- many searches at once ------------------------------------------------------------------------
+
+_POOL_DECODERS: dict[int, BeamSearchDecoder] = {}  # the decoders forked workers search with, by key
+POOL_REPLY_SECONDS = 120.0
+"""How long a batch waits for a worker's answer before the pool is taken as broken."""
+
+
+def _pool_worker(key: int, conn, parent: int, inherited: list) -> None:
+    """A search worker: answer each list of log-probabilities with its searches, until told to stop.
+
+    It exits as soon as the process that forked it is gone (a SIGKILL, or Triton ending a stub),
+    watched from a thread, and closes the other pipe ends it was forked with, so that no worker
+    keeps another's pipe open.
+    """
+    import threading
+    import time
+
+    for other in inherited:
+        other.close()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="edgeasr-parent-watch", daemon=True).start()
+    decoder = _POOL_DECODERS[key]
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            break
+        if batch is None:
+            break
+        found = []
+        for logprobs in batch:
+            try:
+                found.append(decoder.search(logprobs))
+            except Exception as exc:  # the search's own error goes back as that utterance's answer
+                found.append(exc)
+        conn.send(found)
+
+
+class SearchPool:
+    """The beam searches of many utterances at once, shared out over ``processes`` processes.
+
+    flashlight's search holds the GIL, so threads decode one utterance at a time, and a pool fed by
+    background threads (``concurrent.futures``) starves while this process searches. So each
+    worker is a forked process with a copy of the decoder (forked once, here: nothing is loaded
+    twice) and a pipe: a batch is dealt out by frames, each worker's share is written to its pipe
+    before this process searches its own, and the answers are read back in order. A worker that
+    dies or stops answering breaks the pool: its share is searched here, and so is every later
+    batch (``processes`` drops to 1), so a failure costs speed, never a transcript.
+    """
+
+    def __init__(self, decoder: BeamSearchDecoder, processes: int = 2) -> None:
+        """Fork the workers.
+
+        Args:
+            decoder: the search every process runs (the workers get copies of it as it is now).
+            processes: processes that search, this one included; 1 searches here alone.
+
+        Raises:
+            ValueError: ``processes`` is below 1.
+        """
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self.decoder = decoder
+        self.processes = int(processes)
+        self._key = id(self)
+        self._workers: list[tuple[object, object]] = []  # (process, this end of its pipe)
+        if self.processes > 1:
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork")
+            _POOL_DECODERS[self._key] = decoder
+            for _ in range(self.processes - 1):
+                here, there = context.Pipe()
+                inherited = [c for _, c in self._workers] + [here]
+                worker = context.Process(
+                    target=_pool_worker,
+                    args=(self._key, there, os.getpid(), inherited),
+                    name="edgeasr-search",
+                    daemon=True,
+                )
+                worker.start()
+                there.close()
+                self._workers.append((worker, here))
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The workers' process ids (empty when this process searches alone)."""
+        return [w.pid for w, _ in self._workers]
+
+    def search_many(self, logprobs: Sequence[np.ndarray]) -> list[list[tuple[str, int, int]] | Exception]:
+        """:meth:`BeamSearchDecoder.search` of each utterance, in order; an utterance's error is its entry.
+
+        Utterances are dealt out longest first, each to the process with the fewest frames so
+        far, so every process gets about the same work.
+        """
+        results: list = [None] * len(logprobs)
+        shares: list[list[int]] = [[] for _ in range(len(self._workers) + 1)]  # shares[0] is this process's
+        if len(logprobs) > 1 and self._workers:
+            load = [0] * len(shares)
+            for i in sorted(range(len(logprobs)), key=lambda i: -logprobs[i].shape[0]):
+                j = load.index(min(load))
+                shares[j].append(i)
+                load[j] += logprobs[i].shape[0]
+        else:
+            shares[0] = list(range(len(logprobs)))
+        sent = []
+        for (_, conn), share in zip(self._workers, shares[1:], strict=True):
+            if not share:
+                continue
+            try:
+                conn.send([logprobs[i] for i in share])
+                sent.append((conn, share))
+            except (OSError, ValueError):  # the worker is gone
+                shares[0] += share
+        for i in shares[0]:
+            results[i] = self._search_here(logprobs[i])
+        broken = len(sent) < sum(1 for s in shares[1:] if s)
+        for conn, share in sent:
+            found = None
+            try:
+                if conn.poll(POOL_REPLY_SECONDS):
+                    found = conn.recv()
+            except (EOFError, OSError):
+                pass
+            if found is None or len(found) != len(share):
+                broken = True
+                found = [self._search_here(logprobs[i]) for i in share]
+            for i, words in zip(share, found, strict=True):
+                results[i] = words
+        if broken:
+            self._stop(wait=False)
+        return results
+
+    def _search_here(self, logprobs: np.ndarray) -> list[tuple[str, int, int]] | Exception:
+        try:
+            return self.decoder.search(logprobs)
+        except Exception as exc:
+            return exc
+
+    def _stop(self, wait: bool) -> None:
+        for worker, conn in self._workers:
+            with contextlib.suppress(OSError, ValueError):
+                if wait:
+                    conn.send(None)
+            conn.close()
+            if wait:
+                worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join(timeout=5)
+        self._workers = []
+        self.processes = 1
+        _POOL_DECODERS.pop(self._key, None)
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        self._stop(wait=True)
