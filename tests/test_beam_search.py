@@ -122,10 +122,10 @@ def test_a_search_pool_gives_the_words_of_one_process(lm_path: Path) -> None:
     batch = [*_sentences(), np.zeros((10, 5), np.float32)]  # the last is malformed
     alone = [[w for w, _, _ in decoder.search(lp)] for lp in batch[:-1]]
     assert alone[0] == ["play", "music"] and all(alone)
-    pool = SearchPool(decoder, processes=2)
+    pool = SearchPool(decoder.search, processes=2)
     try:
         assert len(pool.worker_pids) == 1
-        found = pool.search_many(batch)
+        found = pool.map(batch)
         assert [[w for w, _, _ in f] for f in found[:-1]] == alone
         assert isinstance(found[-1], ValueError)  # its own error, the others unharmed
         import os
@@ -133,12 +133,12 @@ def test_a_search_pool_gives_the_words_of_one_process(lm_path: Path) -> None:
 
         os.kill(pool.worker_pids[0], signal.SIGKILL)  # a dead worker costs speed, not transcripts
         time.sleep(0.2)
-        assert [[w for w, _, _ in f] for f in pool.search_many(batch[:-1])] == alone
+        assert [[w for w, _, _ in f] for f in pool.map(batch[:-1])] == alone
         assert pool.processes == 1 and pool.worker_pids == []
     finally:
         pool.close()
     with pytest.raises(ValueError, match="at least 1"):
-        SearchPool(decoder, processes=0)
+        SearchPool(decoder.search, processes=0)
 
 
 def test_search_pool_workers_exit_with_their_parent(lm_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_search_pool_workers_exit_with_their_parent(lm_path: Path) -> None:
     script = (
         "import os, signal, sys\n"
         "from edgeasr.decoding import TOKENS, BeamSearchDecoder, SearchPool\n"
-        "pool = SearchPool(BeamSearchDecoder(sys.argv[1], list(TOKENS)), processes=3)\n"
+        "pool = SearchPool(BeamSearchDecoder(sys.argv[1], list(TOKENS)).search, processes=3)\n"
         "print(*pool.worker_pids, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

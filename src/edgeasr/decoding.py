@@ -10,8 +10,9 @@ The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAM
 index 0 is the CTC blank.
 
 * :func:`greedy_decode`: best token per frame, repeats collapsed, blanks dropped, words timed.
-* :class:`SearchPool`: the beam searches of a batch of utterances spread over processes (the
-  search holds the GIL, so threads cannot share it out); the Triton model decodes its batches so.
+* :class:`SearchPool`: a batch's recognition work (beam searches, or the acoustic model and the
+  search) spread over forked processes (the search holds the GIL, so threads cannot share it
+  out); the Triton model serves its batches so.
 * :class:`BeamSearchDecoder`: flashlight-text's ``LexiconDecoder`` (C++, the decoder behind
   torchaudio's ``ctc_decoder``) with KenLM from the same wheel, scoring words with the ARPA model
   that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
@@ -36,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -497,13 +498,27 @@ class BeamSearchDecoder:
 
 # -- many searches at once ------------------------------------------------------------------------
 
-_POOL_DECODERS: dict[int, BeamSearchDecoder] = {}  # the decoders forked workers search with, by key
+_POOL_WORK: dict[int, Callable] = {}  # what forked workers run, by pool
 POOL_REPLY_SECONDS = 120.0
 """How long a batch waits for a worker's answer before the pool is taken as broken."""
 
 
+def _answer(work: Callable, item: object) -> object:
+    """``work(item)``, or its exception as something a pipe can carry back."""
+    import pickle
+
+    try:
+        return work(item)
+    except Exception as exc:
+        try:
+            pickle.dumps(exc)
+        except Exception:  # an exception class the other side could not rebuild
+            return RuntimeError(f"{type(exc).__name__}: {exc}")
+        return exc
+
+
 def _pool_worker(key: int, conn, parent: int, inherited: list) -> None:
-    """A search worker: answer each list of log-probabilities with its searches, until told to stop.
+    """A worker: answer each list of items with ``work`` of each, until told to stop.
 
     It exits as soon as the process that forked it is gone (a SIGKILL, or Triton ending a stub),
     watched from a thread, and closes the other pipe ends it was forked with, so that no worker
@@ -521,7 +536,7 @@ def _pool_worker(key: int, conn, parent: int, inherited: list) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="edgeasr-parent-watch", daemon=True).start()
-    decoder = _POOL_DECODERS[key]
+    work = _POOL_WORK[key]
     while True:
         try:
             batch = conn.recv()
@@ -529,40 +544,37 @@ def _pool_worker(key: int, conn, parent: int, inherited: list) -> None:
             break
         if batch is None:
             break
-        found = []
-        for logprobs in batch:
-            try:
-                found.append(decoder.search(logprobs))
-            except Exception as exc:  # the search's own error goes back as that utterance's answer
-                found.append(exc)
-        conn.send(found)
+        conn.send([_answer(work, item) for item in batch])
 
 
 class SearchPool:
-    """The beam searches of many utterances at once, shared out over ``processes`` processes.
+    """A batch's recognition work shared out over ``processes`` processes.
 
     flashlight's search holds the GIL, so threads decode one utterance at a time, and a pool fed by
     background threads (``concurrent.futures``) starves while this process searches. So each
-    worker is a forked process with a copy of the decoder (forked once, here: nothing is loaded
-    twice) and a pipe: a batch is dealt out by frames, each worker's share is written to its pipe
-    before this process searches its own, and the answers are read back in order. A worker that
-    dies or stops answering breaks the pool: its share is searched here, and so is every later
-    batch (``processes`` drops to 1), so a failure costs speed, never a transcript.
+    worker is a forked process with a copy of ``work`` (and of what it holds: the decoder, a
+    model; forked once, here, so nothing is loaded twice) and a pipe: a batch is dealt out by size,
+    each worker's share is written to its pipe before this process works through its own, and the
+    answers are read back in order. A worker that dies or stops answering breaks the pool: its
+    share is done here, and so is every later batch (``processes`` drops to 1), so a failure costs
+    speed, never an answer. ``SearchPool(decoder.search).map(logprobs)`` searches utterances; the
+    Triton model gives a function that runs its acoustic model and then the search.
     """
 
-    def __init__(self, decoder: BeamSearchDecoder, processes: int = 2) -> None:
+    def __init__(self, work: Callable[[object], object], processes: int = 2) -> None:
         """Fork the workers.
 
         Args:
-            decoder: the search every process runs (the workers get copies of it as it is now).
-            processes: processes that search, this one included; 1 searches here alone.
+            work: what is done with one item, in whichever process gets it (workers run the copy
+                forked here); an exception it raises is that item's answer.
+            processes: processes that work, this one included; 1 works here alone.
 
         Raises:
             ValueError: ``processes`` is below 1.
         """
         if processes < 1:
             raise ValueError(f"processes must be at least 1, got {processes}")
-        self.decoder = decoder
+        self.work = work
         self.processes = int(processes)
         self._key = id(self)
         self._workers: list[tuple[object, object]] = []  # (process, this end of its pipe)
@@ -570,7 +582,7 @@ class SearchPool:
             import multiprocessing
 
             context = multiprocessing.get_context("fork")
-            _POOL_DECODERS[self._key] = decoder
+            _POOL_WORK[self._key] = work
             for _ in range(self.processes - 1):
                 here, there = context.Pipe()
                 inherited = [c for _, c in self._workers] + [here]
@@ -586,36 +598,39 @@ class SearchPool:
 
     @property
     def worker_pids(self) -> list[int]:
-        """The workers' process ids (empty when this process searches alone)."""
+        """The workers' process ids (empty when this process works alone)."""
         return [w.pid for w, _ in self._workers]
 
-    def search_many(self, logprobs: Sequence[np.ndarray]) -> list[list[tuple[str, int, int]] | Exception]:
-        """:meth:`BeamSearchDecoder.search` of each utterance, in order; an utterance's error is its entry.
+    def map(self, items: Sequence[object], sizes: Sequence[int] | None = None) -> list[object]:
+        """``work`` of each item, in order; an item's exception is its entry.
 
-        Utterances are dealt out longest first, each to the process with the fewest frames so
-        far, so every process gets about the same work.
+        Args:
+            items: the batch.
+            sizes: each item's cost (frames, samples); items are dealt out largest first, each to
+                the process with the least so far. Default: ``len`` of each item.
         """
-        results: list = [None] * len(logprobs)
+        sizes = [len(x) for x in items] if sizes is None else list(sizes)
+        results: list = [None] * len(items)
         shares: list[list[int]] = [[] for _ in range(len(self._workers) + 1)]  # shares[0] is this process's
-        if len(logprobs) > 1 and self._workers:
+        if len(items) > 1 and self._workers:
             load = [0] * len(shares)
-            for i in sorted(range(len(logprobs)), key=lambda i: -logprobs[i].shape[0]):
+            for i in sorted(range(len(items)), key=lambda i: -sizes[i]):
                 j = load.index(min(load))
                 shares[j].append(i)
-                load[j] += logprobs[i].shape[0]
+                load[j] += sizes[i]
         else:
-            shares[0] = list(range(len(logprobs)))
+            shares[0] = list(range(len(items)))
         sent = []
         for (_, conn), share in zip(self._workers, shares[1:], strict=True):
             if not share:
                 continue
             try:
-                conn.send([logprobs[i] for i in share])
+                conn.send([items[i] for i in share])
                 sent.append((conn, share))
             except (OSError, ValueError):  # the worker is gone
                 shares[0] += share
         for i in shares[0]:
-            results[i] = self._search_here(logprobs[i])
+            results[i] = _answer(self.work, items[i])
         broken = len(sent) < sum(1 for s in shares[1:] if s)
         for conn, share in sent:
             found = None
@@ -626,18 +641,12 @@ class SearchPool:
                 pass
             if found is None or len(found) != len(share):
                 broken = True
-                found = [self._search_here(logprobs[i]) for i in share]
-            for i, words in zip(share, found, strict=True):
-                results[i] = words
+                found = [_answer(self.work, items[i]) for i in share]
+            for i, answer in zip(share, found, strict=True):
+                results[i] = answer
         if broken:
             self._stop(wait=False)
         return results
-
-    def _search_here(self, logprobs: np.ndarray) -> list[tuple[str, int, int]] | Exception:
-        try:
-            return self.decoder.search(logprobs)
-        except Exception as exc:
-            return exc
 
     def _stop(self, wait: bool) -> None:
         for worker, conn in self._workers:
@@ -652,7 +661,7 @@ class SearchPool:
                 worker.join(timeout=5)
         self._workers = []
         self.processes = 1
-        _POOL_DECODERS.pop(self._key, None)
+        _POOL_WORK.pop(self._key, None)
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""

@@ -23,9 +23,9 @@ recognizer does), then ``TEXT`` comes from the beam search with the word n-gram
 when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
-``execute`` validates each request on its own; the valid ones are zero-padded to the longest and
-run through onnxruntime in one call (the ONNX model masks padding, so results do not depend on
-the batch), then sliced back per request. A bad request (no audio, both audio inputs, empty,
+``execute`` validates each request on its own; each row of the valid ones then runs through
+onnxruntime unpadded (on CPU a padded batch cost twice as much per audio second) and is decoded,
+the rows of a batch shared out over ``decode_processes`` processes. A bad request (no audio, both audio inputs, empty,
 NaN/Inf, too short, too long, wrong sample rate, wrong rank, a malformed ``bias``) gets an
 INVALID_ARGUMENT error response while the rest of the batch is served.
 
@@ -36,8 +36,9 @@ contact and device names, with no re-export).
 Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
 (``model.onnx``), ``vocab_file`` (``vocab.json``), ``decode_processes`` (1: the processes that
-share out the beam searches of a batch, this stub included, through ``decoding.SearchPool``; the
-search holds the GIL, so this is what lets a batch use more than one core). The version directory must match its
+share out the rows of a batch, acoustic model and beam search, this stub included, through
+``decoding.SearchPool``; the search holds the GIL, so this is what lets a batch use more than one
+core). The version directory must match its
 ``model_card.json`` (SHA-256 of every file) or the model refuses to load.
 
 Serving leaves the version folder as it was published: the helpers are loaded without writing
@@ -205,12 +206,12 @@ class TritonPythonModel:
         self.max_samples = int(float(params["max_audio_seconds"]) * self.sample_rate)
         with open(os.path.join(version_dir, params["vocab_file"]), encoding="utf-8") as fh:
             self.tokens = list(json.load(fh))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params["intra_op_threads"])
-        options.inter_op_num_threads = int(params["inter_op_threads"])
-        self.session = ort.InferenceSession(
-            os.path.join(version_dir, params["onnx_file"]), options, providers=["CPUExecutionProvider"]
+        self._onnx = (
+            os.path.join(version_dir, params["onnx_file"]),
+            int(params["intra_op_threads"]),
+            int(params["inter_op_threads"]),
         )
+        self.session = self._new_session()
         names = [i.name for i in self.session.get_inputs()]
         if names[:2] != ["audio", "audio_length"]:
             raise ValueError(f"ONNX model inputs must be ['audio', 'audio_length'], got {names}")
@@ -223,7 +224,47 @@ class TritonPythonModel:
             self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
             processes = int(params["decode_processes"])
             if processes > 1:
-                self.search_pool = self.decoding.SearchPool(self.beam_search, processes)
+                self.search_pool = self.decoding.SearchPool(self._recognize, processes)
+                silence = np.zeros(self.sample_rate, np.float32)
+                self.search_pool.map([(silence, (), False)] * processes)  # each worker opens its session now
+
+    def _new_session(self):
+        """An onnxruntime session of this version, owned by the calling process."""
+        path, intra, inter = self._onnx
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra
+        options.inter_op_num_threads = inter
+        self._session_pid = os.getpid()
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    def _acoustic(self, row):
+        """One row's (frames, vocab) log-probabilities, unpadded.
+
+        Rows run one by one: on CPU a zero-padded batch of 8 test utterances ran at half the speed
+        per audio second of the same rows alone (padding, and activations that no longer fit the
+        cache). A search worker opens its own session the first time it is asked (never a forked one).
+        """
+        if self._session_pid != os.getpid():
+            self.session = self._new_session()
+        lengths = np.array([row.shape[0]], dtype=np.int64)
+        logprobs, frames = self.session.run(None, {"audio": row[None, :], "audio_length": lengths})[:2]
+        return np.ascontiguousarray(logprobs[0, : int(np.asarray(frames).reshape(-1)[0])], dtype=np.float32)
+
+    def _recognize(self, job):
+        """(log-probabilities, text) of one row, job = (row, bias phrases, silent), in any pool process.
+
+        Raises:
+            RuntimeError: "inference failed: ..." or "decoding failed: ...", its request's error.
+        """
+        row, bias, silent = job
+        try:
+            logprobs = self._acoustic(row)
+        except Exception as exc:
+            raise RuntimeError(f"inference failed: {exc}") from None
+        try:
+            return logprobs, "" if silent else self._text(logprobs, bias)
+        except Exception as exc:
+            raise RuntimeError(f"decoding failed: {type(exc).__name__}: {exc}") from None
 
     def _text(self, logprobs, bias=()):
         if self.beam_search is None:
@@ -286,16 +327,6 @@ class TritonPythonModel:
 
     # -- inference ----------------------------------------------------------------------------
 
-    def _run(self, rows):
-        """One onnxruntime call over zero-padded rows; returns per-row (frames, vocab) arrays."""
-        lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
-        batch = np.zeros((len(rows), int(lengths.max())), dtype=np.float32)
-        for i, row in enumerate(rows):
-            batch[i, : row.shape[0]] = row
-        logprobs, frames = self.session.run(None, {"audio": batch, "audio_length": lengths})[:2]
-        frames = np.asarray(frames).reshape(-1)
-        return [np.ascontiguousarray(logprobs[i, : int(frames[i])], dtype=np.float32) for i in range(len(rows))]
-
     def execute(self, requests):
         """Serve a (dynamic) batch: one response per request, in order."""
         responses = [None] * len(requests)
@@ -308,54 +339,37 @@ class TritonPythonModel:
                 levels[i] = self._levels
             except RequestError as exc:
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
-        if valid:
-            flat = [row for _, rows in valid for row in rows]
-            try:
-                results = self._run(flat)
-            except Exception as exc:  # an onnxruntime failure fails these requests, not the server
+        if not valid:
+            return responses
+        silent = {i: self._not_speech(rows) for i, rows in valid}
+        jobs = [(row, biases.get(i, ()), silent[i][j]) for i, rows in valid for j, row in enumerate(rows)]
+        if self.search_pool is not None and len(jobs) > 1:
+            done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])
+        else:
+            done = [self._answer(job) for job in jobs]
+        start = 0
+        for i, rows in valid:
+            mine = done[start : start + len(rows)]
+            start += len(rows)
+            failed = next((d for d in mine if isinstance(d, Exception)), None)
+            if failed is not None:  # a failure fails its own request, never the others of the batch
                 # one TritonError object per response: the python backend frees each response's
                 # error with the response, so a shared object garbles the messages and can crash
                 # the stub (and the server) when several failed requests share a batch
-                for i, _ in valid:
-                    error = pb_utils.TritonError(f"inference failed: {exc}")
-                    responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
-                return responses
-            start, mine, silent = 0, {}, {}
-            for i, rows in valid:
-                mine[i] = results[start : start + len(rows)]
-                silent[i] = self._not_speech(rows)
-                start += len(rows)
-            searched = self._searched(valid, mine, biases, silent)
-            for i, rows in valid:
-                try:  # a decoder failure fails its own request, never the others of the batch
-                    texts = []
-                    for lp, quiet, done in zip(mine[i], silent[i], searched.get(i, [None] * len(rows)), strict=True):
-                        if isinstance(done, Exception):
-                            raise done
-                        texts.append("" if quiet else done if done is not None else self._text(lp, biases.get(i, ())))
-                    responses[i] = self._response(mine[i], texts)
-                    self.metrics.observe(rows, levels[i], texts, mine[i], silent[i])
-                except Exception as exc:
-                    error = pb_utils.TritonError(f"decoding failed: {type(exc).__name__}: {exc}")
-                    responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
+                error = pb_utils.TritonError(str(failed))
+                responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=error)
+                continue
+            logprobs, texts = [d[0] for d in mine], [d[1] for d in mine]
+            responses[i] = self._response(logprobs, texts)
+            self.metrics.observe(rows, levels[i], texts, logprobs, silent[i])
         return responses
 
-    def _searched(self, valid, logprobs, biases, silent):
-        """The transcripts of a batch's unbiased spoken rows, searched over the pool's processes at once.
-
-        Returns {request index: [text, an Exception, or None (decoded in place: biased or silent)]
-        per row}; empty without a pool or with fewer than two such rows.
-        """
-        if self.search_pool is None:
-            return {}
-        jobs = [(i, j) for i, rows in valid if not biases.get(i) for j in range(len(rows)) if not silent[i][j]]
-        if len(jobs) < 2:
-            return {}
-        found = self.search_pool.search_many([logprobs[i][j] for i, j in jobs])
-        out = {i: [None] * len(rows) for i, rows in valid if not biases.get(i)}
-        for (i, j), words in zip(jobs, found, strict=True):
-            out[i][j] = words if isinstance(words, Exception) else " ".join(w for w, _, _ in words)
-        return out
+    def _answer(self, job):
+        """``_recognize`` here, its exception as the answer."""
+        try:
+            return self._recognize(job)
+        except Exception as exc:
+            return exc
 
     def _response(self, per_row, texts):
         texts = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
