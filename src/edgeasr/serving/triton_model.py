@@ -24,7 +24,7 @@ when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashli
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; each row of the valid ones then runs through
-onnxruntime unpadded (on CPU a padded batch cost twice as much per audio second) and is decoded,
+onnxruntime unpadded (on CPU a padded batch cost 1.7x as much per audio second) and is decoded,
 the rows of a batch shared out over ``decode_processes`` processes. A bad request (no audio, both audio inputs, empty,
 NaN/Inf, too short, too long, wrong sample rate, wrong rank, a malformed ``bias``) gets an
 INVALID_ARGUMENT error response while the rest of the batch is served.
@@ -240,9 +240,10 @@ class TritonPythonModel:
     def _acoustic(self, row):
         """One row's (frames, vocab) log-probabilities, unpadded.
 
-        Rows run one by one: on CPU a zero-padded batch of 8 test utterances ran at half the speed
-        per audio second of the same rows alone (padding, and activations that no longer fit the
-        cache). A search worker opens its own session the first time it is asked (never a forked one).
+        Rows run one by one: on CPU a zero-padded batch of 8 test utterances cost 1.7x as much per
+        audio second as the same rows alone, mostly padding (1.56x the samples;
+        ``bench/acoustic_batching.py``). A search worker opens its own session the first time it is
+        asked (never a forked one).
         """
         if self._session_pid != os.getpid():
             self.session = self._new_session()
