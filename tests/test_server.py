@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 from pathlib import Path
 
@@ -116,6 +118,54 @@ def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
     assert proc.returncode == 0, "".join(lines) + out
     assert "stopped (exit code 0)" in out
     assert not list(SHM_DIR.glob(f"triton_python_backend_shm_region_edgeasr{proc.pid}x*"))
+
+
+def test_a_killed_serve_takes_its_server_with_it(triton_server: TritonServer) -> None:
+    """SIGKILL of `edgeasr serve` alone: its tritonserver (a session of its own) and the stubs stop too."""
+    script = _serve_script(triton_server.model_repository)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, tree = [], []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "metrics" in line or ("serve:" in line and "ready" not in line):
+                break
+        assert any("gRPC" in line for line in lines), "".join(lines)
+        tree = _descendants(proc.pid)
+        assert len(tree) >= 2, tree  # tritonserver and at least one stub
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while any(_running(p) for p in tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in tree if _running(p)], "the server outlived the killed `edgeasr serve`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in tree:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_missing_server_fails_where_triton_is_required(tmp_path: Path) -> None:

@@ -131,6 +131,13 @@ def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
     # the same seed in another folder gives byte-identical audio (rule-based engine)
     c = synthesize_corpus(tmp_path / "c", options, workers=2, progress=False)
     assert c.versions == a.versions
+    # one split alone is that split of the full corpus, nothing else
+    d = synthesize_corpus(tmp_path / "d", options, progress=False, splits=("test",))
+    assert d.versions == {"test": a.versions["test"]} and d.counts == {"test": a.counts["test"]}
+    assert not (tmp_path / "d" / "train.jsonl").exists()
+    assert len(list((tmp_path / "d" / "wavs").glob("*.wav"))) == a.counts["test"]
+    with pytest.raises(ValueError, match="splits"):
+        synthesize_corpus(tmp_path / "d", options, progress=False, splits=("eval",))
     with pytest.raises(ValueError, match="different settings"):
         synthesize_corpus(
             tmp_path / "a", SynthOptions(num_sentences=31, engines=("espeak-ng",), seed=1), progress=False

@@ -120,6 +120,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=not args.quiet,
             strict_engines=args.strict_engines,
+            splits=tuple(x.strip() for x in args.splits.split(",") if x.strip()),
         )
     except (ValueError, EngineUnavailable, OSError) as exc:
         print(f"edgeasr data synth: {exc}", file=sys.stderr)
@@ -132,8 +133,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     for name, reason in summary.unavailable.items():
         print(f"warning: engine {name} skipped: {reason}", file=sys.stderr)
     print(
-        f"{summary.out_dir}: train {summary.counts['train']}, dev {summary.counts['dev']}, "
-        f"test {summary.counts['test']} utterances from {summary.voices} voices "
+        f"{summary.out_dir}: {', '.join(f'{k} {v}' for k, v in summary.counts.items())} "
+        f"utterances from {summary.voices} voices "
         f"({', '.join(f'{k} {v}' for k, v in sorted(summary.engines.items()))}); "
         f"{summary.failed} failed (failures.jsonl), {summary.skipped_existing} resumed, "
         f"{summary.seconds:.1f} s"
@@ -332,6 +333,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pitch-range", type=_floats, default=(-2.0, 2.0), help="pitch shift range (semitones)")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--batch-size", type=int, default=32, help="utterances per worker task (one voice each)")
+    p.add_argument(
+        "--splits", default="train,dev,test", help="splits to synthesize, e.g. test (the plan is the full corpus's)"
+    )
     p.add_argument("--strict-engines", action="store_true", help="fail if an engine is unavailable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_condition_args(p)

@@ -43,6 +43,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -330,6 +331,7 @@ def synthesize_corpus(
     progress: bool = True,
     strict_engines: bool = False,
     sentences: list[tuple[str, str]] | None = None,
+    splits: Sequence[str] = SPLITS,
 ) -> SynthSummary:
     """Build (or resume) a synthesized corpus in ``out_dir``.
 
@@ -341,6 +343,9 @@ def synthesize_corpus(
         progress: show a tqdm progress bar on stderr.
         strict_engines: fail when an engine asked for is unavailable (default: skip it and report).
         sentences: ``(domain, sentence)`` pairs to use instead of generated prompts.
+        splits: the splits to synthesize and write; the plan is the whole corpus's either way, so
+            a test split made alone is the one the full corpus has (a fresh machine that only
+            benchmarks needs only ``("test",)``). Other splits' manifests are left as they are.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -380,6 +385,9 @@ def synthesize_corpus(
                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in loaded.rejected)
             )
         sentences = [("", s) for s in loaded.sentences]
+    unknown_splits = set(splits) - set(SPLITS)
+    if unknown_splits or not splits:
+        raise ValueError(f"splits must be a non-empty subset of {', '.join(SPLITS)}, got {', '.join(splits)}")
     utts, notes = plan_corpus(options, voices, sentences)
 
     # The settings and a hash of the whole plan (ids, texts, voices, speed, pitch) guard resuming:
@@ -406,6 +414,7 @@ def synthesize_corpus(
         stale.unlink()
     durations: dict[str, float] = {}
     todo: list[Utterance] = []
+    utts = [u for u in utts if u.split in splits]  # after the plan's hash: the corpus is the same one
     for u in utts:
         d = valid_wav_seconds(wav_dir / f"{u.utt_id}.wav")
         if d is None:
@@ -460,7 +469,7 @@ def synthesize_corpus(
                     "reason": errors.get(u.utt_id, "not synthesized"),
                 }
             )
-    versions = {s: write_manifest(rows[s], out / f"{s}.jsonl") for s in SPLITS}
+    versions = {s: write_manifest(rows[s], out / f"{s}.jsonl") for s in SPLITS if s in splits}
     with open(out / "failures.jsonl", "w", encoding="utf-8") as fh:
         for f in failures:
             fh.write(json.dumps(f, ensure_ascii=False) + "\n")
@@ -470,7 +479,7 @@ def synthesize_corpus(
             engines_count[r["engine"]] = engines_count.get(r["engine"], 0) + 1
     summary = SynthSummary(
         out_dir=str(out),
-        counts={s: len(rows[s]) for s in SPLITS},
+        counts={s: len(rows[s]) for s in SPLITS if s in splits},
         failed=len(failures),
         skipped_existing=skipped,
         voices=len({r["voice"] for s in SPLITS for r in rows[s]}),

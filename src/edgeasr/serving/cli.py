@@ -35,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
         binary=args.tritonserver,
         backend_directory=args.backend_directory,
         restrict_model_control=not args.allow_model_control,
+        die_with_parent=True,  # a SIGKILLed `edgeasr serve` takes its tritonserver with it
     )
     front = endpoint = None
 

@@ -224,6 +224,25 @@ def _free_ports(bind: str, count: int) -> list[int]:
         return ports
 
 
+def _parent_death_signal():
+    """A ``preexec_fn`` that has the child receive SIGTERM when the process that starts it dies.
+
+    ``prctl(PR_SET_PDEATHSIG)``, looked up in the running process before the fork so that the
+    child only calls it; if the parent died before the call, the child stops itself.
+    """
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 def _client_host(bind: str) -> str:
     return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
 
@@ -250,6 +269,10 @@ class TritonServer:
             token of this server); ``edgeasr serve`` sets it unless ``--allow-model-control``.
         backend_directory: its ``--backend-directory`` (NVIDIA's images: ``/opt/tritonserver/backends``);
             default: the bundled python backend, prepared in the per-user cache.
+        die_with_parent: the server gets SIGTERM when this process dies, even by SIGKILL (Linux's
+            parent-death signal; the server runs in a session of its own, so nothing else would
+            reach it). The signal follows the *thread* that starts the server, so only a program
+            whose main thread starts it should ask: ``edgeasr serve`` does.
 
     Example:
         >>> with TritonServer("triton_models") as server:
@@ -271,8 +294,10 @@ class TritonServer:
         binary: str | os.PathLike | None = None,
         backend_directory: str | os.PathLike | None = None,
         restrict_model_control: bool = False,
+        die_with_parent: bool = False,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
+        self.die_with_parent = bool(die_with_parent)
         self.bind = bind
         self.grpc_bind = grpc_bind or bind
         self.metrics_bind = metrics_bind or bind
@@ -423,6 +448,7 @@ class TritonServer:
                         stdin=subprocess.DEVNULL,
                         env=self._environment(),
                         start_new_session=True,
+                        preexec_fn=_parent_death_signal() if self.die_with_parent else None,
                     )
                 atexit.register(self.stop)
                 try:
