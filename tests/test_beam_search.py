@@ -16,6 +16,7 @@ from ctc_emissions import emissions as _emissions
 from ctc_emissions import spell as _spell
 from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode, has_beam_search
 from edgeasr.training.language_model import NGramModel
+from processes import children, running
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["play music", "play some music", "play the news", "call mom", "call my mom", "play music loud"]
@@ -157,9 +158,9 @@ def test_search_pool_workers_exit_with_their_parent(lm_path: Path) -> None:
     assert len(pids) == 2, out.stderr
 
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(p) for p in pids), "search workers outlived the process that forked them"
+    assert not any(running(p) for p in pids), "search workers outlived the process that forked them"
 
 
 # -- the shipped default model ----------------------------------------------------------------
@@ -253,7 +254,7 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
             expected.append(device.transcribe(waves[-1], 16000).text)
             assert client.transcribe(waves[-1]).text == expected[-1]
         assert all(expected)
-        workers = _children(_children(server.pid))  # the stub's search worker
+        workers = children(children(server.pid))  # the stub's search worker
         assert len(workers) == 1, workers
         from concurrent.futures import ThreadPoolExecutor
 
@@ -277,28 +278,7 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
     finally:
         server.stop()
     time.sleep(1.0)
-    assert not [p for p in workers if _alive(p)], "a search worker outlived the server"
-
-
-def _children(pids: int | list[int] | None) -> list[int]:
-    """The child processes of ``pids``."""
-    parents = {pids} if isinstance(pids, int) else set(pids or ())
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) in parents and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not [p for p in workers if running(p)], "a search worker outlived the server"
 
 
 def test_transcribe_command_takes_bias_phrases() -> None:

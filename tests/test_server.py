@@ -19,6 +19,7 @@ import pytest
 
 from edgeasr.canary.versions import set_live
 from edgeasr.serving.server import SHM_DIR, ServerError, TritonServer, python_models
+from processes import descendants, running
 
 pytestmark = pytest.mark.triton
 
@@ -100,16 +101,22 @@ def _serve_script(root: Path) -> str:
     """)
 
 
+def _until_serving(proc: subprocess.Popen) -> list[str]:
+    """The output lines of `edgeasr serve` up to its announcement (it then serves)."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "metrics" in line or ("serve:" in line and "ready" not in line):
+            break
+    assert any("gRPC" in line for line in lines), "".join(lines)
+    return lines
+
+
 def test_serve_exits_cleanly_on_sigterm(triton_server: TritonServer) -> None:
     script = _serve_script(triton_server.model_repository)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "metrics" in line or ("serve:" in line and "ready" not in line):
-                break
-        assert any("gRPC" in line for line in lines), "".join(lines)
+        lines = _until_serving(proc)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -124,48 +131,23 @@ def test_a_killed_serve_takes_its_server_with_it(triton_server: TritonServer) ->
     """SIGKILL of `edgeasr serve` alone: its tritonserver (a session of its own) and the stubs stop too."""
     script = _serve_script(triton_server.model_repository)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines, tree = [], []
+    tree = []
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "metrics" in line or ("serve:" in line and "ready" not in line):
-                break
-        assert any("gRPC" in line for line in lines), "".join(lines)
-        tree = _descendants(proc.pid)
+        _until_serving(proc)
+        tree = descendants(proc.pid)
         assert len(tree) >= 2, tree  # tritonserver and at least one stub
         proc.kill()
         proc.wait(timeout=10)
         deadline = time.monotonic() + 60
-        while any(_running(p) for p in tree) and time.monotonic() < deadline:
+        while any(running(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not [p for p in tree if _running(p)], "the server outlived the killed `edgeasr serve`"
+        assert not [p for p in tree if running(p)], "the server outlived the killed `edgeasr serve`"
     finally:
         if proc.poll() is None:
             proc.kill()
         for pid in tree:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_missing_server_fails_where_triton_is_required(tmp_path: Path) -> None:
