@@ -219,14 +219,14 @@ class TritonPythonModel:
         if isinstance(vocab, int) and vocab != len(self.tokens):
             raise ValueError(f"ONNX model has {vocab} output tokens but the vocabulary has {len(self.tokens)}")
         self.metrics = RequestMetrics(config.get("name", "edgeasr"), str(args["model_version"]))
-        self.beam_search = self.search_pool = None
+        self.beam_search = None
         if self.decoding.has_beam_search(version_dir):
             self.beam_search = self.decoding.BeamSearchDecoder.from_dir(version_dir, self.tokens)
-            processes = int(params["decode_processes"])
-            if processes > 1:
-                self.search_pool = self.decoding.SearchPool(self._recognize, processes)
-                silence = np.zeros(self.sample_rate, np.float32)
-                self.search_pool.map([(silence, (), False)] * processes)  # each worker opens its session now
+        processes = int(params["decode_processes"])
+        self.search_pool = self.decoding.SearchPool(self._recognize, processes)  # 1: this process alone
+        if processes > 1:
+            silence = np.zeros(self.sample_rate, np.float32)
+            self.search_pool.map([(silence, (), False)] * processes)  # each worker opens its session now
 
     def _new_session(self):
         """An onnxruntime session of this version, owned by the calling process."""
@@ -344,10 +344,7 @@ class TritonPythonModel:
             return responses
         silent = {i: self._not_speech(rows) for i, rows in valid}
         jobs = [(row, biases.get(i, ()), silent[i][j]) for i, rows in valid for j, row in enumerate(rows)]
-        if self.search_pool is not None and len(jobs) > 1:
-            done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])
-        else:
-            done = [self._answer(job) for job in jobs]
+        done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])  # an error is its row's answer
         start = 0
         for i, rows in valid:
             mine = done[start : start + len(rows)]
@@ -365,13 +362,6 @@ class TritonPythonModel:
             self.metrics.observe(rows, levels[i], texts, logprobs, silent[i])
         return responses
 
-    def _answer(self, job):
-        """``_recognize`` here, its exception as the answer."""
-        try:
-            return self._recognize(job)
-        except Exception as exc:
-            return exc
-
     def _response(self, per_row, texts):
         texts = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
         frames = max(lp.shape[0] for lp in per_row)
@@ -385,6 +375,5 @@ class TritonPythonModel:
     def finalize(self):
         """Release the session and the search workers; stop recording metrics (kept: RequestMetrics.close)."""
         self.session = None
-        if self.search_pool is not None:
-            self.search_pool.close()
+        self.search_pool.close()
         self.metrics.close()
