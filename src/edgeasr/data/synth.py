@@ -345,7 +345,8 @@ def synthesize_corpus(
         sentences: ``(domain, sentence)`` pairs to use instead of generated prompts.
         splits: the splits to synthesize and write; the plan is the whole corpus's either way, so
             a test split made alone is the one the full corpus has (a fresh machine that only
-            benchmarks needs only ``("test",)``). Other splits' manifests are left as they are.
+            benchmarks needs only ``("test",)``). Other splits' manifests are left as they are;
+            ``failures.jsonl`` and ``summary.json`` describe the splits of this run.
 
     Returns:
         The summary (also written to ``summary.json``).

@@ -114,7 +114,7 @@ class RepositoryOptions:
     max_audio_seconds: float = 30.0  # python flavour: longer requests get INVALID_ARGUMENT
     intra_op_threads: int = 1  # onnxruntime threads per python-flavour instance (within an op)
     inter_op_threads: int = 1  # onnxruntime threads per python-flavour instance (across ops)
-    decode_processes: int = 1  # python flavour: processes sharing out a batch's beam searches (the stub included)
+    decode_processes: int = 1  # python flavour: processes sharing out a batch's rows, model and search (stub included)
     warmup_seconds: float = 1.0  # length of the zero-audio warm-up request; 0 disables warm-up
     execution_env_path: str = ""  # python flavour: EXECUTION_ENV_PATH (a venv) for the stub; "" = PATH
     flavours: tuple[str, ...] = ("python", "onnx")  # flavours to write; "trt" is added when a plan is given
