@@ -97,6 +97,30 @@ def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe
     assert losses and all(math.isfinite(x) for x in losses)
 
 
+def test_auto_precision_is_bf16_only_where_the_device_has_it(
+    monkeypatch, tiny_recipe, tiny_checkpoint, tmp_path
+) -> None:
+    from edgeasr.training import train as train_module
+
+    cpu = torch.device("cpu")
+    assert train_module.resolve_precision("fp32", cpu) == "fp32"
+    assert train_module.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
+    assert train_module.resolve_precision("auto", cpu) == "fp32"
+    auto = replace(tiny_recipe, optim=replace(tiny_recipe.optim, precision="auto"))
+    a = train(auto, tmp_path / "auto-fp32", init=tiny_checkpoint, max_steps=4, progress=False)
+    assert json.loads((a.out_dir / "report.json").read_text())["precision"] == "fp32"
+    bf16 = replace(tiny_recipe, optim=replace(tiny_recipe.optim, precision="bf16"))
+    with pytest.warns(UserWarning, match="without native bfloat16"):
+        train(bf16, tmp_path / "bf16-emulated", init=tiny_checkpoint, max_steps=2, progress=False)
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
+    assert train_module.resolve_precision("auto", cpu) == "bf16"
+    b = train(auto, tmp_path / "auto-bf16", init=tiny_checkpoint, max_steps=4, progress=False)
+    assert json.loads((b.out_dir / "report.json").read_text())["precision"] == "bf16"
+    wa, wb = load_checkpoint(a.out_dir / "last.pt")["model"], load_checkpoint(b.out_dir / "last.pt")["model"]
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa if k.endswith("weight"))  # autocast took effect
+
+
 def test_recipe_refuses_an_unknown_precision() -> None:
     from edgeasr.training.recipe import TrainRecipe
 

@@ -264,16 +264,20 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_sentences(args: argparse.Namespace) -> int:
-    from edgeasr.data.prompts import wordnet_examples
+    from edgeasr.data.text_sources import TEXT_SOURCES, source_sentences
 
     try:
-        sentences = wordnet_examples(args.num, seed=args.seed)
+        sentences = source_sentences(
+            args.source, args.num or None, seed=args.seed, min_words=args.min_words, max_words=args.max_words
+        )
     except FileNotFoundError as exc:
         print(f"edgeasr data sentences: {exc}", file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-    print(f"{args.out}: {len(sentences)} sentences from {args.source}")
+    src = TEXT_SOURCES[args.source]
+    use = "held-out evaluation text" if src.held_out else "training prompts"
+    print(f"{args.out}: {len(sentences)} sentences from {args.source} ({src.kind}; {src.licence}; for {use})")
     return 0
 
 
@@ -397,14 +401,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "sentences",
-        help="sentences from a text source no prompt uses (held-out evaluation text)",
+        help="labelled sentences from a general English text source (training prompts or held-out text)",
         formatter_class=_FMT,
-        description="Write labelled sentences from a held-out text source, one per line, for "
-        "`edgeasr data synth --text` (see edgeasr.data.prompts.wordnet_examples).",
+        description="Write labelled sentences from a general English text source, one per line, for "
+        "`edgeasr data synth --text` and `edgeasr lm --text` (see edgeasr.data.text_sources). "
+        "wordnet is the held-out evaluation source: never train on it.",
     )
-    p.add_argument("--source", choices=("wordnet",), default="wordnet", help="the text source")
-    p.add_argument("--num", type=int, default=300, help="how many sentences")
+    p.add_argument("--source", choices=("bible", "chatterbot", "wordnet"), default="wordnet", help="the text source")
+    p.add_argument("--num", type=int, default=300, help="how many sentences (0: all)")
     p.add_argument("--seed", type=int, default=0, help="which sentences")
+    p.add_argument("--min-words", type=int, default=5, help="shorter sentences are not used")
+    p.add_argument("--max-words", type=int, default=16, help="longer sentences are not used")
     p.add_argument("--out", required=True, help="text file to write")
     p.set_defaults(func=_cmd_sentences)
 

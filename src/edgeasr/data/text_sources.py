@@ -1,0 +1,170 @@
+"""General English text for training prompts and held-out evaluation, from sources that install offline.
+
+The in-domain prompts of :mod:`edgeasr.data.prompts` are commands and questions made from templates:
+a model trained on them alone has never heard conversation or read prose. This module reads
+general English from packages that install from the registries these machines reach, puts each
+sentence in the labelling convention (:func:`edgeasr.text.normalize_text`) and returns a seeded
+sample:
+
+- ``bible``: the World English Bible (public domain; Debian ``sword-text-web``, read through
+  ``diatheke``), modern read prose, about 60,000 sentences of 4 to 20 words. Its OSIS markup is
+  read, not its plain rendering, which drops the space between some adjacent words ("Godcreated").
+- ``chatterbot``: the English conversations of ``chatterbot-corpus`` (BSD-3-Clause, PyPI): small
+  talk, questions and answers, about 4,000 lines.
+- ``wordnet``: usage examples from WordNet's glosses (:func:`edgeasr.data.prompts.wordnet_examples`):
+  the held-out text source of evaluation; never used for training prompts.
+
+:data:`TEXT_SOURCES` says which source is for what and under which licence; the data card of a
+corpus synthesized from one of them should carry that licence.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from edgeasr.data.prompts import wordnet_examples
+from edgeasr.text import TextNormalizationError, normalize_text
+
+__all__ = ["TEXT_SOURCES", "TextSource", "source_sentences"]
+
+BIBLE_MODULE = "engWEB2015eb"
+"""The SWORD module of Debian's ``sword-text-web``: the World English Bible with the Deuterocanon."""
+
+BIBLE_RANGE = "Gen-Rev"
+"""The verses read (a ``diatheke -k`` key): the whole book, about 37,800 verses."""
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """One source of sentences."""
+
+    name: str  # the --source name of `edgeasr data sentences`
+    kind: str  # what the text is like
+    licence: str  # the licence to record in a data card
+    install: str  # what provides it
+    held_out: bool  # True: evaluation only, never training prompts
+
+
+TEXT_SOURCES: dict[str, TextSource] = {
+    "bible": TextSource(
+        "bible",
+        "read prose (the World English Bible)",
+        "public domain",
+        "Debian packages sword-text-web and diatheke",
+        False,
+    ),
+    "chatterbot": TextSource(
+        "chatterbot",
+        "conversation: small talk, questions and answers (chatterbot-corpus, English)",
+        "BSD-3-Clause",
+        "PyPI package chatterbot-corpus (extra `data`)",
+        False,
+    ),
+    "wordnet": TextSource(
+        "wordnet",
+        "usage examples of WordNet's glosses",
+        "WordNet licence (permissive)",
+        "Debian package wordnet-base",
+        True,
+    ),
+}
+"""Every text source :func:`source_sentences` reads, by name."""
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")  # where one verse or line is cut into sentences
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _labels(pieces: Iterable[str], min_words: int, max_words: int) -> list[str]:
+    """Labels of every piece of ``min_words`` to ``max_words`` words, distinct, sorted."""
+    found: set[str] = set()
+    for piece in pieces:
+        for part in _SENTENCE_END.split(piece):
+            try:
+                label = normalize_text(part)
+            except TextNormalizationError:
+                continue
+            if min_words <= len(label.split()) <= max_words:
+                found.add(label)
+    return sorted(found)
+
+
+def _bible_verses() -> list[str]:
+    """The verses of the World English Bible as text, markup removed."""
+    if shutil.which("diatheke") is None:
+        raise FileNotFoundError("diatheke is not installed (Debian packages diatheke and sword-text-web)")
+    done = subprocess.run(
+        ["diatheke", "-b", BIBLE_MODULE, "-f", "internal", "-k", BIBLE_RANGE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or ":" not in done.stdout:
+        raise FileNotFoundError(f"diatheke found no module {BIBLE_MODULE} (Debian package sword-text-web)")
+    verses = []
+    for line in done.stdout.splitlines():
+        reference, sep, body = line.partition(": ")
+        if not sep or not reference[-1:].isdigit():
+            continue  # the module's name after the last verse, or a wrapped line
+        body = re.sub(r"<title\b.*?</title>|<note\b.*?</note>", " ", body)  # headings and footnotes
+        body = body.replace("</w><w", "</w> <w")  # adjacent words have no space between them in the markup
+        verses.append(" ".join(_TAG.sub(" ", body).split()))
+    return verses
+
+
+def _chatterbot_lines() -> list[str]:
+    """Every line of the English conversations of chatterbot-corpus."""
+    try:
+        root = resources.files("chatterbot_corpus") / "data" / "english"
+    except ModuleNotFoundError:
+        raise FileNotFoundError("chatterbot-corpus is not installed (pip install chatterbot-corpus)") from None
+    lines = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yml"):
+            continue
+        for raw in entry.read_text(encoding="utf-8").splitlines():
+            # Conversations are YAML lists of strings ("- - hello", "  - hi there"); a line that is a
+            # block scalar or a mapping is not a sentence. Reading the lists this way needs no YAML library.
+            text = raw.strip()
+            if not text.startswith("-"):
+                continue
+            text = text.lstrip("- ").strip().strip("'\"")
+            if text and not text.endswith(":") and "|" not in text[:2]:
+                lines.append(text)
+    return lines
+
+
+_READERS: dict[str, Callable[[], list[str]]] = {"bible": _bible_verses, "chatterbot": _chatterbot_lines}
+
+
+def source_sentences(
+    source: str, num: int | None = None, seed: int = 0, min_words: int = 4, max_words: int = 20
+) -> list[str]:
+    """Labelled sentences from one text source, a seeded sample.
+
+    Args:
+        source: a key of :data:`TEXT_SOURCES`.
+        num: how many (all of them when None or more than there are).
+        seed: which ones; the same seed gives the same list on every machine.
+        min_words: shorter sentences are not used.
+        max_words: longer sentences are not used.
+
+    Returns:
+        Distinct labels in the labelling convention.
+
+    Raises:
+        ValueError: an unknown source.
+        FileNotFoundError: the source is not installed (the message says what provides it).
+    """
+    if source not in TEXT_SOURCES:
+        raise ValueError(f"unknown text source {source!r}; known: {', '.join(TEXT_SOURCES)}")
+    if source == "wordnet":
+        return wordnet_examples(num if num is not None else 10**9, seed=seed, min_words=min_words, max_words=max_words)
+    pool = _labels(_READERS[source](), min_words, max_words)
+    random.Random(seed).shuffle(pool)
+    return pool if num is None else pool[:num]

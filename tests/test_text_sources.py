@@ -1,0 +1,97 @@
+"""General English text sources (edgeasr.data.text_sources) and `edgeasr data sentences`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from edgeasr.data import text_sources
+from edgeasr.data.prompts import wordnet_examples
+from edgeasr.data.text_sources import TEXT_SOURCES, source_sentences
+
+needs_bible = pytest.mark.skipif(
+    shutil.which("diatheke") is None, reason="diatheke and sword-text-web are not installed (./run setup installs them)"
+)
+
+
+@pytest.fixture
+def genesis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read three chapters, not the whole book (about 15 s)."""
+    monkeypatch.setattr(text_sources, "BIBLE_RANGE", "Genesis 1-3")
+
+
+@needs_bible
+def test_bible_sentences_keep_the_space_between_marked_up_words(genesis: None) -> None:
+    sentences = source_sentences("bible")
+    # diatheke's plain rendering gives "In the beginning, Godcreated the heavens and the earth."
+    assert "in the beginning god created the heavens and the earth" in sentences
+    assert not any("godcreated" in s for s in sentences)
+    assert len(sentences) > 50
+    assert all(4 <= len(s.split()) <= 20 for s in sentences)
+    assert all(s == s.lower() and "," not in s and "." not in s for s in sentences)
+
+
+@needs_bible
+def test_sampling_is_seeded_and_bounded(genesis: None) -> None:
+    a = source_sentences("bible", 20, seed=1)
+    assert a == source_sentences("bible", 20, seed=1)
+    assert a != source_sentences("bible", 20, seed=2)
+    assert len(a) == len(set(a)) == 20
+    short = source_sentences("bible", None, min_words=2, max_words=5)
+    assert short and all(2 <= len(s.split()) <= 5 for s in short)
+
+
+def test_chatterbot_conversations() -> None:
+    pytest.importorskip("chatterbot_corpus", reason="chatterbot-corpus is not installed (extra `data`)")
+    lines = source_sentences("chatterbot", min_words=2)
+    assert len(lines) > 1500
+    assert "what is your shoe size" in lines
+    assert not any(line.endswith(":") or line.startswith(("conversations", "categories")) for line in lines)
+
+
+def test_wordnet_is_the_held_out_source_and_no_training_source_shares_its_sentences() -> None:
+    pytest.importorskip("chatterbot_corpus", reason="chatterbot-corpus is not installed (extra `data`)")
+    assert [name for name, src in TEXT_SOURCES.items() if src.held_out] == ["wordnet"]
+    held_out = source_sentences("wordnet", 300, min_words=5, max_words=16)
+    assert held_out == wordnet_examples(300) and len(held_out) == 300
+    assert not set(held_out) & set(source_sentences("chatterbot", min_words=2))
+
+
+def test_unknown_source() -> None:
+    with pytest.raises(ValueError, match="unknown text source 'gutenberg'"):
+        source_sentences("gutenberg")
+
+
+def test_cli_writes_the_sentences(tmp_path) -> None:
+    pytest.importorskip("chatterbot_corpus", reason="chatterbot-corpus is not installed (extra `data`)")
+    out = tmp_path / "chat.txt"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeasr",
+            "data",
+            "sentences",
+            "--source",
+            "chatterbot",
+            "--num",
+            "25",
+            "--seed",
+            "3",
+            "--min-words",
+            "2",
+            "--max-words",
+            "20",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == source_sentences("chatterbot", 25, seed=3, min_words=2)
+    assert "25 sentences from chatterbot" in done.stdout and "BSD-3-Clause" in done.stdout
