@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from edgeasr.data import text_sources
-from edgeasr.data.prompts import wordnet_examples
-from edgeasr.data.text_sources import TEXT_SOURCES, source_sentences
+from edgeasr.data.text_sources import TEXT_SOURCES, source_sentences, wordnet_examples
 
 needs_bible = pytest.mark.skipif(
     shutil.which("diatheke") is None, reason="diatheke and sword-text-web are not installed (./run setup installs them)"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ __all__ = [
     "load_text_list",
     "split_sentences",
     "vocabulary",
-    "wordnet_examples",
 ]
 
 _DATA_PACKAGE = "edgeasr.data"  # the package whose data folder holds the files below
@@ -443,42 +441,3 @@ def split_sentences(
     dev = [unique[i] for i in order[n_test : n_test + n_dev]]
     train = [unique[i] for i in order[n_test + n_dev :]]
     return SentenceSplit(train=train, dev=dev, test=test)
-
-
-WORDNET_DIR = "/usr/share/wordnet"
-"""Where Debian's ``wordnet-base`` puts the WordNet database (its ``data.*`` files)."""
-
-
-def wordnet_examples(
-    num: int = 300, seed: int = 0, min_words: int = 5, max_words: int = 16, wordnet_dir: str | os.PathLike = WORDNET_DIR
-) -> list[str]:
-    """Usage examples of WordNet's glosses as labels: general English from a source no prompt uses.
-
-    WordNet (Princeton, a permissive licence; Debian ``wordnet-base``) gives about 48,000 example
-    sentences in quotes after its definitions ("She choked with emotion when she spoke about her
-    deceased husband"). They are put in the labelling convention, kept at ``min_words`` to
-    ``max_words`` words, de-duplicated, and ``num`` of them drawn with ``seed``: a held-out text
-    source for evaluation (never used for training prompts).
-
-    Raises:
-        FileNotFoundError: WordNet is not installed (``apt-get install wordnet-base``).
-    """
-    root = Path(wordnet_dir)
-    files = sorted(root.glob("data.*"))
-    if not files:
-        raise FileNotFoundError(f"{root}: no WordNet data files (Debian package wordnet-base)")
-    found: set[str] = set()
-    for path in files:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("  ") or "|" not in line:
-                continue  # the licence header, or no gloss
-            for quoted in re.findall(r'"([^"]+)"', line.split("|", 1)[1]):
-                try:
-                    label = normalize_text(quoted)
-                except TextNormalizationError:
-                    continue
-                if min_words <= len(label.split()) <= max_words:
-                    found.add(label)
-    pool = sorted(found)
-    random.Random(seed).shuffle(pool)
-    return pool[:num]

@@ -11,7 +11,7 @@ sample:
   read, not its plain rendering, which drops the space between some adjacent words ("Godcreated").
 - ``chatterbot``: the English conversations of ``chatterbot-corpus`` (BSD-3-Clause, PyPI): small
   talk, questions and answers, about 4,000 lines.
-- ``wordnet``: usage examples from WordNet's glosses (:func:`edgeasr.data.prompts.wordnet_examples`):
+- ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
 :data:`TEXT_SOURCES` says which source is for what and under which licence; the data card of a
@@ -20,6 +20,7 @@ corpus synthesized from one of them should carry that licence.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -27,11 +28,11 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
-from edgeasr.data.prompts import wordnet_examples
 from edgeasr.text import TextNormalizationError, normalize_text
 
-__all__ = ["TEXT_SOURCES", "TextSource", "source_sentences"]
+__all__ = ["TEXT_SOURCES", "WORDNET_DIR", "TextSource", "source_sentences", "wordnet_examples"]
 
 BIBLE_MODULE = "engWEB2015eb"
 """The SWORD module of Debian's ``sword-text-web``: the World English Bible with the Deuterocanon."""
@@ -80,11 +81,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")  # where one verse or line is cut
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _labels(pieces: Iterable[str], min_words: int, max_words: int) -> list[str]:
-    """Labels of every piece of ``min_words`` to ``max_words`` words, distinct, sorted."""
+def _labels(pieces: Iterable[str], min_words: int, max_words: int, split: bool = True) -> list[str]:
+    """Labels of every piece (cut into sentences first when ``split``) of ``min_words`` to
+    ``max_words`` words, distinct, sorted."""
     found: set[str] = set()
     for piece in pieces:
-        for part in _SENTENCE_END.split(piece):
+        for part in _SENTENCE_END.split(piece) if split else (piece,):
             try:
                 label = normalize_text(part)
             except TextNormalizationError:
@@ -137,6 +139,39 @@ def _chatterbot_lines() -> list[str]:
             if text and not text.endswith(":") and "|" not in text[:2]:
                 lines.append(text)
     return lines
+
+
+WORDNET_DIR = "/usr/share/wordnet"
+"""Where Debian's ``wordnet-base`` puts the WordNet database (its ``data.*`` files)."""
+
+
+def wordnet_examples(
+    num: int = 300, seed: int = 0, min_words: int = 5, max_words: int = 16, wordnet_dir: str | os.PathLike = WORDNET_DIR
+) -> list[str]:
+    """Usage examples of WordNet's glosses as labels: general English from a source no prompt uses.
+
+    WordNet (Princeton, a permissive licence; Debian ``wordnet-base``) gives about 48,000 example
+    sentences in quotes after its definitions ("She choked with emotion when she spoke about her
+    deceased husband"). They are put in the labelling convention, kept at ``min_words`` to
+    ``max_words`` words, de-duplicated, and ``num`` of them drawn with ``seed``: a held-out text
+    source for evaluation (never used for training prompts).
+
+    Raises:
+        FileNotFoundError: WordNet is not installed (``apt-get install wordnet-base``).
+    """
+    root = Path(wordnet_dir)
+    files = sorted(root.glob("data.*"))
+    if not files:
+        raise FileNotFoundError(f"{root}: no WordNet data files (Debian package wordnet-base)")
+    quoted = []
+    for path in files:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("  ") or "|" not in line:
+                continue  # the licence header, or no gloss
+            quoted.extend(re.findall(r'"([^"]+)"', line.split("|", 1)[1]))
+    pool = _labels(quoted, min_words, max_words, split=False)
+    random.Random(seed).shuffle(pool)
+    return pool[:num]
 
 
 _READERS: dict[str, Callable[[], list[str]]] = {"bible": _bible_verses, "chatterbot": _chatterbot_lines}
