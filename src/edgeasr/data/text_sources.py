@@ -7,10 +7,10 @@ sentence in the labelling convention (:func:`edgeasr.text.normalize_text`) and r
 sample:
 
 - ``bible``: the World English Bible (public domain; Debian ``sword-text-web``, read through
-  ``diatheke``), modern read prose, about 60,000 sentences of 4 to 20 words. Its OSIS markup is
+  ``diatheke``), modern read prose, 37,258 sentences of 4 to 20 words. Its OSIS markup is
   read, not its plain rendering, which drops the space between some adjacent words ("Godcreated").
 - ``chatterbot``: the English conversations of ``chatterbot-corpus`` (BSD-3-Clause, PyPI): small
-  talk, questions and answers, about 4,000 lines.
+  talk, questions and answers, 1,696 lines of 2 to 20 words.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
@@ -159,6 +159,11 @@ def wordnet_examples(
     Raises:
         FileNotFoundError: WordNet is not installed (``apt-get install wordnet-base``).
     """
+    return source_sentences("wordnet", num, seed, min_words, max_words, wordnet_dir=wordnet_dir)
+
+
+def _wordnet_quotes(wordnet_dir: str | os.PathLike = WORDNET_DIR) -> list[str]:
+    """The quoted usage examples of every gloss in WordNet's ``data.*`` files."""
     root = Path(wordnet_dir)
     files = sorted(root.glob("data.*"))
     if not files:
@@ -169,16 +174,19 @@ def wordnet_examples(
             if line.startswith("  ") or "|" not in line:
                 continue  # the licence header, or no gloss
             quoted.extend(re.findall(r'"([^"]+)"', line.split("|", 1)[1]))
-    pool = _labels(quoted, min_words, max_words, split=False)
-    random.Random(seed).shuffle(pool)
-    return pool[:num]
+    return quoted
 
 
-_READERS: dict[str, Callable[[], list[str]]] = {"bible": _bible_verses, "chatterbot": _chatterbot_lines}
+# each source's reader, and whether its pieces are cut into sentences (a WordNet example is one sentence)
+_READERS: dict[str, tuple[Callable[..., list[str]], bool]] = {
+    "bible": (_bible_verses, True),
+    "chatterbot": (_chatterbot_lines, True),
+    "wordnet": (_wordnet_quotes, False),
+}
 
 
 def source_sentences(
-    source: str, num: int | None = None, seed: int = 0, min_words: int = 4, max_words: int = 20
+    source: str, num: int | None = None, seed: int = 0, min_words: int = 4, max_words: int = 20, **where: str
 ) -> list[str]:
     """Labelled sentences from one text source, a seeded sample.
 
@@ -188,6 +196,7 @@ def source_sentences(
         seed: which ones; the same seed gives the same list on every machine.
         min_words: shorter sentences are not used.
         max_words: longer sentences are not used.
+        where: where the source lies, when not where Debian puts it (``wordnet_dir``).
 
     Returns:
         Distinct labels in the labelling convention.
@@ -198,8 +207,7 @@ def source_sentences(
     """
     if source not in TEXT_SOURCES:
         raise ValueError(f"unknown text source {source!r}; known: {', '.join(TEXT_SOURCES)}")
-    if source == "wordnet":
-        return wordnet_examples(num if num is not None else 10**9, seed=seed, min_words=min_words, max_words=max_words)
-    pool = _labels(_READERS[source](), min_words, max_words)
+    read, split = _READERS[source]
+    pool = _labels(read(**where), min_words, max_words, split=split)
     random.Random(seed).shuffle(pool)
     return pool if num is None else pool[:num]
