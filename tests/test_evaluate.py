@@ -56,6 +56,16 @@ def test_split_scores_counts_failures_and_breaks_down_by_engine(manifest: Path) 
     assert [w["reference"] for w in result.worst] == ["turn on the lights", "set a timer"]
 
 
+def test_group_by_a_field_prefix_scores_each_corpus(manifest: Path) -> None:
+    # "engine:-" groups "espeak-ng" under "espeak" and leaves "flite" whole: the real-speech dev split
+    # groups its speakers ("cathy-0", "fsdd-jackson") per corpus the same way ("speaker:-").
+    rec = _ScriptedRecognizer({1: "turn on the light", 2: "set a timer", 3: "what time is it"})
+    result = evaluate_split(rec, manifest, "test", group_by="engine:-")
+    assert set(result.groups) == {"espeak", "flite"}
+    assert result.groups["espeak"]["utterances"] == 2
+    assert result.groups["espeak"]["wer"] == pytest.approx(1 / 7)
+
+
 def test_noisy_copies_are_noisy_and_repeatable(manifest: Path) -> None:
     rec = _ScriptedRecognizer({1: "", 2: "", 3: ""})
     evaluate_split(rec, manifest, "clean", group_by=None)

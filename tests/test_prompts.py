@@ -70,6 +70,11 @@ def test_user_text_list_reports_every_rejected_line(tmp_path: Path) -> None:
     reasons = {r["line"]: r["reason"] for r in result.rejected}
     assert set(reasons) == {3, 4, 5}
     assert "duplicate" in reasons[3] and "unknown characters" in reasons[4] and "empty" in reasons[5]
+    sourced = tmp_path / "sourced.txt"
+    sourced.write_text("# source: bible, read prose; licence: public domain\n# hello there\nLet there be light.\n")
+    result = load_text_list(sourced)  # a source line is not a sentence; any other "#" line still is
+    assert result.sources == [{"source": "bible, read prose", "licence": "public domain"}]
+    assert result.sentences == ["hello there", "let there be light"]
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(ValueError, match="not UTF-8"):

@@ -13,6 +13,7 @@ import soundfile as sf
 
 from edgeasr.data import synth, tts
 from edgeasr.data.cli import main as data_main
+from edgeasr.data.prompts import PROMPTS_LICENCE
 from edgeasr.data.synth import (
     ENGINES,
     SynthOptions,
@@ -22,6 +23,7 @@ from edgeasr.data.synth import (
     split_voices,
     synthesize_corpus,
 )
+from edgeasr.data.tts import Engine
 from edgeasr.manifest import data_version, read_manifest, resolve_audio_path
 from edgeasr.text import is_normalized
 
@@ -128,6 +130,7 @@ def test_espeak_corpus_resume_and_determinism(tmp_path: Path) -> None:
     assert b.skipped_existing == 29 and b.failed == 0 and first.read_bytes() == original
     assert not (first.parent / "stale.wav.part").exists()
     assert b.versions == a.versions
+    assert a.licences["text"] == [{"source": "generated prompts", "licence": PROMPTS_LICENCE}]
     # the same seed in another folder gives byte-identical audio (rule-based engine)
     c = synthesize_corpus(tmp_path / "c", options, workers=2, progress=False)
     assert c.versions == a.versions
@@ -155,7 +158,11 @@ def test_cli_synth_with_user_text(tmp_path: Path, capsys) -> None:
     rejected = (tmp_path / "c" / "rejected_text.jsonl").read_text()
     assert "日本" in rejected
     assert "1 lines of" in capsys.readouterr().err
-    assert json.loads((tmp_path / "c" / "summary.json").read_text())["rejected_text"] == 1
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["rejected_text"] == 1
+    assert summary["licences"]["voices"] == {"espeak-ng": ENGINES["espeak-ng"].licence}
+    assert "GPL-3.0" in summary["licences"]["voices"]["espeak-ng"]
+    assert summary["licences"]["text"][0]["licence"].startswith("not stated")  # the file names no licence
     text.write_text("Turn off the lights\nCall mom\nOpen the door\n")  # same file name, other sentences
     again = ["synth", "--out", str(tmp_path / "c"), "--text", str(text), "--engines", "espeak-ng", "--quiet"]
     assert data_main(again) == 2
@@ -182,6 +189,36 @@ class _FlakyEngine(synth.Engine):
                 t = np.arange(16000) / 16000
                 out.append(((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000))
         return out
+
+
+def test_every_engine_states_the_licence_of_its_voices() -> None:
+    for name, engine in ENGINES.items():
+        assert engine.licence and engine.licence != Engine.licence, name
+        assert engine.commercial_use, f"{name}: a non-commercial engine must not be among the shipped engines"
+
+
+def test_the_model_card_states_each_engines_licence_as_the_code_records_it() -> None:
+    card = (Path(__file__).resolve().parent.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    table = card.split("## Data and licences", 1)[1].split("\n## ", 1)[0]
+    for name, engine in ENGINES.items():
+        assert f"| {name} | " in table and f" | {engine.licence} |" in table, name
+
+
+def test_user_text_with_a_source_line_records_its_licence(tmp_path: Path) -> None:
+    need_binary("espeak-ng")
+    text = tmp_path / "mixed.txt"  # two `edgeasr data sentences` files joined with cat
+    text.write_text(
+        "# source: chatterbot, conversation; licence: BSD-3-Clause\nhow are you\nwhat is your name\n"
+        "# source: bible, read prose; licence: public domain\nin the beginning god created the heavens\n"
+    )
+    options = SynthOptions(text_file=str(text), engines=("espeak-ng",), dev_fraction=0.0, test_fraction=0.0)
+    summary = synthesize_corpus(tmp_path / "c", options, progress=False)
+    assert summary.counts["train"] == 3 and summary.rejected_text == 0  # source lines are not sentences
+    assert summary.licences["text"] == [
+        {"source": "chatterbot, conversation", "licence": "BSD-3-Clause"},
+        {"source": "bible, read prose", "licence": "public domain"},
+    ]
+    assert json.loads((tmp_path / "c" / "summary.json").read_text())["licences"] == summary.licences
 
 
 def test_failures_are_reported_never_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

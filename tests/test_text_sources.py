@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from edgeasr.data import text_sources
+from edgeasr.data.prompts import load_text_list
 from edgeasr.data.text_sources import TEXT_SOURCES, source_sentences, wordnet_examples
 
 needs_bible = pytest.mark.skipif(
@@ -92,5 +93,9 @@ def test_cli_writes_the_sentences(tmp_path) -> None:
         check=True,
     )
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines == source_sentences("chatterbot", 25, seed=3, min_words=2)
+    assert lines[1:] == source_sentences("chatterbot", 25, seed=3, min_words=2)
+    # the first line names the source and its licence, and is not a sentence to any reader of text lists
+    listed = load_text_list(out)
+    assert listed.sentences == lines[1:]
+    assert listed.sources == [{"source": "chatterbot, " + TEXT_SOURCES["chatterbot"].kind, "licence": "BSD-3-Clause"}]
     assert "25 sentences from chatterbot" in done.stdout and "BSD-3-Clause" in done.stdout

@@ -273,9 +273,10 @@ def _cmd_sentences(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"edgeasr data sentences: {exc}", file=sys.stderr)
         return 2
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
     src = TEXT_SOURCES[args.source]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    header = f"# source: {src.name}, {src.kind}; licence: {src.licence}\n"  # prompts.TEXT_SOURCE_LINE
+    Path(args.out).write_text(header + "".join(s + "\n" for s in sentences), encoding="utf-8")
     use = "held-out evaluation text" if src.held_out else "training prompts"
     print(f"{args.out}: {len(sentences)} sentences from {args.source} ({src.kind}; {src.licence}; for {use})")
     return 0

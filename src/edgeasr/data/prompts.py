@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from edgeasr.text import DEFAULT_OPTIONS, NormalizeOptions, TextNormalizationErr
 
 __all__ = [
     "DOMAINS",
+    "PROMPTS_LICENCE",
+    "TEXT_SOURCE_LINE",
     "PromptOptions",
     "SentenceSplit",
     "TextListResult",
@@ -47,6 +50,9 @@ __all__ = [
 
 _DATA_PACKAGE = "edgeasr.data"  # the package whose data folder holds the files below
 _DATA_DIR = "prompt_lists"  # folder of wordlists.toml and templates.toml inside that package
+
+PROMPTS_LICENCE = "Apache-2.0 (edgeasr's own templates and word lists, src/edgeasr/data/prompt_lists)"
+"""The licence of generated prompts, recorded by ``edgeasr data synth`` like any text source's."""
 
 DOMAINS: dict[str, list[str]]
 """Templates per domain (``prompt_lists/templates.toml``); ``{slot}`` placeholders are filled from the
@@ -357,13 +363,22 @@ class TextListResult:
 
     sentences: list[str]  # normalized, distinct, in file order
     rejected: list[dict]  # {"line": n, "text": raw, "reason": why}; duplicates and empties included
+    sources: list[dict] = field(default_factory=list)  # {"source", "licence"} of each TEXT_SOURCE_LINE, in order
+
+
+TEXT_SOURCE_LINE = re.compile(r"^#\s*source:\s*(?P<source>[^;]+?)\s*;\s*licence:\s*(?P<licence>.+?)\s*$")
+"""A line of a text list that says where the sentences after it come from and under which licence
+(``# source: bible; licence: public domain``, written by ``edgeasr data sentences``). It is not a
+sentence; ``edgeasr data synth --text`` records it in the corpus's ``summary.json``, and a file made by
+concatenating such lists keeps every source's line."""
 
 
 def load_text_list(path: str | os.PathLike, normalize: NormalizeOptions = DEFAULT_OPTIONS) -> TextListResult:
     """Read a user's sentences, one per line (UTF-8), and normalize them.
 
     Lines that are blank, normalize to nothing, contain unknown characters, or repeat an earlier
-    sentence are not used, and each is reported with its line number and reason.
+    sentence are not used, and each is reported with its line number and reason. A line of the form
+    :data:`TEXT_SOURCE_LINE` names the source and licence of the text; it is returned in ``sources``.
 
     Args:
         path: a UTF-8 text file.
@@ -379,12 +394,17 @@ def load_text_list(path: str | os.PathLike, normalize: NormalizeOptions = DEFAUL
     sentences: list[str] = []
     rejected: list[dict] = []
     seen: set[str] = set()
+    sources: list[dict] = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     for lineno, raw in enumerate(lines, 1):
         if not raw.strip():
+            continue
+        source_line = TEXT_SOURCE_LINE.match(raw.strip())
+        if source_line:
+            sources.append({"source": source_line["source"], "licence": source_line["licence"]})
             continue
         try:
             sentence = normalize_text(raw, normalize)
@@ -398,7 +418,7 @@ def load_text_list(path: str | os.PathLike, normalize: NormalizeOptions = DEFAUL
         else:
             seen.add(sentence)
             sentences.append(sentence)
-    return TextListResult(sentences, rejected)
+    return TextListResult(sentences, rejected, sources)
 
 
 @dataclass(frozen=True)

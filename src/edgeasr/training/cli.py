@@ -136,7 +136,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
     p.add_argument(
-        "--group-by", default="engine", help="also score each split per value of this manifest field ('': none)"
+        "--group-by",
+        default="engine",
+        help="also score each split per value of this manifest field ('': none); FIELD:SEP groups by the part "
+        "before the first SEP ('speaker:-': per real-speech corpus)",
     )
     p.add_argument(
         "--allow-outside",

@@ -59,7 +59,10 @@ def evaluate_split(
 
     ``recognizer`` is anything with ``transcribe(wave, sample_rate)`` returning ``.text`` and
     ``.latency_s`` (a :class:`~edgeasr.recognizer.Recognizer`). Rows are also scored per value of
-    the manifest field ``group_by`` (rows without it count under ``"-"``); None skips that.
+    the manifest field ``group_by`` (rows without it count under ``"-"``); None skips that. A
+    ``group_by`` of ``"FIELD:SEP"`` groups by the part of the field before the first ``SEP``:
+    ``"speaker:-"`` scores the real-speech dev split per corpus (speakers are ``cathy-...``,
+    ``fsdd-...``), ``"source:/"`` per the folder a row was imported from.
     """
     rows = read_manifest(manifest)
     rng = np.random.default_rng(NOISE_SEED)
@@ -67,6 +70,7 @@ def evaluate_split(
         condition = Condition(f"{snr_db:g}dB", "noise", snr_db)
     refs, hyps, per, latencies, failed = [], [], [], [], 0
     grouped: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    group_field, _, group_sep = (group_by or "").partition(":")
     for row in rows:
         path = resolve_audio_path(row, manifest)
         try:
@@ -81,7 +85,8 @@ def evaluate_split(
         refs.append(row["text"])
         hyps.append(res.text)
         if group_by:
-            g_refs, g_hyps = grouped[str(row.get(group_by, "-"))]
+            key = str(row.get(group_field, "-"))
+            g_refs, g_hyps = grouped[key.split(group_sep, 1)[0] if group_sep else key]
             g_refs.append(row["text"])
             g_hyps.append(res.text)
         latencies.append(res.latency_s * 1000)
