@@ -52,6 +52,20 @@ def test_chatterbot_conversations() -> None:
     assert not any(line.endswith(":") or line.startswith(("conversations", "categories")) for line in lines)
 
 
+def test_home_assistant_commands() -> None:
+    pytest.importorskip("hassil", reason="hassil is not installed (extra `data`)")
+    pytest.importorskip("home_assistant_intents", reason="home-assistant-intents is not installed (extra `data`)")
+    commands = source_sentences("hass", min_words=1)
+    assert len(commands) > 5000  # 862 templates, up to 12 realisations each, duplicates merged
+    assert commands == source_sentences("hass", min_words=1)  # seeded realisations, seeded sample
+    # slots filled from edgeasr's word lists, numbers spoken, optional plurals joined to their word
+    assert any(c.startswith("turn on ") for c in commands) and any("ceiling fan" in c for c in commands)
+    assert not any("floor floor" in c for c in commands)
+    assert any("minutes" in c.split() for c in commands)
+    assert not any({"s", "es"} & set(c.split()) or any(ch.isdigit() for ch in c) for c in commands)
+    assert not set(commands) & set(wordnet_examples(300))
+
+
 def test_wordnet_is_the_held_out_source_and_no_training_source_shares_its_sentences() -> None:
     pytest.importorskip("chatterbot_corpus", reason="chatterbot-corpus is not installed (extra `data`)")
     assert [name for name, src in TEXT_SOURCES.items() if src.held_out] == ["wordnet"]

@@ -46,6 +46,7 @@ __all__ = [
     "load_text_list",
     "split_sentences",
     "vocabulary",
+    "word_list",
 ]
 
 _DATA_PACKAGE = "edgeasr.data"  # the package whose data folder holds the files below
@@ -92,9 +93,19 @@ def _templates() -> Mapping[str, tuple[str, ...]]:
     return _read_data("templates.toml")
 
 
-def _words(name: str) -> tuple[str, ...]:
-    """One word list by its lower-case name (``"cities"``, ``"names"``, ...)."""
+def word_list(name: str) -> tuple[str, ...]:
+    """One word list of ``prompt_lists/wordlists.toml`` by its lower-case name (``"cities"``, ``"rooms"``, ...).
+
+    Args:
+        name: the list's name.
+
+    Returns:
+        Its items, in file order.
+    """
     return _word_lists()[name]
+
+
+_words = word_list  # the generator's own short name
 
 
 def __getattr__(name: str) -> dict[str, list[str]] | list[str]:

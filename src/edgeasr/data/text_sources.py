@@ -11,6 +11,10 @@ sample:
   read, not its plain rendering, which drops the space between some adjacent words ("Godcreated").
 - ``chatterbot``: the English conversations of ``chatterbot-corpus`` (BSD-3-Clause, PyPI): small
   talk, questions and answers, 1,696 lines of 2 to 20 words.
+- ``hass``: voice commands of Home Assistant's English intents (``home-assistant-intents`` and
+  ``hassil``, Apache-2.0, PyPI): 42 intents (lights, climate, covers, media, timers, weather...),
+  each sentence template realised several times at random, areas, device names and list items from
+  edgeasr's own word lists; numbers written as digits and then spoken by the labelling convention.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
@@ -65,6 +69,13 @@ TEXT_SOURCES: dict[str, TextSource] = {
         "conversation: small talk, questions and answers (chatterbot-corpus, English)",
         "BSD-3-Clause",
         "PyPI package chatterbot-corpus (extra `data`)",
+        False,
+    ),
+    "hass": TextSource(
+        "hass",
+        "voice commands of Home Assistant's English intents (home-assistant-intents, hassil)",
+        "Apache-2.0",
+        "PyPI packages home-assistant-intents and hassil (extra `data`)",
         False,
     ),
     "wordnet": TextSource(
@@ -178,9 +189,81 @@ def _wordnet_quotes(wordnet_dir: str | os.PathLike = WORDNET_DIR) -> list[str]:
 
 
 # each source's reader, and whether its pieces are cut into sentences (a WordNet example is one sentence)
+HASS_REALISATIONS = 12
+"""Random realisations of each Home Assistant sentence template (duplicates merge)."""
+
+HASS_FLOORS = ("upstairs", "downstairs", "ground floor", "first floor", "second floor", "basement", "attic")
+"""Floor names for the ``{floor}`` slot (Home Assistant's own lists leave it to the user's home)."""
+
+# Home Assistant leaves names, areas and free text to each home; edgeasr's word lists fill them.
+_HASS_USER_LISTS = {"name": "devices", "area": "rooms", "shopping_list_item": "items", "todo_list_item": "items"}
+_HASS_WILDCARDS = {"message": "messages", "search_query": "things", "timer_name": "events"}
+
+
+def _hass_walk(expression, rng: random.Random, lists: dict, rules: dict) -> str | None:
+    """One random realisation of a hassil expression; None where a list has nothing to say."""
+    from hassil.expression import Alternative, ListReference, Permutation, RuleReference, Sequence, TextChunk
+    from hassil.intents import RangeSlotList, TextSlotList
+
+    if isinstance(expression, TextChunk):
+        return expression.original_text
+    if isinstance(expression, Alternative):
+        return _hass_walk(rng.choice(expression.items), rng, lists, rules)
+    if isinstance(expression, (Sequence, Permutation)):
+        items = list(expression.items)
+        if isinstance(expression, Permutation):
+            rng.shuffle(items)
+        parts = [_hass_walk(item, rng, lists, rules) for item in items]
+        return None if None in parts else "".join(parts)
+    if isinstance(expression, RuleReference):
+        rule = rules.get(expression.rule_name)
+        return None if rule is None else _hass_walk(rule.expression, rng, lists, rules)
+    if isinstance(expression, ListReference):
+        found = lists.get(expression.list_name)
+        if isinstance(found, TextSlotList) and found.values:
+            return _hass_walk(rng.choice(found.values).text_in, rng, lists, rules)
+        if isinstance(found, RangeSlotList):
+            return str(rng.choice(list(found.get_numbers())))
+        if isinstance(found, tuple) and found:  # a wildcard filled from edgeasr's word lists
+            return rng.choice(found)
+        return None
+    return None
+
+
+def _hass_commands(realisations: int = HASS_REALISATIONS) -> list[str]:
+    """Random realisations of every English sentence template of Home Assistant's intents (seeded)."""
+    try:
+        import home_assistant_intents
+        from hassil.intents import Intents, TextSlotList
+    except ModuleNotFoundError:
+        raise FileNotFoundError(
+            "home-assistant-intents and hassil are not installed (pip install home-assistant-intents hassil)"
+        ) from None
+    from edgeasr.data.prompts import word_list
+
+    intents = Intents.from_dict(home_assistant_intents.get_intents("en"))
+    user_lists = {slot: TextSlotList.from_strings(word_list(words)) for slot, words in _HASS_USER_LISTS.items()}
+    user_lists["floor"] = TextSlotList.from_strings(HASS_FLOORS)
+    rng = random.Random("hass")
+    commands = []
+    for name in sorted(intents.intents):
+        for data in intents.intents[name].data:
+            lists = {**intents.slot_lists, **data.slot_lists, **user_lists}
+            for wildcard in data.wildcard_list_names:
+                lists[wildcard] = word_list(_HASS_WILDCARDS[wildcard]) if wildcard in _HASS_WILDCARDS else ()
+            rules = {**intents.expansion_rules, **data.expansion_rules}
+            for sentence in data.sentences:
+                for _ in range(realisations):
+                    text = _hass_walk(sentence.expression, rng, lists, rules)
+                    if text:  # some templates say "{floor} floor" after a floor named "first floor"
+                        commands.append(" ".join(text.split()).replace("floor floor", "floor"))
+    return commands
+
+
 _READERS: dict[str, tuple[Callable[..., list[str]], bool]] = {
     "bible": (_bible_verses, True),
     "chatterbot": (_chatterbot_lines, True),
+    "hass": (_hass_commands, False),
     "wordnet": (_wordnet_quotes, False),
 }
 
