@@ -82,7 +82,7 @@ def test_cli_default_engines_are_all_engines() -> None:
     from edgeasr.data import cli as data_cli
 
     assert tuple(data_cli._ALL_ENGINES.split(",")) == synth.ALL_ENGINES == tuple(ENGINES)[:6]
-    assert set(ENGINES) - set(synth.ALL_ENGINES) == {"pico", "rhvoice"}  # held out of the default set
+    assert set(ENGINES) - set(synth.ALL_ENGINES) == {"pico", "rhvoice", "mbrola"}  # held out of the default set
 
 
 def test_options_are_checked() -> None:
@@ -194,7 +194,9 @@ class _FlakyEngine(synth.Engine):
 def test_every_engine_states_the_licence_of_its_voices() -> None:
     for name, engine in ENGINES.items():
         assert engine.licence and engine.licence != Engine.licence, name
-        assert engine.commercial_use, f"{name}: a non-commercial engine must not be among the shipped engines"
+    non_commercial = {name for name, engine in ENGINES.items() if not engine.commercial_use}
+    assert non_commercial == {"mbrola"}
+    assert not non_commercial & set(synth.ALL_ENGINES)  # never a default training engine
 
 
 def test_the_model_card_states_each_engines_licence_as_the_code_records_it() -> None:
@@ -297,9 +299,18 @@ def test_kokoro_blends_are_new_voices() -> None:
 
 
 @pytest.mark.parametrize(
-    ("engine", "voice"), [("pico", "en-US"), ("pico", "en-GB"), ("rhvoice", "slt"), ("rhvoice", "alan")]
+    ("engine", "voice"),
+    [
+        ("pico", "en-US"),
+        ("pico", "en-GB"),
+        ("rhvoice", "slt"),
+        ("rhvoice", "alan"),
+        ("mbrola", "mb-us1"),
+        ("mbrola", "mb-en1"),
+        ("mbrola", "mb-de6-en"),
+    ],
 )
-def test_pico_and_rhvoice_speak_at_the_asked_tempo(engine: str, voice: str) -> None:
+def test_contrib_and_non_free_engines_speak_at_the_asked_tempo(engine: str, voice: str) -> None:
     eng = ENGINES[engine]()
     try:
         eng.check()

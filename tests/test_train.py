@@ -140,6 +140,24 @@ def test_extra_manifests_join_the_training_rows_repeated(tiny_recipe, tmp_path) 
     assert result.data_version != plain.data_version  # the mixture is a different data version
 
 
+def test_training_refuses_rows_spoken_by_a_non_commercial_engine(tiny_recipe, tmp_path) -> None:
+    """MBROLA's voices may not go into a product that is sold: they evaluate, they never train."""
+    rows = [json.loads(line) for line in Path(tiny_recipe.data.dev_manifest).read_text().splitlines() if line]
+    base = Path(tiny_recipe.data.dev_manifest).parent
+    marked = tmp_path / "mbrola.jsonl"
+    marked.write_text(
+        "".join(
+            json.dumps({**r, "audio_filepath": str(base / r["audio_filepath"]), "engine": "mbrola" if i == 1 else "x"})
+            + "\n"
+            for i, r in enumerate(rows)
+        )
+    )
+    extra = replace(tiny_recipe.data, extra_manifests=(str(marked),))
+    with pytest.raises(ValueError, match=r"mbrola.jsonl: row 2 is spoken by mbrola.*evaluation only"):
+        train(replace(tiny_recipe, data=extra), tmp_path / "run", max_steps=1, progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_recipe_augment_table_and_extras_round_trip(tmp_path) -> None:
     from edgeasr.training.recipe import TrainRecipe
 

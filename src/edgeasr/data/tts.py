@@ -36,6 +36,7 @@ __all__ = [
     "FliteEngine",
     "HibariEngine",
     "KokoroEngine",
+    "MbrolaEngine",
     "PicoEngine",
     "PiperEngine",
     "RHVoiceEngine",
@@ -47,7 +48,8 @@ __all__ = [
 
 ALL_ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro")
 """The engines ``edgeasr data synth`` uses by default, rule-based first. :data:`ENGINES` also has
-``pico`` (the held-out evaluation engine, never in training by default) and ``rhvoice``."""
+``pico`` (the held-out evaluation engine, never in training by default), ``rhvoice`` and ``mbrola``
+(real-person diphones; non-commercial, so evaluation only)."""
 
 
 class EngineUnavailable(RuntimeError):
@@ -317,6 +319,56 @@ class FestivalEngine(Engine):
                         results.append(exc)
                 else:
                     results.append(err or RuntimeError("festival wrote no audio"))
+        return results
+
+
+class MbrolaEngine(Engine):
+    """MBROLA diphone voices recorded from real people, spoken through espeak-ng (Debian contrib ``mbrola``).
+
+    us1 (US female), us2 and us3 (US male), en1 (British male), and foreign speakers reading English
+    (``mb-XX-en``: German, French, Dutch, Greek, ... accents), each where its ``mbrola-XX`` package is
+    installed. Their licence forbids selling a product that incorporates them, so
+    :attr:`commercial_use` is False: they are evaluation voices (a held-out engine of real-person
+    diphones), and ``edgeasr train`` refuses training rows spoken by them.
+    """
+
+    name = "mbrola"
+    weight = 0.1
+    packages = ("mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian contrib), more mbrola-XX",)
+    licence = (
+        "MBROLA database terms (Faculte Polytechnique de Mons, diphones owned by BaBel Technology): free to "
+        "copy when no charge is made, not to be sold or incorporated into a product that is sold"
+    )
+    commercial_use = False
+    NATIVE = ("us1", "us2", "us3", "en1")
+    ACCENTED = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1", "ro1")
+    ACCENTED += ("sw1", "sw2")
+    MBROLA_DIR = Path("/usr/share/mbrola")
+    DEFAULT_WPM = 165
+
+    def check(self) -> None:
+        if shutil.which("espeak-ng") is None or shutil.which("mbrola") is None:
+            raise EngineUnavailable("espeak-ng or mbrola is not installed (Debian packages espeak-ng, mbrola)")
+        if not self._installed():
+            raise EngineUnavailable("no MBROLA English voice is installed (Debian contrib package mbrola-us1, ...)")
+
+    def _installed(self) -> list[str]:
+        names = [f"mb-{db}" for db in self.NATIVE if (self.MBROLA_DIR / db).is_dir()]
+        return names + [f"mb-{db}-en" for db in self.ACCENTED if (self.MBROLA_DIR / db).is_dir()]
+
+    def voices(self) -> list[Voice]:
+        self.check()
+        return [Voice(self.name, v) for v in self._installed()]
+
+    def synthesize(self, batch: list[Utterance]) -> list[tuple[np.ndarray, int] | Exception]:
+        results: list[tuple[np.ndarray, int] | Exception] = []
+        for utt in batch:
+            wpm = round(self.DEFAULT_WPM * utt.speed)
+            try:
+                data = _run(["espeak-ng", "-v", utt.voice.name, "-s", str(wpm), "--stdout", utt.text])
+                results.append(_read_wav_bytes(data))
+            except Exception as exc:  # reported per utterance
+                results.append(exc)
         return results
 
 
@@ -655,6 +707,7 @@ ENGINES: dict[str, type[Engine]] = {
     "kokoro": KokoroEngine,
     "pico": PicoEngine,
     "rhvoice": RHVoiceEngine,
+    "mbrola": MbrolaEngine,
 }
 """Every engine by name; :func:`available_engines` says which run here."""
 

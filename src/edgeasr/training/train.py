@@ -173,8 +173,16 @@ def _spec_augment(
 
 
 def _prepare_rows(manifest: Path, max_seconds: float) -> tuple[list[dict], dict[str, int]]:
+    from edgeasr.data.tts import ENGINES
+
     rows, skipped = [], {"too_long": 0, "unknown_characters": 0}
-    for row in read_manifest(manifest):
+    for line, row in enumerate(read_manifest(manifest), 1):
+        engine = ENGINES.get(str(row.get("engine", "")))
+        if engine is not None and not engine.commercial_use:
+            raise ValueError(
+                f"{manifest}: row {line} is spoken by {engine.name}, whose licence forbids use in a product "
+                f"that is sold ({engine.licence}): its voices are for evaluation only, never training"
+            )
         tokens = encode_text(row["text"])
         if tokens is None or not tokens:
             skipped["unknown_characters"] += 1
