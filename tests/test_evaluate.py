@@ -113,7 +113,13 @@ def test_eval_scores_conditions_and_peers_in_the_same_run(tmp_path: Path, capsys
     peer = report["peers"]["pocketsphinx"]
     assert [s["name"] for s in peer["splits"]] == names and peer["version"].startswith("pocketsphinx")
     assert all(0.0 <= s["wer"] < 1.0 for s in peer["splits"])  # it transcribes: a real reference
-    assert "pocketsphinx WER %" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pocketsphinx WER %" in printed
+    # the per-engine table has the peer's WER beside edgeasr's, engine by engine
+    per_engine = printed.split("per engine:", 1)[1].split("\n\n", 1)[0]
+    flite = next(line for line in per_engine.splitlines() if "samples / flite" in line).split()
+    peer_flite = peer["splits"][0]["groups"]["flite"]["wer"]
+    assert float(flite[-1]) == pytest.approx(100 * peer_flite, abs=0.01)
     assert main(["eval", samples, "--conditions", "loud=3"]) == 2  # a clear error, not a traceback
     assert main(["eval", samples, "--peers", "siri"]) == 2
 

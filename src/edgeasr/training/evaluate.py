@@ -180,12 +180,16 @@ def run_eval_command(args: argparse.Namespace) -> int:
         )
         line += "".join(f"{100 * p[i].wer:>24.2f}{p[i].latency_p50_ms:>9.1f}" for p in peer_results.values())
         print(line)
-    clean = [r for r in results if "@" not in r.name and len(r.groups) > 1]
+    clean = [(i, r) for i, r in enumerate(results) if "@" not in r.name and len(r.groups) > 1]
     if clean:
-        print(f"\nper {args.group_by}:")
-        for r in clean:
+        print(f"\nper {args.group_by}:" + "".join(f"{name + ' WER %':>24}" for name in peer_results))
+        for i, r in clean:
             for key, g in r.groups.items():
-                print(f"  {r.name + ' / ' + key:<40}{g['utterances']:>6}{100 * g['wer']:>8.2f}{100 * g['cer']:>8.2f}")
+                line = f"  {r.name + ' / ' + key:<40}{g['utterances']:>6}{100 * g['wer']:>8.2f}{100 * g['cer']:>8.2f}"
+                for p in peer_results.values():
+                    pg = p[i].groups.get(key)
+                    line += f"{100 * pg['wer']:>24.2f}" if pg else f"{'-':>24}"
+                print(line)
     if results and args.worst:
         print("\nworst utterances of the first split:")
         for w in results[0].worst:
