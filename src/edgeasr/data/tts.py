@@ -322,8 +322,11 @@ class FestivalEngine(Engine):
         return results
 
 
-class MbrolaEngine(Engine):
+class MbrolaEngine(EspeakEngine):
     """MBROLA diphone voices recorded from real people, spoken through espeak-ng (Debian contrib ``mbrola``).
+
+    It is espeak-ng with other voices (``espeak-ng -v mb-us1``): only the voice list, the licence and
+    the tempo differ from :class:`EspeakEngine`.
 
     us1 (US female), us2 and us3 (US male), en1 (British male), and foreign speakers reading English
     (``mb-XX-en``: German, French, Dutch, Greek, ... accents), each where its ``mbrola-XX`` package is
@@ -360,16 +363,7 @@ class MbrolaEngine(Engine):
         self.check()
         return [Voice(self.name, v) for v in self._installed()]
 
-    def synthesize(self, batch: list[Utterance]) -> list[tuple[np.ndarray, int] | Exception]:
-        results: list[tuple[np.ndarray, int] | Exception] = []
-        for utt in batch:
-            wpm = round(self.DEFAULT_WPM * utt.speed)
-            try:
-                data = _run(["espeak-ng", "-v", utt.voice.name, "-s", str(wpm), "--stdout", utt.text])
-                results.append(_read_wav_bytes(data))
-            except Exception as exc:  # reported per utterance
-                results.append(exc)
-        return results
+    # synthesize: espeak-ng's, at this class's DEFAULT_WPM
 
 
 class PicoEngine(Engine):
