@@ -61,6 +61,7 @@ def test_home_assistant_commands() -> None:
     # slots filled from edgeasr's word lists, numbers spoken, optional plurals joined to their word
     assert any(c.startswith("turn on ") for c in commands) and any("ceiling fan" in c for c in commands)
     assert not any("floor floor" in c for c in commands)
+    assert any(c.startswith("add ") and c.endswith(" shopping list") for c in commands)  # a wildcard, filled
     assert any("minutes" in c.split() for c in commands)
     assert not any({"s", "es"} & set(c.split()) or any(ch.isdigit() for ch in c) for c in commands)
     assert not set(commands) & set(wordnet_examples(300))

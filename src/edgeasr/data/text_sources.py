@@ -196,8 +196,14 @@ HASS_FLOORS = ("upstairs", "downstairs", "ground floor", "first floor", "second 
 """Floor names for the ``{floor}`` slot (Home Assistant's own lists leave it to the user's home)."""
 
 # Home Assistant leaves names, areas and free text to each home; edgeasr's word lists fill them.
-_HASS_USER_LISTS = {"name": "devices", "area": "rooms", "shopping_list_item": "items", "todo_list_item": "items"}
-_HASS_WILDCARDS = {"message": "messages", "search_query": "things", "timer_name": "events"}
+_HASS_USER_LISTS = {"name": "devices", "area": "rooms"}
+_HASS_WILDCARDS = {
+    "message": "messages",
+    "search_query": "things",
+    "timer_name": "events",
+    "shopping_list_item": "items",
+    "todo_list_item": "items",
+}
 
 
 def _hass_walk(expression, rng: random.Random, lists: dict, rules: dict) -> str | None:
