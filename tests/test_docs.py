@@ -1,4 +1,5 @@
-"""The examples in the package's docstrings run and print what they say (doctest, from the repository root)."""
+"""The examples in the package's docstrings run and print what they say (doctest, from the repository root), and
+every command the recipes, export targets and data script document parses with the real command line."""
 
 from __future__ import annotations
 
@@ -19,3 +20,51 @@ def test_docstring_examples_run(module, monkeypatch: pytest.MonkeyPatch) -> None
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3
     assert result.failed == 0
+
+
+def _documented_commands(path: Path) -> list[str]:
+    """The ``edgeasr`` command lines a recipe header or a data script gives (continuations joined)."""
+    lines = path.read_text().splitlines()
+    commands: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i].lstrip("#").strip() if path.suffix == ".toml" else lines[i]
+        start = line.find("$EDGEASR ") if path.suffix == ".sh" else (0 if line.startswith("edgeasr ") else -1)
+        if start < 0:
+            i += 1
+            continue
+        text = line[start:]
+        while text.endswith("\\") and i + 1 < len(lines):
+            i += 1
+            text = text[:-1] + " " + (lines[i].lstrip("#").strip() if path.suffix == ".toml" else lines[i].strip())
+        for end in ("; }", ";", " > ", " 2>"):
+            text = text.split(end)[0]
+        commands.append(text.replace("$EDGEASR", "edgeasr").strip())
+        i += 1
+    return commands
+
+
+DOCUMENTED = [
+    *sorted((ROOT / "recipes").glob("*.toml")),
+    *sorted((ROOT / "export").glob("*.toml")),
+    ROOT / "recipes" / "general-data.sh",
+]
+
+
+@pytest.mark.parametrize("path", DOCUMENTED, ids=lambda p: p.name)
+def test_documented_commands_parse(path: Path) -> None:
+    """Every ``edgeasr`` command a recipe, export target or data script documents parses with the real CLI."""
+    import shlex
+
+    from edgeasr.cli import build_parser
+
+    commands = _documented_commands(path)
+    if path.suffix == ".sh":
+        assert len(commands) >= 20, commands  # the script's every step
+    for command in commands:
+        argv = shlex.split(command.replace("$W", "work").replace("$RS", "../shared/data/real-speech"))
+        assert argv[0] == "edgeasr"
+        try:
+            build_parser().parse_args(argv[1:])
+        except SystemExit as exc:  # argparse exits on an unknown flag or a missing argument
+            raise AssertionError(f"{path.name}: {command!r} does not parse") from exc

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from edgeasr.decoding import Transcript
+from edgeasr.manifest import data_version
 from edgeasr.training.evaluate import evaluate_split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,16 @@ def test_split_scores_counts_failures_and_breaks_down_by_engine(manifest: Path) 
     assert result.groups["espeak-ng"]["wer"] == pytest.approx(1 / 7)
     assert result.groups["flite"]["wer"] == 0.0
     assert [w["reference"] for w in result.worst] == ["turn on the lights", "set a timer"]
+
+
+def test_split_records_the_data_version_of_what_it_scored(manifest: Path) -> None:
+    rec = _ScriptedRecognizer({1: "turn on the light", 2: "set a timer", 3: "what time is it"})
+    before = evaluate_split(rec, manifest, "test").data_version
+    assert before == data_version(manifest) and before.startswith("dv-")
+    wave, rate = sf.read(manifest.parent / "a.wav")
+    wave[-1] = 0.25
+    sf.write(manifest.parent / "a.wav", wave, rate)  # the same labels, other audio: another version
+    assert evaluate_split(rec, manifest, "test").data_version not in ("", before)
 
 
 def test_group_by_a_field_prefix_scores_each_corpus(manifest: Path) -> None:

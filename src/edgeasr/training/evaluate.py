@@ -25,7 +25,7 @@ import jiwer
 import numpy as np
 
 from edgeasr.audio import AudioError
-from edgeasr.manifest import load_row_audio, read_manifest, resolve_audio_path
+from edgeasr.manifest import compute_data_version, load_row_audio, read_manifest, resolve_audio_path
 from edgeasr.training.conditions import NOISE_SEED, Condition, parse_conditions
 
 __all__ = ["SplitResult", "evaluate_split", "run_demo", "run_eval_command"]
@@ -43,6 +43,7 @@ class SplitResult:
     latency_p50_ms: float  # median on-device latency per utterance
     worst: list  # [{"audio", "reference", "hypothesis", "wer"}] sorted worst first
     groups: dict = field(default_factory=dict)  # {value of the group-by field: {"utterances", "wer", "cer"}}
+    data_version: str = ""  # the manifest's content hash (edgeasr.manifest): which audio and labels were scored
 
 
 def evaluate_split(
@@ -112,6 +113,7 @@ def evaluate_split(
             key: {"utterances": len(r), "wer": float(jiwer.wer(r, h)), "cer": float(jiwer.cer(r, h))}
             for key, (r, h) in sorted(grouped.items())
         },
+        data_version=compute_data_version(rows, manifest),
     )
 
 
