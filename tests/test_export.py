@@ -72,6 +72,9 @@ def test_int8_export_becomes_the_next_version_and_is_smaller(tiny_checkpoint, ti
     assert card.extra["quantization"] == "static" and "ConvInteger" not in {n.op_type for n in nodes}
     assert convs and all(set(n.input[:2]) <= dequantized for n in convs)  # every encoder conv runs in int8 (QDQ) ...
     assert len(matmuls) == 7 and not any(set(n.input) & dequantized for n in matmuls)  # ... the frontend in float
+    for path in (fp32, int8):  # both files say how long a frame is and how far its context reaches
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert float(meta["edgeasr.frame_seconds"]) == 0.02 and float(meta["edgeasr.context_seconds"]) > 0.1
 
 
 def test_static_int8_gives_each_utterance_the_same_answer_in_any_batch(tiny_checkpoint, tiny_corpus, tmp_path) -> None:

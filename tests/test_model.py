@@ -29,6 +29,17 @@ def test_output_shape_and_lengths() -> None:
     torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 51))
 
 
+def test_a_longer_stride_gives_fewer_longer_frames() -> None:
+    model = CTCModel(ModelConfig(channels=32, kernels=(5,), repeats=1, head_channels=32, stride=3)).eval()
+    logp, out_len = model(torch.zeros(3, 16000), torch.tensor([16000, 8000, 3200]))
+    assert logp.shape == (3, 34, len(TOKENS))  # 101 feature frames, stride 3 -> 34 (30 ms each)
+    assert out_len.tolist() == [34, 17, 7] and model.frame_seconds == 0.03
+    # the default model's receptive half width fits the recognizer's default context (2 s): streaming is exact
+    assert CTCModel().frame_seconds == 0.02 and CTCModel().context_seconds == pytest.approx(1.466)
+    with pytest.raises(ValueError, match="stride"):
+        CTCModel(ModelConfig(stride=0))
+
+
 def test_batch_padding_does_not_change_log_probs() -> None:
     torch.manual_seed(0)
     model = CTCModel().eval()

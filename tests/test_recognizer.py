@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import wave
@@ -289,3 +290,44 @@ def test_every_sample_and_real_speaker_is_speech() -> None:
     assert [not_speech(w) for w in waves] == [""] * len(waves)
     quiet = [(w * 10 ** (-40 / 20)).astype(np.float32) for w in waves]  # a quiet microphone is still speech
     assert [not_speech(w) for w in quiet] == [""] * len(waves)
+
+
+@pytest.fixture(scope="module")
+def stride3_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small stride-3 model (30 ms frames), exported: the runtime must take its timing from the file."""
+    torch = pytest.importorskip("torch", reason="exporting a model needs torch (train extra)")
+    from edgeasr.export.onnx import export_onnx
+    from edgeasr.training.model import CTCModel, ModelConfig
+
+    torch.manual_seed(3)
+    model = CTCModel(ModelConfig(channels=32, kernels=(5, 7), repeats=1, head_channels=32, stride=3)).eval()
+    assert model.frame_seconds == 0.03 and model.context_seconds == 0.016 + 0.05 + 5 * 0.03
+    with torch.no_grad():  # untrained, it never says a space: favour it, so that its greedy output has words
+        model.output.bias[1] += 0.5
+    return export_onnx(model, tmp_path_factory.mktemp("stride3") / "model.onnx")
+
+
+def test_a_stride3_model_is_windowed_streamed_and_timed_by_its_own_frame(
+    stride3_model: Path, long_audio: np.ndarray
+) -> None:
+    """Frames, windows, stream commits and timestamps follow the 30 ms frame the model file records."""
+    options = RecognizerOptions(decoder="greedy", context_seconds=0.05, level=LevelConfig(normalize=False))
+    whole = Recognizer(stride3_model, dataclasses.replace(options, window_seconds=120))
+    windowed = Recognizer(stride3_model, dataclasses.replace(options, window_seconds=2.0))
+    assert whole.frame_seconds == windowed.frame_seconds == 0.03 and whole.samples_per_frame == 480
+    # 0.05 s would cut inside the receptive field: the recognizer keeps the model's half width instead
+    assert windowed.context_seconds == pytest.approx(0.216)
+    a, b = whole.logprobs(long_audio, 16000), windowed.logprobs(long_audio, 16000)
+    assert a.shape[0] == whole.frames_for(long_audio.size) == -(-(long_audio.size // 160 + 1) // 3)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+    rec = Recognizer(stride3_model, options)
+    stream = rec.create_stream()
+    for start in range(0, long_audio.size, 2560):
+        stream.accept_waveform(long_audio[start : start + 2560], 16000)
+    final = stream.finish()
+    np.testing.assert_allclose(np.concatenate(stream._committed), rec.logprobs(long_audio, 16000), atol=1e-4)
+    offline = rec.decode(rec.logprobs(long_audio, 16000))
+    assert len(final.words) >= 2 and final.words == offline.words  # an untrained model's words, but timed alike
+    assert final.words[-1].end <= long_audio.size / 16000 + 0.03
+    assert all(round(w.start / 0.03, 6).is_integer() for w in final.words)  # on the 30 ms grid, not 20 ms

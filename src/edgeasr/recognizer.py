@@ -33,12 +33,22 @@ from pathlib import Path
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio, to_mono_float
-from edgeasr.decoding import BLANK, FRAME_SECONDS, TOKENS, Transcript, Word, decode_path, greedy_decode
+from edgeasr.decoding import (
+    BLANK,
+    CONTEXT_SECONDS_KEY,
+    FRAME_SECONDS,
+    FRAME_SECONDS_KEY,
+    TOKENS,
+    Transcript,
+    Word,
+    decode_path,
+    greedy_decode,
+)
 from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db, not_speech
 
-__all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "resolve_model_dir"]
+__all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "model_timing", "resolve_model_dir"]
 
-_SAMPLES_PER_FRAME = int(SAMPLE_RATE * FRAME_SECONDS)  # 320 samples per output frame
+_FEATURE_HOP = 160  # samples per feature frame (10 ms at 16 kHz; the frontend of every model)
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,9 @@ class RecognizerOptions:
 
     threads: int = 1  # onnxruntime intra-op threads (1 suits a device core; 0 lets onnxruntime choose)
     window_seconds: float = 20.0  # longer audio is decoded in windows of this length
-    context_seconds: float = 2.0  # context kept on each side of a window cut / stream commit point
+    # context kept on each side of a window cut / stream commit point; raised to the model's receptive
+    # half width where its file records one (edgeasr.decoding.CONTEXT_SECONDS_KEY)
+    context_seconds: float = 2.0
     max_seconds: float = 3600.0  # longer inputs are refused (AudioError)
     verify_card: bool = True  # check the model files against model_card.json before loading
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
@@ -113,6 +125,11 @@ class Recognizer:
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
+        self.frame_seconds, model_context = model_timing(self.session)
+        # windows and streams keep enough context that their frames equal one pass over the whole audio
+        self.context_seconds = max(self.options.context_seconds, model_context or 0.0)
+        self.samples_per_frame = round(self.frame_seconds * SAMPLE_RATE)  # 320 at the default 20 ms
+        self._stride = self.samples_per_frame // _FEATURE_HOP
         self.version = str(self.card.get("version", ""))
         self._observers: list[Callable[[np.ndarray, Transcript, np.ndarray], None]] = []
         self.beam_search = self._load_decoder(folder)
@@ -146,9 +163,9 @@ class Recognizer:
                 :meth:`~edgeasr.decoding.BeamSearchDecoder.search`); ignored by greedy decoding.
         """
         if self.beam_search is None:
-            return greedy_decode(logprobs, self.tokens, time_offset=time_offset)
+            return greedy_decode(logprobs, self.tokens, self.frame_seconds, time_offset)
         words = tuple(
-            Word(w, time_offset + s * FRAME_SECONDS, time_offset + e * FRAME_SECONDS)
+            Word(w, time_offset + s * self.frame_seconds, time_offset + e * self.frame_seconds)
             for w, s, e in self.beam_search.search(logprobs, bias=tuple(bias))
         )
         return Transcript(text=" ".join(w.text for w in words), words=words)
@@ -192,19 +209,20 @@ class Recognizer:
         return self._windowed(wave)
 
     def _windowed(self, wave: np.ndarray) -> np.ndarray:
-        win = int(self.options.window_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
-        ctx = int(self.options.context_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        spf = self.samples_per_frame
+        win = int(self.options.window_seconds * SAMPLE_RATE) // spf * spf
+        ctx = -(-int(self.context_seconds * SAMPLE_RATE) // spf) * spf  # whole frames, rounded up
         if wave.size <= win + 2 * ctx:
             return self._run(wave)
-        total_frames = _frames_for(wave.size)
+        total_frames = self.frames_for(wave.size)
         pieces, frame = [], 0
         while frame < total_frames:
-            keep_start = frame * _SAMPLES_PER_FRAME
+            keep_start = frame * spf
             seg_start = max(0, keep_start - ctx)
             seg_end = min(wave.size, keep_start + win + ctx)
             out = self._run(wave[seg_start:seg_end])
-            offset = seg_start // _SAMPLES_PER_FRAME
-            stop = total_frames if seg_end == wave.size else (keep_start + win) // _SAMPLES_PER_FRAME
+            offset = seg_start // spf
+            stop = total_frames if seg_end == wave.size else (keep_start + win) // spf
             pieces.append(out[frame - offset : stop - offset])
             frame = stop
         return np.concatenate(pieces, axis=0)
@@ -268,10 +286,32 @@ class Recognizer:
         """A new streaming session on this recognizer (sessions are independent)."""
         return StreamingSession(self)
 
+    def frames_for(self, samples: int) -> int:
+        """Output frames of the model for ``samples`` of 16 kHz audio: ceil(feature frames / stride)."""
+        return (samples // _FEATURE_HOP + 1 + self._stride - 1) // self._stride
 
-def _frames_for(samples: int) -> int:
-    """Output frames of the model for ``samples`` of audio (10 ms hop, centred; stride 2)."""
-    return (samples // 160 + 1 + 1) // 2
+
+def model_timing(session) -> tuple[float, float | None]:
+    """The frame duration and receptive half width an onnxruntime session's model records.
+
+    Read from the ONNX metadata (:data:`~edgeasr.decoding.FRAME_SECONDS_KEY`,
+    :data:`~edgeasr.decoding.CONTEXT_SECONDS_KEY`). A model without them (every export before
+    they were written) has the default :data:`~edgeasr.decoding.FRAME_SECONDS` and no recorded
+    half width (None).
+
+    Raises:
+        ValueError: the frame is not a whole number of 10 ms feature frames, or the half width is negative.
+    """
+    meta = session.get_modelmeta().custom_metadata_map
+    value = meta.get(FRAME_SECONDS_KEY)
+    seconds = FRAME_SECONDS if value is None else float(value)
+    stride = seconds * SAMPLE_RATE / _FEATURE_HOP
+    if not (stride >= 1 and abs(stride - round(stride)) < 1e-6):
+        raise ValueError(f"{FRAME_SECONDS_KEY}={value!r}: not a whole number of 10 ms feature frames")
+    context = meta.get(CONTEXT_SECONDS_KEY)
+    if context is not None and not float(context) >= 0:
+        raise ValueError(f"{CONTEXT_SECONDS_KEY}={context!r}: must be a non-negative number of seconds")
+    return round(seconds, 6), None if context is None else float(context)
 
 
 class StreamingSession:
@@ -294,12 +334,13 @@ class StreamingSession:
 
     def __init__(self, recognizer: Recognizer) -> None:
         self._rec = recognizer
-        self._ctx = int(recognizer.options.context_seconds * SAMPLE_RATE) // _SAMPLES_PER_FRAME * _SAMPLES_PER_FRAME
+        self._spf = spf = recognizer.samples_per_frame
+        self._ctx = -(-int(recognizer.context_seconds * SAMPLE_RATE) // spf) * spf  # whole frames, rounded up
         self._update = max(1, int(recognizer.options.stream_update_seconds * SAMPLE_RATE))
         self._max_samples = int(recognizer.options.max_seconds * SAMPLE_RATE)
         self._space = recognizer.tokens.index(" ") if " " in recognizer.tokens else -1
         self._audio = np.zeros(0, np.float32)
-        self._base = 0  # global sample index of self._audio[0] (a multiple of 320)
+        self._base = 0  # global sample index of self._audio[0] (a multiple of samples_per_frame)
         self._committed: list[np.ndarray] = []  # log-probabilities of committed frames (the final decode)
         self._n_committed = 0
         self._path = np.zeros(1024, np.int64)  # greedy token of each committed frame (grown by doubling)
@@ -358,18 +399,19 @@ class StreamingSession:
         self._pending = 0
         if total == 0:
             return
-        seg_start = max(self._base, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
-        seg_start -= seg_start % _SAMPLES_PER_FRAME
+        spf = self._spf
+        seg_start = max(self._base, self._n_committed * spf - self._ctx)
+        seg_start -= seg_start % spf
         out = self._rec._run(apply_gain(self._audio[seg_start - self._base :], self._meter.gain_db()))
-        offset = seg_start // _SAMPLES_PER_FRAME
+        offset = seg_start // spf
         # a frame is final once the audio it depends on (context_seconds after it) has arrived
-        safe = _frames_for(total) if final else max(self._n_committed, (total - self._ctx) // _SAMPLES_PER_FRAME)
+        safe = self._rec.frames_for(total) if final else max(self._n_committed, (total - self._ctx) // spf)
         safe = min(safe, offset + out.shape[0])
         if safe > self._n_committed:
             self._commit(out[self._n_committed - offset : safe - offset])
         self._tail = out[self._n_committed - offset :]
-        keep_from = max(0, self._n_committed * _SAMPLES_PER_FRAME - self._ctx)
-        keep_from -= keep_from % _SAMPLES_PER_FRAME
+        keep_from = max(0, self._n_committed * spf - self._ctx)
+        keep_from -= keep_from % spf
         if keep_from > self._base:
             self._audio = self._audio[keep_from - self._base :]
             self._base = keep_from
@@ -397,7 +439,8 @@ class StreamingSession:
         if tail is not None and tail.size:
             path = np.concatenate([path, tail])
         prev = int(self._path[start - 1]) if start > 0 else BLANK
-        return decode_path(path, self._rec.tokens, FRAME_SECONDS, start * FRAME_SECONDS, prev)
+        seconds = self._rec.frame_seconds
+        return decode_path(path, self._rec.tokens, seconds, start * seconds, prev)
 
     def _all_frames(self) -> np.ndarray:
         parts = [*self._committed, self._tail]
@@ -422,7 +465,7 @@ class StreamingSession:
         if last < 0:
             return False
         trailing = self._n_committed + self._tail.shape[0] - 1 - last
-        return trailing * FRAME_SECONDS >= self._rec.options.endpoint_seconds
+        return trailing * self._rec.frame_seconds >= self._rec.options.endpoint_seconds
 
     def finish(self) -> Transcript:
         """Decode the rest of the audio and return the final transcript."""

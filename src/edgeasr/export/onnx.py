@@ -12,17 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.decoding import greedy_decode
+from edgeasr.decoding import CONTEXT_SECONDS_KEY, FRAME_SECONDS, FRAME_SECONDS_KEY, greedy_decode
 
-__all__ = ["check_parity", "export_onnx", "logprobs_of", "onnx_logprobs", "onnx_session"]
+__all__ = ["check_parity", "export_onnx", "logprobs_of", "onnx_logprobs", "onnx_session", "set_timing"]
 
 
 def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
     """Write ``model`` (a :class:`~edgeasr.training.model.CTCModel` in eval mode) as ONNX with dynamic batch and length.
 
     Inputs ``audio`` float32 [batch, samples] and ``audio_length`` int64 [batch]; outputs
-    ``logprobs`` float32 [batch, frames, vocab] and ``logprob_length`` int64 [batch].
+    ``logprobs`` float32 [batch, frames, vocab] and ``logprob_length`` int64 [batch]. The model's
+    frame duration and receptive half width go into the file's metadata
+    (:data:`~edgeasr.decoding.FRAME_SECONDS_KEY`, :data:`~edgeasr.decoding.CONTEXT_SECONDS_KEY`),
+    where the :class:`~edgeasr.recognizer.Recognizer` reads them.
     """
+    import onnx
     import torch
 
     model = model.eval()
@@ -44,7 +48,25 @@ def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
             verbose=False,
         )
         program.save(str(path))
+    proto = onnx.load(str(path))
+    set_timing(proto, float(getattr(model, "frame_seconds", FRAME_SECONDS)), getattr(model, "context_seconds", None))
+    onnx.save(proto, str(path))
     return path
+
+
+def set_timing(proto, frame_seconds: float, context_seconds: float | None = None) -> None:
+    """Record a model's frame duration and receptive half width in an ONNX ``ModelProto``'s metadata.
+
+    Earlier values of the same keys are replaced; ``context_seconds`` None leaves that key out.
+    """
+    values = {FRAME_SECONDS_KEY: frame_seconds, CONTEXT_SECONDS_KEY: context_seconds}
+    kept = [p for p in proto.metadata_props if p.key not in values]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in values.items():
+        if value is not None:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, repr(float(value))
 
 
 def onnx_session(path: Path):

@@ -169,7 +169,10 @@ class TensorRTRunner:
         audio_length = torch.tensor(lengths, dtype=torch.int64, device="cuda")
         self.context.set_input_shape("audio", tuple(audio.shape))
         self.context.set_input_shape("audio_length", tuple(audio_length.shape))
-        frames = (max(lengths) // 160 + 2) // 2
+        # the output length follows from the input shape (any stride): TensorRT resolves it once the inputs are set
+        frames = int(self.context.get_tensor_shape("logprobs")[1])
+        if frames < 0:  # not resolvable (an engine of an older TensorRT): the default model's stride of 2
+            frames = (max(lengths) // 160 + 2) // 2
         logprobs = torch.empty(len(waves), frames, len(TOKENS), dtype=torch.float32, device="cuda")
         out_len = torch.empty(len(waves), dtype=torch.int64, device="cuda")
         for name, t in (

@@ -3,7 +3,9 @@
 A QuartzNet-style stack sized for edge devices (about 1 M parameters at the defaults, at most 5 M
 by any shipped recipe). Convolutions only: it exports to ONNX with static operators, quantizes
 well to int8, builds in TensorRT, and runs on a phone CPU. The model consumes raw 16 kHz PCM and
-returns per-frame log-probabilities over :data:`edgeasr.decoding.TOKENS` every 20 ms.
+returns per-frame log-probabilities over :data:`edgeasr.decoding.TOKENS` every ``stride`` x 10 ms
+(20 ms at the default stride of 2; the export records it in the ONNX file's metadata, where the
+runtime reads it: :data:`edgeasr.decoding.FRAME_SECONDS_KEY`).
 
 Padding never changes the result: after every layer, frames past a row's length are zeroed, which
 is exactly what the next convolution would see at the end of an unpadded utterance. A batch of
@@ -31,7 +33,8 @@ class ModelConfig:
     channels: int = 256  # width of every encoder block
     kernels: tuple[int, ...] = (11, 13, 15, 17, 19)  # depthwise kernel size, one entry per block
     repeats: int = 2  # separable conv sub-layers per block (one residual connection per block)
-    stem_kernel: int = 11  # kernel of the stride-2 stem convolution
+    stem_kernel: int = 11  # kernel of the stem convolution
+    stride: int = 2  # the stem's time stride: one output frame per `stride` feature frames (2: 20 ms, 3: 30 ms)
     head_channels: int = 512  # width of the pointwise layer before the output projection
     dropout: float = 0.1  # dropout after every activation while training
     vocab_size: int = len(TOKENS)  # output tokens, blank included
@@ -53,9 +56,9 @@ class ModelConfig:
         return d
 
 
-def output_lengths(feature_lengths: torch.Tensor) -> torch.Tensor:
-    """Output frames for each feature length after the stride-2 stem: ceil(frames / 2)."""
-    return torch.div(feature_lengths + 1, 2, rounding_mode="floor")
+def output_lengths(feature_lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Output frames for each feature length after the stem: ceil(frames / stride)."""
+    return torch.div(feature_lengths + stride - 1, stride, rounding_mode="floor")
 
 
 def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -102,7 +105,9 @@ class CTCModel(nn.Module):
         self.cfg = cfg
         c = cfg.channels
         self.frontend = LogMelFrontend(cfg.frontend)
-        self.stem = SeparableConv(cfg.frontend.n_mels, c, cfg.stem_kernel, stride=2)
+        if cfg.stride < 1:
+            raise ValueError(f"stride must be at least 1, got {cfg.stride}")
+        self.stem = SeparableConv(cfg.frontend.n_mels, c, cfg.stem_kernel, stride=cfg.stride)
         self.blocks = nn.ModuleList(Block(c, k, cfg.repeats, cfg.dropout) for k in cfg.kernels)
         self.head = nn.Sequential(
             nn.Conv1d(c, cfg.head_channels, 1, bias=False),
@@ -111,13 +116,32 @@ class CTCModel(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Conv1d(cfg.head_channels, cfg.vocab_size, 1)
 
+    @property
+    def frame_seconds(self) -> float:
+        """Duration of one output frame (the feature hop times the stem's stride)."""
+        front = self.cfg.frontend
+        return round(front.hop_length * self.cfg.stride / front.sample_rate, 6)
+
+    @property
+    def context_seconds(self) -> float:
+        """Audio on each side of a frame that can change its output (the receptive field's half width).
+
+        The centred STFT window, the stem's half kernel of feature frames and each block's half
+        kernels of output frames; streaming and windowed decoding need at least this much context
+        for their output to equal one pass over the whole recording.
+        """
+        cfg, front = self.cfg, self.cfg.frontend
+        half_frames = sum(cfg.repeats * (k // 2) for k in cfg.kernels)
+        seconds = (front.n_fft // 2 + (cfg.stem_kernel // 2) * front.hop_length) / front.sample_rate
+        return round(seconds + half_frames * self.frame_seconds, 6)
+
     def num_parameters(self) -> int:
         """Trainable parameters (the frontend has none)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised features (batch, mels, frames) -> log-probs (batch, frames/2, vocab) and lengths."""
-        lengths = output_lengths(feature_lengths)
+        """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths."""
+        lengths = output_lengths(feature_lengths, self.cfg.stride)
         x = _mask(self.dropout(torch.relu(self.stem(features))), lengths)
         for block in self.blocks:
             x = block(x, lengths)
