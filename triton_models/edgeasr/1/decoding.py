@@ -6,8 +6,9 @@ this file into every version folder of the python flavour as ``decoding.py`` and
 loads it from there by path, so it imports only the standard library and numpy (flashlight-text
 when a beam search is built), never the rest of edgeasr.
 
-The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAME_SECONDS`;
-index 0 is the CTC blank.
+The acoustic model emits log-probabilities over :data:`TOKENS` every :data:`FRAME_SECONDS` (the
+default model's frame; a model with another stride records its own in the ONNX file's metadata
+under :data:`FRAME_SECONDS_KEY`); index 0 is the CTC blank.
 
 * :func:`greedy_decode`: best token per frame, repeats collapsed, blanks dropped, words timed.
 * :class:`SearchPool`: a batch's recognition work (beam searches, or the acoustic model and the
@@ -46,8 +47,10 @@ import numpy as np
 __all__ = [
     "BIAS_BOOST",
     "BLANK",
+    "CONTEXT_SECONDS_KEY",
     "DECODER_FILE",
     "FRAME_SECONDS",
+    "FRAME_SECONDS_KEY",
     "LM_FILE",
     "MODULE_FILE",
     "TOKENS",
@@ -67,7 +70,13 @@ TOKENS: tuple[str, ...] = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 """Model output tokens: blank, space, apostrophe, a-z (the labelling convention's character set)."""
 
 FRAME_SECONDS = 0.02
-"""Duration of one output frame: 10 ms feature hop times the model's stride of 2."""
+"""Duration of one output frame at the default stride: 10 ms feature hop times 2."""
+FRAME_SECONDS_KEY = "edgeasr.frame_seconds"
+"""ONNX metadata key of a model's frame duration in seconds (``edgeasr export`` writes it; a model
+without it has :data:`FRAME_SECONDS`)."""
+CONTEXT_SECONDS_KEY = "edgeasr.context_seconds"
+"""ONNX metadata key of the audio on each side of a frame that can change its output (the model's
+receptive field's half width, seconds): the least context windowed and streaming decoding keep."""
 
 LM_FILE = "lm.arpa"
 """The word n-gram of a version folder that ships a beam search."""
