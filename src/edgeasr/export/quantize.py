@@ -89,20 +89,5 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, method: str, calibration: li
         )
     else:
         raise ValueError(f"unknown quantization method {method!r} (dynamic or static)")
-    _keep_model_metadata(fp32_path, int8_path)
+    # both keep the model-level metadata (the frame and context seconds: tests/test_export.py)
     return int8_path
-
-
-def _keep_model_metadata(source: Path, target: Path) -> None:
-    """Copy the model-level metadata (the frame duration) that quantization did not carry over."""
-    import onnx
-
-    want = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
-    proto = onnx.load(str(target))
-    have = {p.key for p in proto.metadata_props}
-    missing = {k: v for k, v in want.items() if k not in have}
-    if missing:
-        for key, value in missing.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, str(target))
