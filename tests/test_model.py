@@ -64,3 +64,40 @@ def test_recipe_rejects_unknown_fields(tmp_path) -> None:
     bad.write_text("[optim]\nlearning_rate = 0.1\n")
     with pytest.raises(ValueError, match="learning_rate"):
         TrainRecipe.from_toml(bad)
+
+
+def test_blocks_grow_in_order_of_their_kernels() -> None:
+    from edgeasr.training.model import grown_block_positions
+
+    assert grown_block_positions((11, 13), (11, 11, 13, 13)) == [0, 2]
+    assert grown_block_positions((11, 13), (9, 11, 13, 15)) == [1, 2]
+    with pytest.raises(ValueError, match="subsequence"):
+        grown_block_positions((13, 11), (11, 13))
+
+
+def test_a_grown_model_computes_what_the_shallow_one_did_until_trained() -> None:
+    torch.manual_seed(0)
+    shallow = ModelConfig(channels=32, kernels=(5, 7), head_channels=48)
+    deep = ModelConfig(channels=32, kernels=(5, 5, 7, 7), head_channels=48)
+    source = CTCModel(shallow)
+    with torch.no_grad():  # batch-norm statistics away from their defaults, so a misplaced block shows
+        for p in source.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        for m in source.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    grown = CTCModel(deep)
+    assert grown.load_grown(source.state_dict(), shallow) == [1, 3]
+    assert grown.num_parameters() > source.num_parameters()
+    audio = 0.1 * torch.randn(2, 16000)
+    lengths = torch.tensor([16000, 9000])
+    with torch.no_grad():
+        a, la = source.eval()(audio, lengths)
+        b, lb = grown.eval()(audio, lengths)
+    assert torch.equal(la, lb)
+    torch.testing.assert_close(a, b)
+    assert a.exp().sum(-1).allclose(torch.ones(()))  # real log-probabilities, not an empty comparison
+    with pytest.raises(ValueError, match="only the blocks"):
+        wider = CTCModel(ModelConfig(channels=48, kernels=(5, 5, 7, 7), head_channels=48))
+        wider.load_grown(source.state_dict(), shallow)

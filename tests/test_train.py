@@ -176,3 +176,18 @@ def test_recipe_augment_table_and_extras_round_trip(tmp_path) -> None:
     path.write_text("[data]\nextra_manifests = []\nextra_repeats = [2]\n")
     with pytest.raises(ValueError, match="extra_repeats"):
         TrainRecipe.from_toml(path)
+
+
+def test_init_grows_a_deeper_recipe_from_a_shallower_checkpoint(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
+    kernels = tiny_recipe.model.kernels
+    deeper = replace(tiny_recipe, model=replace(tiny_recipe.model, kernels=tuple(k for k in kernels for _ in (0, 1))))
+    result = train(deeper, tmp_path, init=tiny_checkpoint, max_steps=2, progress=False)
+    ckpt = load_checkpoint(result.out_dir / "last.pt")
+    source = load_checkpoint(tiny_checkpoint)["model"]
+    assert ckpt["recipe"]["model"]["kernels"] == list(deeper.model.kernels)
+    last = tiny_recipe.model.repeats - 1
+    # block 0 of the source became block 0, block 1 became block 2; blocks 1 and 3 are new
+    shape = source[f"blocks.1.layers.{last}.pointwise.weight"].shape
+    assert ckpt["model"][f"blocks.2.layers.{last}.pointwise.weight"].shape == shape
+    assert ckpt["model"][f"blocks.3.layers.{last}.norm.weight"].abs().max() < 0.05  # started at zero, two steps in
+    assert ckpt["model"]["blocks.3.layers.0.pointwise.weight"].abs().max() > 0.0

@@ -14,7 +14,8 @@ different-length utterances therefore gives each row the output it would have al
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from edgeasr.decoding import TOKENS
 from edgeasr.features import FrontendConfig
 from edgeasr.training.frontend import LogMelFrontend
 
-__all__ = ["CTCModel", "ModelConfig", "output_lengths"]
+__all__ = ["CTCModel", "ModelConfig", "grown_block_positions", "output_lengths"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,26 @@ class ModelConfig:
 def output_lengths(feature_lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
     """Output frames for each feature length after the stem: ceil(frames / stride)."""
     return torch.div(feature_lengths + stride - 1, stride, rounding_mode="floor")
+
+
+def grown_block_positions(source: Sequence[int], target: Sequence[int]) -> list[int]:
+    """Where a shallower model's blocks go in a deeper one: kernel sizes matched in order.
+
+    Each source block takes the first unused target position with its kernel after the previous
+    one's (``(11, 13)`` into ``(11, 11, 13, 13)`` gives ``[0, 2]``).
+
+    Raises:
+        ValueError: ``source`` is not a subsequence of ``target``.
+    """
+    positions, at = [], 0
+    for kernel in source:
+        while at < len(target) and target[at] != kernel:
+            at += 1
+        if at == len(target):
+            raise ValueError(f"the blocks {tuple(source)} are not a subsequence of {tuple(target)}")
+        positions.append(at)
+        at += 1
+    return positions
 
 
 def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -138,6 +159,50 @@ class CTCModel(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameters (the frontend has none)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def load_grown(self, state: dict[str, torch.Tensor], source: ModelConfig) -> list[int]:
+        """Load a shallower trained model of the same widths; the blocks it lacks start as identities.
+
+        The source's blocks go where :func:`grown_block_positions` puts them. Every other block's
+        last batch norm starts at zero scale and shift, so the block adds nothing to its residual
+        and the grown model computes exactly what the source did (in eval mode) until training
+        moves those scales: more capacity without losing what was learnt.
+
+        Args:
+            state: the source model's ``state_dict``.
+            source: the source's :class:`ModelConfig`; everything but ``kernels`` and ``dropout``
+                must equal this model's.
+
+        Returns:
+            The positions of the new (identity) blocks.
+
+        Raises:
+            ValueError: the widths, stride, frontend or vocabulary differ, or the source's blocks
+                do not fit (see :func:`grown_block_positions`).
+        """
+        mine = replace(self.cfg, kernels=(), dropout=0.0)
+        theirs = replace(source, kernels=(), dropout=0.0)
+        if mine != theirs:
+            raise ValueError(f"only the blocks may differ to grow a model: {theirs} is not {mine}")
+        positions = grown_block_positions(source.kernels, self.cfg.kernels)
+        moved = {}
+        for key, value in state.items():
+            if key.startswith("blocks."):
+                _, index, rest = key.split(".", 2)
+                key = f"blocks.{positions[int(index)]}.{rest}"
+            moved[key] = value
+        new = [i for i in range(len(self.blocks)) if i not in positions]
+        with torch.no_grad():
+            for i in new:
+                norm = self.blocks[i].layers[-1].norm
+                norm.weight.zero_()
+                norm.bias.zero_()
+        missing, unexpected = self.load_state_dict(moved, strict=False)
+        kept = {f"blocks.{i}." for i in new}
+        stray = [k for k in missing if not any(k.startswith(p) for p in kept)]
+        if stray or unexpected:
+            raise ValueError(f"grown model's weights do not line up: missing {stray}, unexpected {unexpected}")
+        return new
 
     def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths."""

@@ -10,8 +10,10 @@ What a run writes into its output folder:
 
 Every checkpoint loads with ``torch.load(weights_only=True)``. ``--init CHECKPOINT`` starts from
 another model's weights (and its feature normalisation) with a fresh optimizer: fine-tuning, and
-the continuous-training path. Several GPUs: launch with ``torchrun --nproc-per-node N -m edgeasr
-train ...``; each rank takes every N-th batch and DistributedDataParallel averages gradients.
+the continuous-training path; a recipe with more blocks than the checkpoint grows it
+(:meth:`CTCModel.load_grown`: the new blocks start as identities). Several GPUs: launch with
+``torchrun --nproc-per-node N -m edgeasr train ...``; each rank takes every N-th batch and
+DistributedDataParallel averages gradients.
 """
 
 from __future__ import annotations
@@ -350,7 +352,12 @@ def train(
         init_from = state.get("init_from")
     elif init is not None:
         src = load_checkpoint(init)
-        model.load_state_dict(src["model"])
+        source = ModelConfig.from_dict(src["recipe"]["model"])
+        if source.kernels != model.cfg.kernels:  # a deeper recipe grows from a shallower checkpoint
+            grown = model.load_grown(src["model"], source)
+            print(f"grown from {init}: blocks {grown} of {len(model.cfg.kernels)} start as identities")
+        else:
+            model.load_state_dict(src["model"])
         init_from = str(init)
     else:
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
