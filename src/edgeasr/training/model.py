@@ -198,8 +198,8 @@ class CTCModel(nn.Module):
                 norm.weight.zero_()
                 norm.bias.zero_()
         missing, unexpected = self.load_state_dict(moved, strict=False)
-        kept = {f"blocks.{i}." for i in new}
-        stray = [k for k in missing if not any(k.startswith(p) for p in kept)]
+        fresh = tuple(f"blocks.{i}." for i in new)
+        stray = [k for k in missing if not k.startswith(fresh)]
         if stray or unexpected:
             raise ValueError(f"grown model's weights do not line up: missing {stray}, unexpected {unexpected}")
         return new
