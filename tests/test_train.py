@@ -189,5 +189,8 @@ def test_init_grows_a_deeper_recipe_from_a_shallower_checkpoint(tiny_recipe, tin
     # block 0 of the source became block 0, block 1 became block 2; blocks 1 and 3 are new
     shape = source[f"blocks.1.layers.{last}.pointwise.weight"].shape
     assert ckpt["model"][f"blocks.2.layers.{last}.pointwise.weight"].shape == shape
+    for key in ("layers.0.depthwise.weight", f"layers.{last}.pointwise.weight"):  # two Adam steps move little
+        torch.testing.assert_close(ckpt["model"][f"blocks.2.{key}"], source[f"blocks.1.{key}"], atol=0.02, rtol=0)
+        torch.testing.assert_close(ckpt["model"][f"blocks.0.{key}"], source[f"blocks.0.{key}"], atol=0.02, rtol=0)
     assert ckpt["model"][f"blocks.3.layers.{last}.norm.weight"].abs().max() < 0.05  # started at zero, two steps in
     assert ckpt["model"]["blocks.3.layers.0.pointwise.weight"].abs().max() > 0.0
