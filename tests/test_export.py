@@ -147,6 +147,25 @@ def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, 
     assert not os.path.exists(str(bundle) + ".partial")
 
 
+def test_the_room_a_model_asks_for_travels_in_its_file(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    """A target's input_pad_seconds lands in the model's metadata, where the Recognizer reads it."""
+    import onnx
+
+    from edgeasr.features import PAD_SECONDS_KEY
+
+    target = ExportTarget(name="edge", format="edge", input_pad_seconds=0.5)
+    export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=tmp_path / "padded")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "padded" / "model.onnx")).metadata_props}
+    assert float(meta[PAD_SECONDS_KEY]) == 0.5 and Recognizer(tmp_path / "padded").pad_seconds == 0.5
+    # the default takes the checkpoint's own (none for the tiny recipe): no key, no padding
+    export_checkpoint(tiny_checkpoint, ExportTarget(name="edge", format="edge"), out=tmp_path / "plain")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "plain" / "model.onnx")).metadata_props}
+    assert PAD_SECONDS_KEY not in meta and Recognizer(tmp_path / "plain").pad_seconds == 0.0
+    (tmp_path / "far.toml").write_text("[target]\ninput_pad_seconds = 9.0\n")
+    with pytest.raises(ValueError, match="input_pad_seconds"):
+        ExportTarget.from_toml(tmp_path / "far.toml")
+
+
 def test_beam_target_ships_the_tuned_decoder(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from edgeasr.training.language_model import NGramModel, sentences_from_manifests

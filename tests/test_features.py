@@ -9,15 +9,21 @@ import numpy as np
 import pytest
 
 from edgeasr.features import (
+    PAD_SECONDS_KEY,
+    ROOM_TONE_DBFS,
     FrontendConfig,
     LevelConfig,
     LevelMeter,
     dft_tables,
     frame_count,
     hann_window,
+    input_pad_seconds,
     level_gain_db,
     log_mel,
     mel_filterbank,
+    model_input,
+    pad_room_tone,
+    room_tone,
 )
 
 
@@ -102,3 +108,39 @@ def test_a_stream_measured_in_chunks_gets_the_gain_of_the_whole() -> None:
     gains = [meter.update(x[i : i + 2560]).gain_db() for i in range(0, x.size, 2560)]
     assert gains[-1] == pytest.approx(level_gain_db(x), abs=1e-9)  # the same computation, chunked
     assert all(g > 10 for g in gains)  # quiet from the first chunk on: it is amplified at once
+
+
+def test_room_tone_is_quiet_pink_and_the_same_every_time() -> None:
+    lead, trail = room_tone(8000)
+    again, _ = room_tone(8000)
+    assert lead.size == trail.size == 8000 and np.array_equal(lead, again) and not np.array_equal(lead, trail)
+    both = np.concatenate([lead, trail]).astype(np.float64)
+    assert 20 * np.log10(np.sqrt(np.mean(both**2))) == pytest.approx(ROOM_TONE_DBFS, abs=0.1)
+    power = np.abs(np.fft.rfft(both)) ** 2
+    assert power[10:200].mean() > 10 * power[-2000:].mean()  # pink: far more low than high energy
+    with pytest.raises(ValueError):
+        lead[0] = 1.0  # read-only: a caller cannot change what every other path lays down
+    assert [a.size for a in room_tone(0)] == [0, 0]
+
+
+def test_padding_surrounds_the_recording_and_the_gain_is_the_recordings_own() -> None:
+    rng = np.random.default_rng(0)
+    speech = (0.01 * rng.standard_normal(16000)).astype(np.float32)  # quiet: it gets gain
+    padded = pad_room_tone(speech, 0.5)
+    lead, trail = room_tone(8000)
+    assert padded.size == 32000 and np.array_equal(padded[8000:24000], speech)
+    assert np.array_equal(padded[:8000], lead) and np.array_equal(padded[24000:], trail)
+    assert np.array_equal(pad_room_tone(speech, 0.0), speech)
+    gain = level_gain_db(speech)
+    assert gain > 10  # the tone does not change the gain; the gain scales the tone with the speech
+    heard = model_input(speech, 0.5)
+    np.testing.assert_allclose(heard, padded * np.float32(10 ** (gain / 20)), rtol=1e-6)
+    np.testing.assert_allclose(model_input(speech, 0.0), heard[8000:24000], rtol=1e-6)
+
+
+def test_the_padding_a_model_asks_for_is_read_from_its_metadata() -> None:
+    assert input_pad_seconds({}) == 0.0
+    assert input_pad_seconds({PAD_SECONDS_KEY: "0.5"}) == 0.5
+    for bad in ("-0.1", "7", "nan", "half a second"):
+        with pytest.raises(ValueError, match=PAD_SECONDS_KEY):
+            input_pad_seconds({PAD_SECONDS_KEY: bad})

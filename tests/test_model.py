@@ -101,3 +101,13 @@ def test_a_grown_model_computes_what_the_shallow_one_did_until_trained() -> None
     with pytest.raises(ValueError, match="only the blocks"):
         wider = CTCModel(ModelConfig(channels=48, kernels=(5, 5, 7, 7), head_channels=48))
         wider.load_grown(source.state_dict(), shallow)
+
+
+def test_the_room_a_model_asks_for_is_part_of_its_config() -> None:
+    """input_pad_seconds travels in the recipe and checkpoint (from_dict/to_dict); out of range is refused."""
+    cfg = ModelConfig(channels=16, kernels=(3,), head_channels=16, input_pad_seconds=0.5)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and CTCModel(cfg).input_pad_seconds == 0.5
+    assert ModelConfig.from_dict({"channels": 16}).input_pad_seconds == 0.0  # checkpoints from before it
+    for bad in (-0.1, 5.5):
+        with pytest.raises(ValueError, match="input_pad_seconds"):
+            ModelConfig(input_pad_seconds=bad)

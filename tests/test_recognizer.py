@@ -14,7 +14,7 @@ import pytest
 from edgeasr.audio import AudioError, load_audio
 from edgeasr.features import LevelConfig
 from edgeasr.manifest import read_manifest, resolve_audio_path
-from edgeasr.recognizer import Recognizer, RecognizerOptions
+from edgeasr.recognizer import Recognizer, RecognizerOptions, resolve_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "manifest.jsonl"
@@ -331,3 +331,63 @@ def test_a_stride3_model_is_windowed_streamed_and_timed_by_its_own_frame(
     assert len(final.words) >= 2 and final.words == offline.words  # an untrained model's words, but timed alike
     assert final.words[-1].end <= long_audio.size / 16000 + 0.03
     assert all(round(w.start / 0.03, 6).is_integer() for w in final.words)  # on the 30 ms grid, not 20 ms
+
+
+@pytest.fixture(scope="module")
+def padded_model(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped model's latest version, its file asking for 0.5 s of room tone (card re-signed)."""
+    import shutil
+
+    import onnx
+
+    from edgeasr.export.onnx import set_timing
+    from edgeasr.modelcard import ModelCard, sha256_file
+    from edgeasr.recognizer import model_timing
+
+    source = resolve_model_dir(model_dir).parent
+    folder = tmp_path_factory.mktemp("padded") / "1"
+    shutil.copytree(source, folder)
+    proto = onnx.load(str(folder / "model.onnx"))
+    frame, context = model_timing(Recognizer(source).session)
+    set_timing(proto, frame, context, 0.5)
+    onnx.save(proto, str(folder / "model.onnx"))
+    card = ModelCard.from_json(folder)
+    dataclasses.replace(card, files={**card.files, "model.onnx": sha256_file(folder / "model.onnx")}).to_json(folder)
+    return folder
+
+
+def test_a_model_that_asks_for_room_hears_it_offline_batched_and_streamed(rec: Recognizer, padded_model: Path) -> None:
+    """Every path lays the same room tone around the utterance; the words keep the recording's clock."""
+    from edgeasr.features import model_input
+
+    padded = Recognizer(padded_model)
+    assert padded.pad_seconds == 0.5 and rec.pad_seconds == 0.0
+    waves, texts = _samples()
+    wave, text = waves[0], texts[0]
+    logprobs = padded.logprobs(wave, 16000)
+    assert logprobs.shape[0] == padded.frames_for(wave.size + 16000)  # 0.5 s before and after
+    np.testing.assert_allclose(logprobs, padded._run(model_input(wave, 0.5)), atol=1e-5)
+    assert not np.allclose(logprobs[25:-25], rec.logprobs(wave, 16000), atol=1e-3)  # the model hears the room
+
+    offline = padded.transcribe(wave, 16000)
+    assert offline.text == text  # a clean sample: still right with the room around it
+    # on the recording's clock: the first word starts where the speech does (0.16 s, by energy), not 0.5 s later
+    energy = np.sqrt(np.convolve(wave.astype(np.float64) ** 2, np.ones(320) / 320, "same"))
+    onset = np.argmax(energy > 0.1 * energy.max()) / 16000
+    assert onset == pytest.approx(0.158, abs=0.01)
+    assert offline.words[0].start == pytest.approx(onset, abs=0.1)
+    assert offline.words[-1].end <= wave.size / 16000
+
+    assert [t.text for t in padded.transcribe_batch(waves[:3])] == [padded.transcribe(w, 16000).text for w in waves[:3]]
+
+    # a stream lays the tone down as the audio arrives: with the level held fixed (the stream's
+    # gain is causal), its frames are the offline frames, and so are its words and their times
+    fixed = Recognizer(padded_model, RecognizerOptions(level=LevelConfig(normalize=False)))
+    stream = fixed.create_stream()
+    for start in range(0, wave.size, 2560):
+        stream.accept_waveform(wave[start : start + 2560], 16000)
+    final = stream.finish()
+    np.testing.assert_allclose(np.concatenate(stream._committed), fixed.logprobs(wave, 16000), atol=1e-3)
+    alone = fixed.transcribe(wave, 16000)
+    assert final.text == alone.text and final.words == alone.words
+    assert final.text == text and final.words[0].start == pytest.approx(onset, abs=0.1)

@@ -194,3 +194,32 @@ def test_init_grows_a_deeper_recipe_from_a_shallower_checkpoint(tiny_recipe, tin
         torch.testing.assert_close(ckpt["model"][f"blocks.0.{key}"], source[f"blocks.0.{key}"], atol=0.02, rtol=0)
     assert ckpt["model"][f"blocks.3.layers.{last}.norm.weight"].abs().max() < 0.05  # started at zero, two steps in
     assert ckpt["model"]["blocks.3.layers.0.pointwise.weight"].abs().max() > 0.0
+
+
+def test_the_dev_check_hears_the_room_the_model_asks_for(tiny_checkpoint, tiny_corpus) -> None:
+    """evaluate_model lays the model's input_pad_seconds of room tone around each row, as the runtime does."""
+    import torch
+
+    from edgeasr.decoding import greedy_decode
+    from edgeasr.features import pad_room_tone
+    from edgeasr.manifest import load_row_audio, read_manifest
+    from edgeasr.training.model import CTCModel
+    from edgeasr.training.train import evaluate_model, load_model
+
+    plain, _ = load_model(tiny_checkpoint)
+    padded = CTCModel(replace(plain.cfg, input_pad_seconds=0.5)).eval()
+    padded.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # the tiny model says little: favour letters, so that its output has words
+        for m in (plain, padded):
+            m.output.bias[2:] += 2.0
+    manifest = tiny_corpus / "dev.jsonl"
+    rows = read_manifest(manifest)[:6]
+    expected = []
+    with torch.no_grad():
+        for row in rows:
+            wave = pad_room_tone(load_row_audio(row, manifest), 0.5)
+            logp, n = padded(torch.from_numpy(wave)[None], torch.tensor([wave.size]))
+            expected.append(greedy_decode(logp[0, : int(n[0])].numpy()).text)
+    got = evaluate_model(padded, rows, manifest, torch.device("cpu"))["hypotheses"]
+    assert any(expected) and got == expected
+    assert evaluate_model(plain, rows, manifest, torch.device("cpu"))["hypotheses"] != expected

@@ -212,3 +212,34 @@ def test_a_tone_gives_no_words_as_on_device(grpc) -> None:
     t = np.arange(32000) / 16000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
     assert infer_text(grpc, audio=tone) == ""
+
+
+def test_a_model_that_asks_for_room_hears_the_same_room_served(tmp_path, asr_onnx, speechlike) -> None:
+    """A version whose file asks for 0.5 s of room tone: Triton lays down what the Recognizer does."""
+    import onnx
+
+    from conftest import _published_repo
+    from edgeasr.export.onnx import set_timing
+    from edgeasr.recognizer import Recognizer, RecognizerOptions
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    proto = onnx.load(str(asr_onnx))
+    set_timing(proto, 0.02, None, 0.5)
+    padded = tmp_path / "padded.onnx"
+    onnx.save(proto, str(padded))
+    root = _published_repo(tmp_path / "models", padded)
+    rec = Recognizer(root / "edgeasr", RecognizerOptions(decoder="greedy"))
+    assert rec.pad_seconds == 0.5
+    with TritonServer(root) as server:
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        for audio in speechlike[2:6]:
+            result = client.infer("edgeasr", make_inputs(audio=audio[None]))
+            served = result.as_numpy("LOGPROBS")[0]
+            assert served.shape[0] == -(-(audio.size + 16000) // 320)  # 0.5 s of tone on each side
+            np.testing.assert_allclose(served, rec.logprobs(audio, 16000), atol=1e-4)
+            text = result.as_numpy("TEXT")[0, 0].decode()
+            assert text and text == rec.transcribe(audio, 16000).text

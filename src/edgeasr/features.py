@@ -22,12 +22,15 @@ reflection) so that a padded batch row and the same audio alone give identical f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 __all__ = [
     "DFT_FACTORS",
     "LEVEL_FRAME",
+    "PAD_SECONDS_KEY",
+    "ROOM_TONE_DBFS",
     "FrontendConfig",
     "LevelConfig",
     "LevelMeter",
@@ -35,14 +38,25 @@ __all__ = [
     "dft_tables",
     "frame_count",
     "hann_window",
+    "input_pad_seconds",
     "level_gain_db",
     "log_mel",
     "mel_filterbank",
+    "model_input",
     "not_speech",
+    "pad_room_tone",
+    "pink_noise",
+    "room_tone",
 ]
 
 LEVEL_FRAME = 320
 """Frame length of the level measurement, samples (20 ms at 16 kHz), as the data stage's conditioning."""
+
+PAD_SECONDS_KEY = "edgeasr.input_pad_seconds"
+"""ONNX metadata key: seconds of room tone the runtime lays before and after an utterance (absent: none)."""
+
+ROOM_TONE_DBFS = -70.0
+"""RMS of the room tone that input padding lays down (a quiet room through a device microphone)."""
 
 DFT_FACTORS = (16, 32)
 """The 512-point DFT as N1 x N2: sample n = N2 * n1 + n2, bin k = k1 + N1 * k2."""
@@ -180,6 +194,94 @@ def not_speech(audio: np.ndarray, steady_db: float = STEADY_DB) -> str:
     if active.size >= 100 and float(active.std()) < steady_db:  # a second or more, steady throughout
         return "a steady signal (tone, hum or noise)"
     return ""
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink (1/f power) noise with unit RMS.
+
+    Args:
+        n: number of samples.
+        rng: random generator.
+
+    Returns:
+        float32 noise of length ``n``.
+    """
+    if n <= 0:
+        return np.zeros(0, np.float32)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    spec /= np.sqrt(f)
+    spec[0] = 0.0
+    out = np.fft.irfft(spec, n)
+    return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _room_tone(samples: int) -> np.ndarray:
+    tone = pink_noise(2 * samples, np.random.default_rng(20261203)) * np.float32(10.0 ** (ROOM_TONE_DBFS / 20.0))
+    tone.flags.writeable = False
+    return tone
+
+
+def room_tone(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lead and the tail of input padding: ``samples`` each of pink noise at :data:`ROOM_TONE_DBFS`.
+
+    Always the same samples for the same length (a fixed seed), so every path that pads an
+    utterance (the ``Recognizer``, its streams, the Triton model, the training dev check) feeds
+    the model identical audio. The arrays are read-only.
+    """
+    if samples <= 0:
+        empty = np.zeros(0, np.float32)
+        return empty, empty
+    tone = _room_tone(int(samples))
+    return tone[:samples], tone[samples:]
+
+
+def pad_room_tone(audio: np.ndarray, seconds: float, sample_rate: int = 16_000) -> np.ndarray:
+    """``audio`` with ``seconds`` of quiet room tone (:func:`room_tone`) before and after it.
+
+    A model trained on recordings that start and end in a quiet room hears a clip cut tight
+    around its words (a first phoneme at sample 0) worse than the same clip with a little room
+    around it; an export records how much it wants (:data:`PAD_SECONDS_KEY`) and the runtime lays
+    it down before the level gain, so the tone scales with the recording as a real room would.
+    """
+    n = round(seconds * sample_rate)
+    x = np.asarray(audio, dtype=np.float32)
+    if n <= 0:
+        return x
+    lead, trail = room_tone(n)
+    return np.concatenate([lead, x, trail])
+
+
+def input_pad_seconds(metadata: dict[str, str]) -> float:
+    """The input padding an ONNX model's metadata asks for (:data:`PAD_SECONDS_KEY`; 0 when absent).
+
+    Raises:
+        ValueError: the value is not a number of seconds between 0 and 5.
+    """
+    value = metadata.get(PAD_SECONDS_KEY)
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.0 <= seconds <= 5.0:
+        raise ValueError(f"{PAD_SECONDS_KEY}={value!r}: must be a number of seconds from 0 to 5")
+    return seconds
+
+
+def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()) -> np.ndarray:
+    """What a model hears of a recording: its room tone around it (:func:`pad_room_tone`), at the level gain.
+
+    The gain is the recording's own (:func:`level_gain_db`, the padding does not change it) and
+    applies to the tone as well, so the room sounds as quiet beside the speech as in the
+    recording. The ``Recognizer`` and the Triton model both call this; a stream builds the same
+    samples as they arrive.
+    """
+    gain = level_gain_db(audio, level)
+    return apply_gain(pad_room_tone(audio, pad_seconds), gain)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:

@@ -44,7 +44,16 @@ from edgeasr.decoding import (
     decode_path,
     greedy_decode,
 )
-from edgeasr.features import LevelConfig, LevelMeter, apply_gain, level_gain_db, not_speech
+from edgeasr.features import (
+    LevelConfig,
+    LevelMeter,
+    apply_gain,
+    input_pad_seconds,
+    level_gain_db,
+    model_input,
+    not_speech,
+    room_tone,
+)
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "model_timing", "resolve_model_dir"]
 
@@ -126,6 +135,8 @@ class Recognizer:
         so.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         self.frame_seconds, model_context = model_timing(self.session)
+        # quiet room tone laid before and after every utterance, as the model asks (0: none)
+        self.pad_seconds = input_pad_seconds(self.session.get_modelmeta().custom_metadata_map)
         # windows and streams keep enough context that their frames equal one pass over the whole audio
         self.context_seconds = max(self.options.context_seconds, model_context or 0.0)
         self.samples_per_frame = round(self.frame_seconds * SAMPLE_RATE)  # 320 at the default 20 ms
@@ -185,8 +196,18 @@ class Recognizer:
         return wave
 
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
-        wave = self._load(audio, sample_rate, name)
-        return apply_gain(wave, level_gain_db(wave, self.options.level))
+        return self._model_input(self._load(audio, sample_rate, name))
+
+    def _model_input(self, wave: np.ndarray) -> np.ndarray:
+        """What the model hears of a recording: its room tone around it, at the recording's level gain."""
+        return model_input(wave, self.pad_seconds, self.options.level)
+
+    def _unpadded(self, decoded: Transcript, samples: int) -> tuple[Word, ...]:
+        """Words of a padded utterance's decoding on the recording's own clock (within ``[0, duration]``)."""
+        if not self.pad_seconds:
+            return decoded.words
+        end = samples / SAMPLE_RATE
+        return tuple(Word(w.text, min(max(w.start, 0.0), end), min(max(w.end, 0.0), end)) for w in decoded.words)
 
     def add_observer(self, fn: Callable[[np.ndarray, Transcript, np.ndarray], None]) -> None:
         """Call ``fn(audio, transcript, logprobs)`` after every :meth:`transcribe` (opt-in monitoring).
@@ -203,7 +224,11 @@ class Recognizer:
                 fn(wave, result, logprobs)
 
     def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
-        """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long."""
+        """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long.
+
+        The frames cover the model's input: the recording with the room tone the model asks for
+        (:attr:`pad_seconds` before and after it).
+        """
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         wave = self._prepare(audio, sample_rate, name)
         return self._windowed(wave)
@@ -250,16 +275,17 @@ class Recognizer:
         started = time.perf_counter()
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         raw = self._load(audio, sample_rate, name)
-        wave = apply_gain(raw, level_gain_db(raw, self.options.level))
-        reason = not_speech(wave)
+        reason = not_speech(apply_gain(raw, level_gain_db(raw, self.options.level)))
         if reason:  # a tone, hum, steady noise or silence: no words, and why
             result = Transcript("", (), time.perf_counter() - started, self.version, extra={"not_speech": reason})
             if self._observers:
                 self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
             return result
-        logprobs = self._windowed(wave)
-        decoded = self.decode(logprobs, bias=bias)
-        result = Transcript(decoded.text, decoded.words, time.perf_counter() - started, self.version)
+        logprobs = self._windowed(self._model_input(raw))
+        decoded = self.decode(logprobs, -self.pad_seconds, bias=bias)
+        result = Transcript(
+            decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version
+        )
         if self._observers:
             self._notify(raw, result, logprobs)
         return result
@@ -269,17 +295,17 @@ class Recognizer:
         started = time.perf_counter()
         for i, w in enumerate(waves):
             check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
-        waves = [apply_gain(w, level_gain_db(w, self.options.level)) for w in waves]
-        lengths = np.array([w.size for w in waves], np.int64)
-        batch = np.zeros((len(waves), int(lengths.max())), np.float32)
-        for i, w in enumerate(waves):
+        inputs = [self._model_input(w) for w in waves]
+        lengths = np.array([w.size for w in inputs], np.int64)
+        batch = np.zeros((len(inputs), int(lengths.max())), np.float32)
+        for i, w in enumerate(inputs):
             batch[i, : w.size] = w
         logp, out_len = self.session.run(None, {"audio": batch, "audio_length": lengths})
         elapsed = time.perf_counter() - started
         results = []
-        for i in range(len(waves)):
-            r = self.decode(logp[i, : int(out_len[i])])
-            results.append(Transcript(r.text, r.words, elapsed, self.version))
+        for i, w in enumerate(waves):
+            r = self.decode(logp[i, : int(out_len[i])], -self.pad_seconds)
+            results.append(Transcript(r.text, self._unpadded(r, w.size), elapsed, self.version))
         return results
 
     def create_stream(self) -> StreamingSession:
@@ -339,7 +365,10 @@ class StreamingSession:
         self._update = max(1, int(recognizer.options.stream_update_seconds * SAMPLE_RATE))
         self._max_samples = int(recognizer.options.max_seconds * SAMPLE_RATE)
         self._space = recognizer.tokens.index(" ") if " " in recognizer.tokens else -1
-        self._audio = np.zeros(0, np.float32)
+        # the model's input: the room tone it asks for, then the stream, then (at finish) more tone
+        self._lead, self._trail = room_tone(round(recognizer.pad_seconds * SAMPLE_RATE))
+        self._audio = np.array(self._lead, np.float32)
+        self._length = self._lead.size  # samples of model input so far (tone included)
         self._base = 0  # global sample index of self._audio[0] (a multiple of samples_per_frame)
         self._committed: list[np.ndarray] = []  # log-probabilities of committed frames (the final decode)
         self._n_committed = 0
@@ -392,12 +421,13 @@ class StreamingSession:
         self._audio = np.concatenate([self._audio, chunk])
         self._meter.update(chunk)
         self.samples_received += chunk.size
+        self._length += chunk.size
         self._pending += chunk.size
 
     def _advance(self, final: bool) -> None:
-        total = self.samples_received
+        total = self._length
         self._pending = 0
-        if total == 0:
+        if self.samples_received == 0:
             return
         spf = self._spf
         seg_start = max(self._base, self._n_committed * spf - self._ctx)
@@ -440,7 +470,7 @@ class StreamingSession:
             path = np.concatenate([path, tail])
         prev = int(self._path[start - 1]) if start > 0 else BLANK
         seconds = self._rec.frame_seconds
-        return decode_path(path, self._rec.tokens, seconds, start * seconds, prev)
+        return decode_path(path, self._rec.tokens, seconds, start * seconds - self._rec.pad_seconds, prev)
 
     def _all_frames(self) -> np.ndarray:
         parts = [*self._committed, self._tail]
@@ -451,7 +481,8 @@ class StreamingSession:
         """The best guess so far (its last words may still change; updated once per ``stream_update_seconds``)."""
         rest = self._decode(self._done, self._n_committed, self._tail.argmax(axis=-1) if self._tail.size else None)
         words = (*self._words, *rest.words)
-        return Transcript(text=" ".join(w.text for w in words), words=words)
+        heard = Transcript(text=" ".join(w.text for w in words), words=words)
+        return Transcript(text=heard.text, words=self._rec._unpadded(heard, self.samples_received))
 
     @property
     def is_endpoint(self) -> bool:
@@ -471,6 +502,11 @@ class StreamingSession:
         """Decode the rest of the audio and return the final transcript."""
         if self._resampler is not None:  # the resampler's last samples
             self._append(np.asarray(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32))
+        if self.samples_received and self._trail.size:  # the room tone after the speech, unmetered
+            self._audio = np.concatenate([self._audio, self._trail])
+            self._length += self._trail.size
+            self._trail = self._trail[:0]
         self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
-        return self._rec.decode(self._all_frames())
+        decoded = self._rec.decode(self._all_frames(), -self._rec.pad_seconds)
+        return Transcript(text=decoded.text, words=self._rec._unpadded(decoded, self.samples_received))

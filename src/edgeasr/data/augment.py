@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE
+from edgeasr.features import pink_noise
 
 __all__ = [
     "AugmentOptions",
@@ -122,27 +123,6 @@ class AugmentOptions:
 # ----------------------------------------------------------------------------------------------
 # Building blocks (each usable on its own)
 # ----------------------------------------------------------------------------------------------
-
-
-def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Pink (1/f power) noise with unit RMS.
-
-    Args:
-        n: number of samples.
-        rng: random generator.
-
-    Returns:
-        float32 noise of length ``n``.
-    """
-    if n <= 0:
-        return np.zeros(0, np.float32)
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.arange(spec.size, dtype=np.float64)
-    f[0] = 1.0
-    spec /= np.sqrt(f)
-    spec[0] = 0.0
-    out = np.fft.irfft(spec, n)
-    return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
 
 
 def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:

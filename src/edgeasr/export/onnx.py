@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeasr.decoding import CONTEXT_SECONDS_KEY, FRAME_SECONDS, FRAME_SECONDS_KEY, greedy_decode
+from edgeasr.features import PAD_SECONDS_KEY
 
 __all__ = ["check_parity", "export_onnx", "logprobs_of", "onnx_logprobs", "onnx_session", "set_timing"]
 
@@ -22,9 +23,10 @@ def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
 
     Inputs ``audio`` float32 [batch, samples] and ``audio_length`` int64 [batch]; outputs
     ``logprobs`` float32 [batch, frames, vocab] and ``logprob_length`` int64 [batch]. The model's
-    frame duration and receptive half width go into the file's metadata
-    (:data:`~edgeasr.decoding.FRAME_SECONDS_KEY`, :data:`~edgeasr.decoding.CONTEXT_SECONDS_KEY`),
-    where the :class:`~edgeasr.recognizer.Recognizer` reads them.
+    frame duration, receptive half width and input padding go into the file's metadata
+    (:data:`~edgeasr.decoding.FRAME_SECONDS_KEY`, :data:`~edgeasr.decoding.CONTEXT_SECONDS_KEY`,
+    :data:`~edgeasr.features.PAD_SECONDS_KEY`), where the :class:`~edgeasr.recognizer.Recognizer`
+    and the Triton model read them.
     """
     import onnx
     import torch
@@ -49,17 +51,27 @@ def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
         )
         program.save(str(path))
     proto = onnx.load(str(path))
-    set_timing(proto, float(getattr(model, "frame_seconds", FRAME_SECONDS)), getattr(model, "context_seconds", None))
+    set_timing(
+        proto,
+        float(getattr(model, "frame_seconds", FRAME_SECONDS)),
+        getattr(model, "context_seconds", None),
+        float(getattr(model, "input_pad_seconds", 0.0)),
+    )
     onnx.save(proto, str(path))
     return path
 
 
-def set_timing(proto, frame_seconds: float, context_seconds: float | None = None) -> None:
-    """Record a model's frame duration and receptive half width in an ONNX ``ModelProto``'s metadata.
+def set_timing(proto, frame_seconds: float, context_seconds: float | None = None, pad_seconds: float = 0.0) -> None:
+    """Record a model's frame duration, receptive half width and input padding in an ONNX ``ModelProto``'s metadata.
 
-    Earlier values of the same keys are replaced; ``context_seconds`` None leaves that key out.
+    Earlier values of the same keys are replaced; ``context_seconds`` None and ``pad_seconds`` 0
+    leave their keys out (a file without the padding key asks for none, as every earlier export).
     """
-    values = {FRAME_SECONDS_KEY: frame_seconds, CONTEXT_SECONDS_KEY: context_seconds}
+    values = {
+        FRAME_SECONDS_KEY: frame_seconds,
+        CONTEXT_SECONDS_KEY: context_seconds,
+        PAD_SECONDS_KEY: pad_seconds or None,
+    }
     kept = [p for p in proto.metadata_props if p.key not in values]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

@@ -37,6 +37,7 @@ from edgeasr.export.onnx import check_parity, export_onnx, logprobs_of, onnx_log
 from edgeasr.export.quantize import quantize_onnx
 from edgeasr.export.target import ExportCheckError, ExportResult, ExportTarget
 from edgeasr.export.tuning import greedy_wer, noisy_copies, tune_beam_search
+from edgeasr.features import pad_room_tone
 from edgeasr.manifest import load_row_audio, read_manifest
 
 __all__ = ["build_engine_for_target", "check_engine", "clean_stale_temp_dirs", "export_checkpoint"]
@@ -118,8 +119,12 @@ def export_checkpoint(
 
     started = time.time()
     model, ckpt = load_model(checkpoint)
+    if target.input_pad_seconds >= 0:  # the target decides how much room the model hears
+        model.cfg = dataclasses.replace(model.cfg, input_pad_seconds=target.input_pad_seconds)
     manifest = Path(check_manifest or ckpt["recipe"]["data"]["dev_manifest"])
     waves, refs = _load_check_set(manifest, max(target.max_check_utterances, target.parity_utterances))
+    # every check hears the utterances as the runtime will give them to this model
+    waves = [pad_room_tone(w, model.input_pad_seconds) for w in waves]
     if target.format == "tensorrt":
         return build_engine_for_target(
             model, ckpt, target, waves, refs, repository, repository_toml, started, checkpoint=checkpoint

@@ -39,6 +39,9 @@ class ExportTarget:
     beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
     blank_skip: float = 0.0  # beam: a run of frames with blank probability above this is searched once (0: off)
     tune_noise_snr: tuple[float, ...] = ()  # beam: also tune on pink-noise copies of the check set at these SNRs (dB)
+    # room tone (s) the runtime lays before and after each utterance, recorded in the model file
+    # (edgeasr.features.PAD_SECONDS_KEY); negative: the checkpoint's own model.input_pad_seconds
+    input_pad_seconds: float = -1.0
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ExportTarget:
@@ -58,6 +61,8 @@ class ExportTarget:
             raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
         if target.format not in ("onnx", "edge", "tensorrt"):
             raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
+        if target.input_pad_seconds > 5.0:
+            raise ValueError(f"{path}: input_pad_seconds must be at most 5 s, not {target.input_pad_seconds}")
         if target.precision not in ("fp32", "fp16", "int8"):
             raise ValueError(f"{path}: precision must be fp32, fp16 or int8, not {target.precision!r}")
         return target

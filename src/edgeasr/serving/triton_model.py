@@ -18,9 +18,10 @@ frames only). The version folder carries its own copies of :mod:`edgeasr.integri
 ``features.py``, ``audio.py``, ``decoding.py``), loaded from there by path. The files are checked
 against the model card first; every request is checked as on device, with the same messages
 (``audio.check_waveform``: empty, NaN or Inf, shorter than 50 ms, too long); each request is
-brought to the training level (``features.LevelMeter``, as the on-device
-recognizer does), then ``TEXT`` comes from the beam search with the word n-gram
-when the folder ships one (``lm.arpa`` and ``decoder.json``, which needs flashlight-text), else from
+given the room tone its model asks for and brought to the training level (``features.model_input``,
+as the on-device recognizer does; ``LOGPROBS`` then covers the tone as well), then ``TEXT`` comes
+from the beam search with the word n-gram when the folder ships one (``lm.arpa`` and
+``decoder.json``, which needs flashlight-text), else from
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; each row of the valid ones then runs through
@@ -212,6 +213,8 @@ class TritonPythonModel:
             int(params["inter_op_threads"]),
         )
         self.session = self._new_session()
+        # room tone laid around every row, as the model asks (features.PAD_SECONDS_KEY; 0: none)
+        self.pad_seconds = self.features.input_pad_seconds(self.session.get_modelmeta().custom_metadata_map)
         names = [i.name for i in self.session.get_inputs()]
         if names[:2] != ["audio", "audio_length"]:
             raise ValueError(f"ONNX model inputs must be ['audio', 'audio_length'], got {names}")
@@ -320,6 +323,8 @@ class TritonPythonModel:
             except self.audio.AudioError as exc:
                 raise RequestError(str(exc)) from None
         self._levels = [float(10.0 * np.log10(np.mean(np.square(row, dtype=np.float64)) + 1e-12)) for row in audio]
+        # what the model hears of each row (room tone around it, at its level gain), as on device
+        self._inputs = [self.features.model_input(row, self.pad_seconds, self.level) for row in audio]
         return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
 
     def _not_speech(self, rows):
@@ -332,18 +337,18 @@ class TritonPythonModel:
         """Serve a (dynamic) batch: one response per request, in order."""
         responses = [None] * len(requests)
         valid = []  # (request index, rows)
-        biases, levels = {}, {}
+        biases, levels, inputs = {}, {}, {}
         for i, request in enumerate(requests):
             try:
                 biases[i] = self._bias(request)
                 valid.append((i, self._audio_rows(request)))
-                levels[i] = self._levels
+                levels[i], inputs[i] = self._levels, self._inputs
             except RequestError as exc:
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[], error=_invalid_argument(str(exc)))
         if not valid:
             return responses
         silent = {i: self._not_speech(rows) for i, rows in valid}
-        jobs = [(row, biases.get(i, ()), silent[i][j]) for i, rows in valid for j, row in enumerate(rows)]
+        jobs = [(inputs[i][j], biases.get(i, ()), silent[i][j]) for i, rows in valid for j in range(len(rows))]
         done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])  # an error is its row's answer
         start = 0
         for i, rows in valid:

@@ -40,6 +40,13 @@ class ModelConfig:
     dropout: float = 0.1  # dropout after every activation while training
     vocab_size: int = len(TOKENS)  # output tokens, blank included
     frontend: FrontendConfig = field(default_factory=FrontendConfig)  # feature frontend
+    # room tone (s) the runtime lays before and after every utterance (edgeasr.features.pad_room_tone):
+    # recorded in the export, applied by the Recognizer, its streams, the Triton model and the dev check
+    input_pad_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.input_pad_seconds <= 5.0:
+            raise ValueError(f"model.input_pad_seconds must be between 0 and 5 s, not {self.input_pad_seconds}")
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -142,6 +149,11 @@ class CTCModel(nn.Module):
         """Duration of one output frame (the feature hop times the stem's stride)."""
         front = self.cfg.frontend
         return round(front.hop_length * self.cfg.stride / front.sample_rate, 6)
+
+    @property
+    def input_pad_seconds(self) -> float:
+        """Room tone (s) the runtime lays before and after each utterance for this model (the export records it)."""
+        return float(self.cfg.input_pad_seconds)
 
     @property
     def context_seconds(self) -> float:

@@ -35,6 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from edgeasr.decoding import TOKENS, greedy_decode
+from edgeasr.features import pad_room_tone
 from edgeasr.manifest import data_version, load_row_audio, read_manifest, resolve_audio_path
 from edgeasr.training.model import CTCModel, ModelConfig
 from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
@@ -207,12 +208,17 @@ def _feature_statistics(model: CTCModel, dataset: _Utterances, count: int) -> tu
 
 @torch.no_grad()
 def evaluate_model(model: CTCModel, rows: list[dict], manifest: Path, device: torch.device, batch: int = 16) -> dict:
-    """Greedy-decode ``rows`` with the torch model; returns WER, CER and the hypotheses."""
+    """Greedy-decode ``rows`` with the torch model; returns WER, CER and the hypotheses.
+
+    Each utterance gets the room tone the model asks for (``ModelConfig.input_pad_seconds``), as
+    the runtime will give it.
+    """
     model.eval()
     hyps, refs = [], []
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        waves = [load_row_audio(r, manifest, allow_outside=True) for r in chunk]
+        pad = float(getattr(model, "input_pad_seconds", 0.0))
+        waves = [pad_room_tone(load_row_audio(r, manifest, allow_outside=True), pad) for r in chunk]
         b = _collate([(w, []) for w in waves])
         logp, lengths = model(b["audio"].to(device), b["lengths"].to(device))
         logp = logp.cpu().numpy()
