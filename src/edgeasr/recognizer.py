@@ -18,6 +18,10 @@ lies inside it, and the frames are stitched before decoding. Streaming uses the 
 right context: a frame is committed once the audio it depends on has arrived, so the final text
 of a stream equals offline decoding of the same audio when the context covers the model's
 receptive field (the default does for every shipped architecture).
+
+A model whose file asks for room around the words (``edgeasr.input_pad_seconds``, written at
+export) hears that much quiet room tone before and after every utterance, offline, batched and
+streamed alike (:func:`edgeasr.features.model_input`); word times stay on the recording's clock.
 """
 
 from __future__ import annotations
