@@ -132,9 +132,10 @@ def test_padding_surrounds_the_recording_and_the_gain_is_the_recordings_own() ->
     assert np.array_equal(padded[:8000], lead) and np.array_equal(padded[24000:], trail)
     assert np.array_equal(pad_room_tone(speech, 0.0), speech)
     gain = level_gain_db(speech)
-    assert gain > 10  # the tone does not change the gain; the gain scales the tone with the speech
+    assert gain > 10  # the speech is brought up; the tone stays at its level beside it, however quiet the input
     heard = model_input(speech, 0.5)
-    np.testing.assert_allclose(heard, padded * np.float32(10 ** (gain / 20)), rtol=1e-6)
+    np.testing.assert_allclose(heard[8000:24000], speech * np.float32(10 ** (gain / 20)), rtol=1e-6)
+    assert np.array_equal(heard[:8000], lead) and np.array_equal(heard[24000:], trail)
     np.testing.assert_allclose(model_input(speech, 0.0), heard[8000:24000], rtol=1e-6)
 
 

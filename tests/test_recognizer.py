@@ -391,3 +391,22 @@ def test_a_model_that_asks_for_room_hears_it_offline_batched_and_streamed(rec: R
     alone = fixed.transcribe(wave, 16000)
     assert final.text == alone.text and final.words == alone.words
     assert final.text == text and final.words[0].start == pytest.approx(onset, abs=0.1)
+
+
+def test_the_room_stays_quiet_beside_a_quiet_recording(rec: Recognizer, padded_model: Path) -> None:
+    """The tone is laid down after the level gain: a recording 40 dB quieter is heard as the loud one, tone and all."""
+    padded = Recognizer(padded_model)
+    waves, texts = _samples()
+    loud, text = waves[2], texts[2]
+    quiet = (loud * np.float32(0.01)).astype(np.float32)
+    heard_loud, heard_quiet = padded.logprobs(loud, 16000), padded.logprobs(quiet, 16000)
+    # the room frames too: a tone scaled by the quiet recording's +40 dB would be a -30 dBFS noise floor
+    np.testing.assert_allclose(heard_quiet, heard_loud, atol=0.05)
+    assert padded.transcribe(quiet, 16000).text == text
+    stream = padded.create_stream()
+    for start in range(0, quiet.size, 2560):
+        stream.accept_waveform(quiet[start : start + 2560], 16000)
+    final = stream.finish()
+    # the last frames are computed once the stream's gain is the whole recording's: as offline
+    np.testing.assert_allclose(np.concatenate(stream._committed)[-20:], heard_quiet[-20:], atol=1e-3)
+    assert final.text == text

@@ -373,6 +373,7 @@ class StreamingSession:
         self._lead, self._trail = room_tone(round(recognizer.pad_seconds * SAMPLE_RATE))
         self._audio = np.array(self._lead, np.float32)
         self._length = self._lead.size  # samples of model input so far (tone included)
+        self._finished = False  # finish() has appended the trailing tone
         self._base = 0  # global sample index of self._audio[0] (a multiple of samples_per_frame)
         self._committed: list[np.ndarray] = []  # log-probabilities of committed frames (the final decode)
         self._n_committed = 0
@@ -436,7 +437,7 @@ class StreamingSession:
         spf = self._spf
         seg_start = max(self._base, self._n_committed * spf - self._ctx)
         seg_start -= seg_start % spf
-        out = self._rec._run(apply_gain(self._audio[seg_start - self._base :], self._meter.gain_db()))
+        out = self._rec._run(self._heard(seg_start))
         offset = seg_start // spf
         # a frame is final once the audio it depends on (context_seconds after it) has arrived
         safe = self._rec.frames_for(total) if final else max(self._n_committed, (total - self._ctx) // spf)
@@ -449,6 +450,20 @@ class StreamingSession:
         if keep_from > self._base:
             self._audio = self._audio[keep_from - self._base :]
             self._base = keep_from
+
+    def _heard(self, start: int) -> np.ndarray:
+        """The model's input from global sample ``start`` on: the stream at its gain so far, the room tone as it is."""
+        raw = self._audio[start - self._base :]
+        out = apply_gain(raw, self._meter.gain_db())
+        if out is raw or not self._lead.size:  # no gain (the same samples), or no tone
+            return out
+        lead_end = self._lead.size - start  # the tone before the stream (model_input pads after the gain)
+        if lead_end > 0:
+            out[:lead_end] = raw[:lead_end]
+        if self._finished:  # and the tone after it
+            speech_end = max(self._lead.size + self.samples_received - start, 0)
+            out[speech_end:] = raw[speech_end:]
+        return out
 
     def _commit(self, frames: np.ndarray) -> None:
         """Keep newly final frames, their greedy path, and the words that a space closed."""
@@ -506,10 +521,10 @@ class StreamingSession:
         """Decode the rest of the audio and return the final transcript."""
         if self._resampler is not None:  # the resampler's last samples
             self._append(np.asarray(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32))
-        if self.samples_received and self._trail.size:  # the room tone after the speech, unmetered
+        if self.samples_received and not self._finished:  # the room tone after the speech, unmetered
             self._audio = np.concatenate([self._audio, self._trail])
             self._length += self._trail.size
-            self._trail = self._trail[:0]
+            self._finished = True
         self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
         decoded = self._rec.decode(self._all_frames(), -self._rec.pad_seconds)

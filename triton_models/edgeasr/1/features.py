@@ -244,7 +244,7 @@ def pad_room_tone(audio: np.ndarray, seconds: float, sample_rate: int = 16_000) 
     A model trained on recordings that start and end in a quiet room hears a clip cut tight
     around its words (a first phoneme at sample 0) worse than the same clip with a little room
     around it; an export records how much it wants (:data:`PAD_SECONDS_KEY`) and the runtime lays
-    it down before the level gain, so the tone scales with the recording as a real room would.
+    it down after the level gain (:func:`model_input`).
     """
     n = round(seconds * sample_rate)
     x = np.asarray(audio, dtype=np.float32)
@@ -273,15 +273,15 @@ def input_pad_seconds(metadata: dict[str, str]) -> float:
 
 
 def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()) -> np.ndarray:
-    """What a model hears of a recording: its room tone around it (:func:`pad_room_tone`), at the level gain.
+    """What a model hears of a recording: brought to the training level, then room tone around it.
 
-    The gain is the recording's own (:func:`level_gain_db`, the padding does not change it) and
-    applies to the tone as well, so the room sounds as quiet beside the speech as in the
-    recording. The ``Recognizer`` and the Triton model both call this; a stream builds the same
-    samples as they arrive.
+    The gain is the recording's own (:func:`level_gain_db`); the tone (:func:`pad_room_tone`) is
+    laid down after it, so it is always :data:`ROOM_TONE_DBFS` beside speech at the training level,
+    however quiet the recording was (a tone scaled with a quiet recording's gain would be a noise
+    floor 30 dB louder). The ``Recognizer`` and the Triton model both call this; a stream builds
+    the same samples as they arrive.
     """
-    gain = level_gain_db(audio, level)
-    return apply_gain(pad_room_tone(audio, pad_seconds), gain)
+    return pad_room_tone(apply_gain(audio, level_gain_db(audio, level)), pad_seconds)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
