@@ -56,6 +56,7 @@ from edgeasr.features import (
     level_gain_db,
     model_input,
     not_speech,
+    pad_room_tone,
     room_tone,
 )
 
@@ -279,13 +280,14 @@ class Recognizer:
         started = time.perf_counter()
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         raw = self._load(audio, sample_rate, name)
-        reason = not_speech(apply_gain(raw, level_gain_db(raw, self.options.level)))
+        leveled = apply_gain(raw, level_gain_db(raw, self.options.level))
+        reason = not_speech(leveled)
         if reason:  # a tone, hum, steady noise or silence: no words, and why
             result = Transcript("", (), time.perf_counter() - started, self.version, extra={"not_speech": reason})
             if self._observers:
                 self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
             return result
-        logprobs = self._windowed(self._model_input(raw))
+        logprobs = self._windowed(pad_room_tone(leveled, self.pad_seconds))  # model_input(raw), measured once
         decoded = self.decode(logprobs, -self.pad_seconds, bias=bias)
         result = Transcript(
             decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version

@@ -323,9 +323,10 @@ class TritonPythonModel:
             except self.audio.AudioError as exc:
                 raise RequestError(str(exc)) from None
         self._levels = [float(10.0 * np.log10(np.mean(np.square(row, dtype=np.float64)) + 1e-12)) for row in audio]
-        # what the model hears of each row (room tone around it, at its level gain), as on device
-        self._inputs = [self.features.model_input(row, self.pad_seconds, self.level) for row in audio]
-        return [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
+        leveled = [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
+        # what the model hears of each row (features.model_input, the gain measured once), as on device
+        self._inputs = [self.features.pad_room_tone(row, self.pad_seconds) for row in leveled]
+        return leveled
 
     def _not_speech(self, rows):
         """Per row: True for input that cannot be speech (no words for it, as on device)."""
