@@ -86,6 +86,18 @@ def test_digit_strings_read_digit_by_digit() -> None:
     )
 
 
+def test_a_number_past_the_named_scales_is_read_digit_by_digit() -> None:
+    # 2**64 with thousands separators: a cardinal with no scale word left to say it (fortune's files hold it).
+    assert normalize_text("2^64 = 18,446,744,073,709,551,616") == (
+        "two sixty four equals one eight four four six seven four four zero seven three seven zero nine five five "
+        "one six one six"
+    )
+    assert normalize_text("999,999,999,999,999,999") == (
+        "nine hundred ninety nine quadrillion nine hundred ninety nine trillion nine hundred ninety nine billion "
+        "nine hundred ninety nine million nine hundred ninety nine thousand nine hundred ninety nine"
+    )
+
+
 def test_ranges() -> None:
     assert normalize_text("pages 5-10") == "pages five to ten"
 

@@ -75,6 +75,35 @@ def test_wordnet_is_the_held_out_source_and_no_training_source_shares_its_senten
     assert not set(held_out) & set(source_sentences("chatterbot", min_words=2))
 
 
+def test_fortunes_are_quotations_without_attributions_or_held_out_sentences(tmp_path) -> None:
+    fortunes, wordnet = tmp_path / "fortunes", tmp_path / "wordnet"
+    fortunes.mkdir(), wordnet.mkdir()
+    (fortunes / "literature").write_text(
+        "A banker is a fellow who lends you his umbrella when the sun is shining\n"
+        "and wants it back the minute it begins to rain.\n\t\t-- Mark Twain\n%\n"
+        "Necessity is the mother of invention.\n%\n"
+        "2^64 = 18,446,744,073,709,551,616. Remember it well.\n"
+    )
+    (fortunes / "literature.dat").write_bytes(b"\x00\x02binary index")  # fortune's index, not text
+    (fortunes / "ascii-art").write_text("  /\\_/\\  the cat sits here\n%\n")
+    (wordnet / "data.noun").write_text(
+        "  1 licence header\n05000000 04 n 01 necessity 0 000 | the condition of being essential; "
+        '"necessity is the mother of invention"\n'
+    )
+    where = {"fortunes_dir": fortunes, "wordnet_dir": wordnet}
+    sentences = source_sentences("fortunes", min_words=2, max_words=40, **where)
+    assert sorted(sentences) == [
+        "a banker is a fellow who lends you his umbrella when the sun is shining and wants it back the minute it "
+        "begins to rain",
+        "remember it well",
+        "two sixty four equals one eight four four six seven four four zero seven three seven zero nine five five "
+        "one six one six",
+    ]
+    assert not TEXT_SOURCES["fortunes"].held_out
+    with pytest.raises(FileNotFoundError, match="fortunes-min"):
+        source_sentences("fortunes", fortunes_dir=tmp_path / "none")
+
+
 def test_unknown_source() -> None:
     with pytest.raises(ValueError, match="unknown text source 'gutenberg'"):
         source_sentences("gutenberg")

@@ -32,7 +32,9 @@ The rules, applied in this order:
    - four-digit numbers 1100-2099 that are not whole thousands are read as years when
      ``years_as_pairs`` ("2024" -> "twenty twenty four", "1905" -> "nineteen oh five",
      "2005" -> "two thousand five");
-   - anything else is a cardinal ("1,500" -> "one thousand five hundred"; "-3" -> "minus three");
+   - anything else is a cardinal ("1,500" -> "one thousand five hundred"; "-3" -> "minus three"),
+     except one too large for the named scales (19 digits or more, e.g. "18,446,744,073,709,551,616"),
+     which is read digit by digit;
    - a unit right after a number is spelled out (``5km`` / ``5 km`` -> "five kilometers"; see
      ``UNITS``).
 4. **Case**: everything is lower case.
@@ -169,6 +171,7 @@ _ONES = [
 ]  # fmt: skip
 _TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = ["", "thousand", "million", "billion", "trillion", "quadrillion"]
+_SPELLABLE = 10 ** (3 * len(_SCALES))  # the first integer number_to_words cannot say (19 digits)
 _ORDINAL_WORDS = {
     "one": "first",
     "two": "second",
@@ -209,7 +212,7 @@ def number_to_words(n: int) -> str:
     """
     if n < 0:
         return "minus " + number_to_words(-n)
-    if n >= 10 ** (3 * len(_SCALES)):
+    if n >= _SPELLABLE:
         raise ValueError(f"{n} is too large to spell")
     if n < 1000:
         return " ".join(_below_thousand(n))
@@ -275,6 +278,8 @@ def _integer_words(digits: str, options: NormalizeOptions, *, grouped: bool = Fa
     if not grouped and len(digits) > 1 and (digits.startswith("0") or len(digits) >= options.digit_string_min_length):
         return digits_to_words(digits)
     value = int(digits)
+    if value >= _SPELLABLE:  # past quadrillions there is no scale word to say: read the digits
+        return digits_to_words(digits)
     if options.years_as_pairs and not grouped and len(digits) == 4 and 1100 <= value <= 2099 and value % 1000:
         return _year_to_words(value)
     return number_to_words(value)

@@ -408,9 +408,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "`edgeasr data synth --text` and `edgeasr lm --text` (see edgeasr.data.text_sources). "
         "wordnet is the held-out evaluation source: never train on it.",
     )
-    p.add_argument(
-        "--source", choices=("bible", "chatterbot", "hass", "wordnet"), default="wordnet", help="the text source"
-    )
+    from edgeasr.data.text_sources import TEXT_SOURCES  # stdlib only: cheap enough for the parser
+
+    p.add_argument("--source", choices=tuple(TEXT_SOURCES), default="wordnet", help="the text source")
     p.add_argument("--num", type=int, default=300, help="how many sentences (0: all)")
     p.add_argument("--seed", type=int, default=0, help="which sentences")
     p.add_argument("--min-words", type=int, default=5, help="shorter sentences are not used")

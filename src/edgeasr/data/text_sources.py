@@ -15,6 +15,10 @@ sample:
   ``hassil``, Apache-2.0, PyPI): 42 intents (lights, climate, covers, media, timers, weather...),
   each sentence template realised several times at random, areas, device names and list items from
   edgeasr's own word lists; numbers written as digits and then spoken by the labelling convention.
+- ``fortunes``: the quotations, jokes and sayings of Debian's ``fortunes`` and ``fortunes-min``
+  (BSD-style; :data:`FORTUNES_DIR`): written English of every register (literature, proverbs, science,
+  news, humour), 24,060 sentences of 4 to 20 words; attributions ("-- Mark Twain"), the
+  ``ascii-art`` file and every sentence that is also a WordNet usage example are left out.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
@@ -24,6 +28,7 @@ corpus synthesized from one of them should carry that licence.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -36,7 +41,7 @@ from pathlib import Path
 
 from edgeasr.text import TextNormalizationError, normalize_text
 
-__all__ = ["TEXT_SOURCES", "WORDNET_DIR", "TextSource", "source_sentences", "wordnet_examples"]
+__all__ = ["FORTUNES_DIR", "TEXT_SOURCES", "WORDNET_DIR", "TextSource", "source_sentences", "wordnet_examples"]
 
 BIBLE_MODULE = "engWEB2015eb"
 """The SWORD module of Debian's ``sword-text-web``: the World English Bible with the Deuterocanon."""
@@ -76,6 +81,13 @@ TEXT_SOURCES: dict[str, TextSource] = {
         "voice commands of Home Assistant's English intents (home-assistant-intents, hassil)",
         "Apache-2.0",
         "PyPI packages home-assistant-intents and hassil (extra `data`)",
+        False,
+    ),
+    "fortunes": TextSource(
+        "fortunes",
+        "quotations, jokes and sayings (Debian fortunes and fortunes-min)",
+        "BSD-3-Clause (fortune's database; some files carry their own permissive notice)",
+        "Debian packages fortunes and fortunes-min",
         False,
     ),
     "wordnet": TextSource(
@@ -150,6 +162,35 @@ def _chatterbot_lines() -> list[str]:
             if text and not text.endswith(":") and "|" not in text[:2]:
                 lines.append(text)
     return lines
+
+
+FORTUNES_DIR = "/usr/share/games/fortunes"
+"""Where Debian's ``fortunes`` puts its text files (one file per theme, entries between ``%`` lines)."""
+
+_FORTUNES_SKIPPED = frozenset({"ascii-art"})  # pictures, not sentences
+
+
+def _fortune_entries(fortunes_dir: str | os.PathLike = FORTUNES_DIR) -> list[str]:
+    """Every fortune of every theme file as one line of text, attributions removed."""
+    root = Path(fortunes_dir)
+    files = sorted(p for p in root.glob("*") if p.is_file() and not p.suffix and p.name not in _FORTUNES_SKIPPED)
+    if not files:
+        raise FileNotFoundError(f"no fortune files in {root} (Debian packages fortunes and fortunes-min)")
+    entries = []
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for entry in text.split("\n%\n"):
+            # An attribution is a line starting with "--" (usually indented); everything after it is the
+            # source's name and title, not the quotation.
+            kept = []
+            for line in entry.splitlines():
+                if line.strip().startswith("--"):
+                    break
+                kept.append(line.strip())
+            body = " ".join(" ".join(kept).split())
+            if body:
+                entries.append(body)
+    return entries
 
 
 WORDNET_DIR = "/usr/share/wordnet"
@@ -270,6 +311,7 @@ _READERS: dict[str, tuple[Callable[..., list[str]], bool]] = {
     "bible": (_bible_verses, True),
     "chatterbot": (_chatterbot_lines, True),
     "hass": (_hass_commands, False),
+    "fortunes": (_fortune_entries, True),
     "wordnet": (_wordnet_quotes, False),
 }
 
@@ -285,7 +327,8 @@ def source_sentences(
         seed: which ones; the same seed gives the same list on every machine.
         min_words: shorter sentences are not used.
         max_words: longer sentences are not used.
-        where: where the source lies, when not where Debian puts it (``wordnet_dir``).
+        where: where the source lies, when not where Debian puts it (``wordnet_dir``, ``fortunes_dir``;
+            fortunes reads ``wordnet_dir`` too: it leaves out the held-out sentences).
 
     Returns:
         Distinct labels in the labelling convention.
@@ -297,6 +340,13 @@ def source_sentences(
     if source not in TEXT_SOURCES:
         raise ValueError(f"unknown text source {source!r}; known: {', '.join(TEXT_SOURCES)}")
     read, split = _READERS[source]
+    wordnet_dir = where.pop("wordnet_dir", WORDNET_DIR) if source != "wordnet" else None
     pool = _labels(read(**where), min_words, max_words, split=split)
+    if source == "fortunes":
+        # Famous sayings are also WordNet's usage examples ("necessity is the mother of invention"):
+        # a training sentence must never be a held-out one, whatever the length limits.
+        with contextlib.suppress(FileNotFoundError):  # no WordNet here: no held-out split to protect
+            held_out = set(_labels(_wordnet_quotes(wordnet_dir), 1, 10**6, split=False))
+            pool = [s for s in pool if s not in held_out]
     random.Random(seed).shuffle(pool)
     return pool if num is None else pool[:num]
