@@ -26,6 +26,12 @@ from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
 
 
+def _searched(decoder: BeamSearchDecoder, logprobs) -> int:
+    """How many of an utterance's frames the search visits."""
+    kept = decoder._searched_frames(logprobs)  # the decoder's own rule, not a copy of it
+    return len(logprobs) if kept is None else int(kept.size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("splits", nargs="+", help="NAME=MANIFEST")
@@ -34,6 +40,9 @@ def main() -> None:
     parser.add_argument("--beam-sizes", default="500,100,50")
     parser.add_argument("--token-sizes", default="8,5")
     parser.add_argument("--thresholds", default="20,15,12,10")
+    parser.add_argument(
+        "--blank-skips", default="", help="blank_skip values to try (default: the shipped decoder.json's)"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
     args = parser.parse_args()
@@ -54,17 +63,18 @@ def main() -> None:
             "audio_s": sum(w.size for w in waves) / 16000.0,
             "acoustic_s": acoustic_s,
         }
+    skips = args.blank_skips.split(",") if args.blank_skips else [shipped.blank_skip]
     settings = [
-        (int(b), int(t), float(th))
-        for b, t, th in itertools.product(
-            args.beam_sizes.split(","), args.token_sizes.split(","), args.thresholds.split(",")
+        (int(b), int(t), float(th), float(sk))
+        for b, t, th, sk in itertools.product(
+            args.beam_sizes.split(","), args.token_sizes.split(","), args.thresholds.split(","), skips
         )
     ]
     decoders = {
         s: BeamSearchDecoder(
             Path(args.model) / "lm.arpa",
             list(TOKENS),
-            replace(shipped, beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2]),
+            replace(shipped, beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2], blank_skip=s[3]),
         )
         for s in settings
     }
@@ -79,7 +89,13 @@ def main() -> None:
                 hyps[(s, name)] = out
     rows = []
     for s in settings:
-        row = {"beam_size": s[0], "beam_size_token": s[1], "beam_threshold": s[2]}
+        row = {"beam_size": s[0], "beam_size_token": s[1], "beam_threshold": s[2], "blank_skip": s[3]}
+        row["searched_frames"] = {  # share of frames the search visits (blank runs collapsed)
+            name: round(
+                sum(_searched(decoders[s], lp) for lp in d["logprobs"]) / sum(len(lp) for lp in d["logprobs"]), 4
+            )
+            for name, d in data.items()
+        }
         for name, d in data.items():
             decode_s = min(seconds[(s, name)])
             row[f"{name}_wer"] = round(jiwer.wer(d["refs"], hyps[(s, name)]), 5)
@@ -90,13 +106,16 @@ def main() -> None:
     lines = [
         f"{args.model}, one thread, {args.limit} utterances per split; acoustic model x real time: "
         + ", ".join(f"{n} {data[n]['audio_s'] / data[n]['acoustic_s']:.0f}" for n in names),
-        f"{'beam':>5s} {'tok':>4s} {'thr':>5s} " + " ".join(f"{n + ' WER':>14s} {'ms':>6s} {'xRT':>6s}" for n in names),
+        f"{'beam':>5s} {'tok':>4s} {'thr':>5s} {'skip':>5s} "
+        + " ".join(f"{n + ' WER':>14s} {'ms':>6s} {'xRT':>6s} {'frames':>6s}" for n in names),
     ]
     for r in rows:
         lines.append(
-            f"{r['beam_size']:>5d} {r['beam_size_token']:>4d} {r['beam_threshold']:>5.0f} "
+            f"{r['beam_size']:>5d} {r['beam_size_token']:>4d} {r['beam_threshold']:>5.0f} {r['blank_skip']:>5.2f} "
             + " ".join(
-                f"{100 * r[f'{n}_wer']:>13.2f}% {r[f'{n}_decode_ms']:>6.1f} {r[f'{n}_x_realtime']:>6.0f}" for n in names
+                f"{100 * r[f'{n}_wer']:>13.2f}% {r[f'{n}_decode_ms']:>6.1f} {r[f'{n}_x_realtime']:>6.0f} "
+                f"{100 * r['searched_frames'][n]:>5.1f}%"
+                for n in names
             )
         )
     write_results(args.out, vars(args), rows, lines)

@@ -17,7 +17,7 @@ sample:
   edgeasr's own word lists; numbers written as digits and then spoken by the labelling convention.
 - ``fortunes``: the quotations, jokes and sayings of Debian's ``fortunes`` and ``fortunes-min``
   (BSD-style; :data:`FORTUNES_DIR`): written English of every register (literature, proverbs, science,
-  news, humour), 24,060 sentences of 4 to 20 words; attributions ("-- Mark Twain"), the
+  news, humour), 24,060 sentences of 4 to 20 words (30,858 of 2 to 40); attributions ("-- Mark Twain"), the
   ``ascii-art`` file and every sentence that is also a WordNet usage example are left out.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
