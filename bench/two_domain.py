@@ -7,10 +7,13 @@ most of what real people say. This script measures a sentence-level choice betwe
 searches: each utterance is searched twice (the model's own open n-gram and settings, and the
 domain version's closed n-gram and settings), and the domain transcript is taken when
 
-    acoustic(domain) + k * lm(domain) + bias >= acoustic(open) + lm_weight(open) * lm(open)
+    acoustic(domain) + k * lm(domain) + bias * words(domain) >= acoustic(open) + lm_weight(open) * lm(open)
 
-(flashlight's ``emittingModelScore`` and unweighted ``lmScore`` of each best hypothesis): a
-sentence-level mixture of the two language models, ``bias`` the log prior of a command. ``k`` and
+(``edgeasr.decoding.prefer_domain``, the rule a version with ``lm-domain.arpa`` decodes by; the
+scores are each search's ``search_scored``): a sentence-level mixture of the two language models,
+``bias`` a per-word log prior of the product's words. (``general-6-two-domain.txt`` and
+``general-7-two-domain.txt`` were measured with a bias per sentence, before the per-word one
+replaced it; ``general-7-two-domain-word.txt`` is the per-word rule on the same model.) ``k`` and
 ``bias`` are chosen on the tuning splits only: the lowest WER on ``--tune-open`` whose WER on
 ``--tune-domain`` is at most ``--domain-limit``; every split is then read at that point.
 
@@ -19,37 +22,33 @@ sentence-level mixture of the two language models, ``bias`` the log prior of a c
         test=work/corpus/test300.jsonl real-dev=work/real/dev.jsonl \\
         --tune-open check3 --tune-domain cdev --out bench/results/eval-cpu-2core-epyc/general-6-two-domain
 
-It uses the decoder's private search objects (``_decoder``, ``_words``, ``_searched_frames``) to
-read the scores the public ``search`` does not return; the searches themselves are the shipped ones.
+``edgeasr export`` with ``domain_decoder`` (``export/general-two.toml``) tunes the same choice on
+one check set; this script shows the whole grid on every split.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import jiwer
 import numpy as np
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, prefer_domain
 from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
 
 
-def _best(decoder: BeamSearchDecoder, logprobs: np.ndarray) -> tuple[str, float, float, float]:
-    """(transcript, acoustic score, n-gram score, seconds) of the decoder's best hypothesis."""
+def _best(decoder: BeamSearchDecoder, logprobs: np.ndarray) -> tuple[str, dict, float]:
+    """(transcript, scores, seconds) of one search alone (``BeamSearchDecoder.search_scored``)."""
     started = time.perf_counter()
-    kept = decoder._searched_frames(logprobs)
-    emissions = np.ascontiguousarray(logprobs if kept is None else logprobs[kept], dtype=np.float32)
-    results = decoder._decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
-    seconds = time.perf_counter() - started
-    if not results:
-        return "", float("-inf"), float("-inf"), seconds
-    best = results[0]
-    words = " ".join(decoder._words.get_entry(i) for i in best.words if i >= 0)
-    return words, float(best.emittingModelScore), float(best.lmScore), seconds
+    words, scores = decoder.search_scored(logprobs)
+    return " ".join(w for w, _, _ in words), scores, time.perf_counter() - started
 
 
 def _wer(refs: list[str], hyps: list[str]) -> float:
@@ -64,14 +63,20 @@ def main() -> None:
     parser.add_argument("--tune-open", required=True, help="the split whose WER the choice minimises")
     parser.add_argument("--tune-domain", required=True, help="the in-domain split held to --domain-limit")
     parser.add_argument("--domain-limit", type=float, default=0.095, help="WER allowed on --tune-domain")
-    parser.add_argument("--ks", default="0.3,0.4,0.5,0.6,0.7,0.8,0.9")
-    parser.add_argument("--biases", default="-6,-4,-2,-1,0,1,2,4")
+    parser.add_argument("--ks", default="0.9,1.2,1.5,1.8,2.1")
+    parser.add_argument("--biases", default="0,1,1.5,2,3,4", help="per-word biases of the domain search")
     parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
+    parser.add_argument("--dump", default="", help="also write every utterance's transcripts and scores (JSON)")
     args = parser.parse_args()
 
     rec = Recognizer(args.model, RecognizerOptions(threads=1, decoder="greedy"))
-    open_search = BeamSearchDecoder.from_dir(args.model, list(TOKENS))
-    domain_search = BeamSearchDecoder.from_dir(args.domain, list(TOKENS))
+    model_dir = Path(args.model)
+    open_search = BeamSearchDecoder(
+        model_dir / "lm.arpa", list(TOKENS), BeamSearchOptions.from_json(model_dir / "decoder.json")
+    )
+    domain_search = BeamSearchDecoder(
+        Path(args.domain) / "lm.arpa", list(TOKENS), BeamSearchOptions.from_json(Path(args.domain) / "decoder.json")
+    )
     weight = open_search.options.lm_weight
     data: dict[str, dict] = {}
     for spec in args.splits:
@@ -87,10 +92,18 @@ def main() -> None:
             found.append((_best(open_search, logprobs), _best(domain_search, logprobs)))
         data[name] = {"refs": refs, "found": found, "audio_s": audio_s}
 
+    if args.dump:
+        Path(args.dump).write_text(
+            json.dumps(
+                {n: [[r, *o, *dm] for r, (o, dm) in zip(d["refs"], d["found"], strict=True)] for n, d in data.items()}
+            )
+        )
+
     def chosen(name: str, k: float, bias: float) -> list[str]:
         out = []
-        for (o_text, o_am, o_lm, _), (d_text, d_am, d_lm, _) in data[name]["found"]:
-            out.append(d_text if d_am + k * d_lm + bias >= o_am + weight * o_lm else o_text)
+        options = replace(open_search.options, domain_weight=k, domain_word_bias=bias)
+        for (o_text, o_scores, _), (d_text, d_scores, _) in data[name]["found"]:
+            out.append(d_text if prefer_domain(o_scores, d_scores, options) else o_text)
         return out
 
     grid = []
@@ -118,8 +131,8 @@ def main() -> None:
         lines.append(f"{label:24s}" + " ".join(f"{100 * wers[n]:>9.2f}%" for n in names))
     speed = {
         n: {
-            "open_ms": round(1000 * sum(f[0][3] for f in d["found"]) / len(d["found"]), 2),
-            "domain_ms": round(1000 * sum(f[1][3] for f in d["found"]) / len(d["found"]), 2),
+            "open_ms": round(1000 * sum(f[0][2] for f in d["found"]) / len(d["found"]), 2),
+            "domain_ms": round(1000 * sum(f[1][2] for f in d["found"]) / len(d["found"]), 2),
         }
         for n, d in data.items()
     }

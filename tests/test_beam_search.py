@@ -14,7 +14,14 @@ pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is no
 
 from ctc_emissions import emissions as _emissions
 from ctc_emissions import spell as _spell
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode, has_beam_search
+from edgeasr.decoding import (
+    TOKENS,
+    BeamSearchDecoder,
+    BeamSearchOptions,
+    greedy_decode,
+    has_beam_search,
+    prefer_domain,
+)
 from edgeasr.training.language_model import NGramModel
 from processes import children, running
 
@@ -89,6 +96,68 @@ def test_a_language_model_the_tokens_cannot_spell_is_refused(tmp_path: Path) -> 
     arpa = NGramModel.estimate(["über straße"], order=2).write_arpa(tmp_path / "lm.arpa")
     with pytest.raises(ValueError, match="spelled"):
         BeamSearchDecoder(arpa, list(TOKENS))
+
+
+GENERAL = ["what time is it", "is it late", "it is time", "what is it", "time is money"]
+COMMANDS = ["set a timer", "set a timer for ten minutes", "stop the timer", "play music"]
+
+
+@pytest.fixture(scope="module")
+def two_lms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A version folder's decoder files with a general n-gram and a domain (command) n-gram."""
+    d = tmp_path_factory.mktemp("two")
+    NGramModel.estimate(GENERAL, order=3).write_arpa(d / "lm.arpa")
+    NGramModel.estimate(COMMANDS, order=3).write_arpa(d / "lm-domain.arpa")
+    BeamSearchOptions().to_json(d / "decoder.json")
+    BeamSearchOptions().to_json(d / "decoder-domain.json")
+    return d
+
+
+def _text(words: list[tuple[str, int, int]]) -> str:
+    return " ".join(w for w, _, _ in words)
+
+
+def test_two_n_grams_take_each_utterance_from_the_search_that_explains_it(two_lms: Path) -> None:
+    command, question = _spell("set a timer"), _spell("what time is it")
+    general_only = BeamSearchDecoder(two_lms / "lm.arpa", list(TOKENS))
+    domain_only = BeamSearchDecoder(two_lms / "lm-domain.arpa", list(TOKENS))
+    assert _text(general_only.search(command)) != "set a timer"  # each lexicon alone misreads the other's speech
+    assert _text(domain_only.search(question)) != "what time is it"
+    both = BeamSearchDecoder.from_dir(two_lms, list(TOKENS))
+    assert both.domain is not None and both.domain.vocabulary == domain_only.vocabulary
+    words, scores = both.search_scored(command)
+    assert _text(words) == "set a timer" and scores["domain"] is True
+    assert words == domain_only.search(command)  # the domain search's own spans
+    assert scores["domain_score"] >= scores["general_score"] > float("-inf")
+    words, scores = both.search_scored(question)
+    assert _text(words) == "what time is it" and scores["domain"] is False
+    assert both.search(question) == general_only.search(question)
+    assert both.search(np.zeros((0, len(TOKENS)), np.float32)) == []
+
+
+def test_the_domain_bias_moves_the_choice_and_a_missing_settings_file_is_an_error(
+    two_lms: Path, tmp_path: Path
+) -> None:
+    command, question = _spell("set a timer"), _spell("what time is it")
+    always = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_word_bias=1e4)
+    assert always.search_scored(question)[1]["domain"] is True
+    assert _text(always.search(question)) != "what time is it"
+    never = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_word_bias=-1e4)
+    assert never.search_scored(command)[1]["domain"] is False
+    assert _text(never.search(command)) != "set a timer"
+    general, domain = {"acoustic": -10.0, "lm": -2.0}, {"acoustic": -12.0, "lm": -1.0, "words": 2}
+    assert prefer_domain(general, domain, BeamSearchOptions()) is False  # -13 against -12
+    assert prefer_domain(general, domain, BeamSearchOptions(domain_word_bias=0.4)) is False  # -12.2: per word
+    assert prefer_domain(general, domain, BeamSearchOptions(domain_word_bias=0.5)) is True  # -12 ties -12
+    assert prefer_domain(general, {**domain, "words": 1}, BeamSearchOptions(domain_word_bias=0.5)) is False
+    assert prefer_domain(general, domain, BeamSearchOptions(domain_weight=0.0)) is True  # -12 ties -12
+    assert prefer_domain(general, domain, BeamSearchOptions(lm_weight=0.5)) is False  # -13 against -11
+    nothing = {"acoustic": float("-inf"), "lm": 0.0}
+    assert prefer_domain(nothing, domain, BeamSearchOptions()) is True  # the general search found nothing
+    for name in ("lm.arpa", "decoder.json", "lm-domain.arpa"):
+        shutil.copyfile(two_lms / name, tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"decoder-domain\.json"):
+        BeamSearchDecoder.from_dir(tmp_path, list(TOKENS))
 
 
 def _long_pauses(text: str, pause: int = 12) -> np.ndarray:

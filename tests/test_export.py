@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -219,6 +220,54 @@ def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise
     assert tuned["wer_beam_noisy"] == {"10dB": 0.0}
     assert [g["wer_10dB"] for g in tuned["grid"]] == [0.5, 0.0]
     assert json.loads((tmp_path / "decoder.json").read_text())["lm_weight"] == 2.0
+
+
+def test_two_n_gram_tuning_picks_the_choice_that_keeps_both_kinds_of_speech(tmp_path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from ctc_emissions import spell
+    from edgeasr.decoding import BeamSearchOptions
+    from edgeasr.export.tuning import tune_beam_search
+    from edgeasr.training.language_model import NGramModel
+
+    general = NGramModel.estimate(["what time is it", "is it late", "it is time"], order=2)
+    general.write_arpa(tmp_path / "lm.arpa")
+    shipped = tmp_path / "shipped"  # the closed command search, as a version folder ships it
+    shipped.mkdir()
+    NGramModel.estimate(["set a timer", "stop the timer", "play music"], order=2).write_arpa(shipped / "lm.arpa")
+    BeamSearchOptions(lm_weight=1.5, word_score=-1.0).to_json(shipped / "decoder.json")
+    target = ExportTarget(
+        decoder="beam",
+        lm=str(tmp_path / "lm.arpa"),
+        lm_weights=(1.0,),
+        word_scores=(0.0,),
+        domain_decoder=str(shipped),
+        domain_check_manifest="unused.jsonl",  # the caller loads it; here the log-probabilities are given
+        domain_weights=(0.7,),
+        domain_word_biases=(-1e3, 0.0, 1e3),
+        domain_max_wer=0.1,
+    )
+    check, check_refs = [spell("what time is it"), spell("is it late")], ["what time is it", "is it late"]
+    commands, command_refs = [spell("set a timer"), spell("stop the timer")], ["set a timer", "stop the timer"]
+    out = tmp_path / "out"
+    out.mkdir()
+    files, tuning = tune_beam_search(check, check_refs, target, out, None, commands, command_refs)
+    choice = tuning["domain_choice"]
+    assert [(g["domain_word_bias"], g["wer"] == 0.0, g["wer_domain"] == 0.0) for g in choice["grid"]] == [
+        (-1e3, True, False),  # never the domain's transcript: the commands are misread
+        (0.0, True, True),
+        (1e3, False, True),  # always: the questions are
+    ]
+    assert choice["domain_word_bias"] == 0.0 and choice["wer"] == 0.0 and choice["wer_domain_search_check"] > 0.5
+    assert choice["wer_general_domain"] > 0.5  # the general search alone cannot say the commands
+    shipped_options = json.loads((out / "decoder.json").read_text())
+    assert (shipped_options["domain_weight"], shipped_options["domain_word_bias"]) == (0.7, 0.0)
+    assert files["lm-domain.arpa"] == shipped / "lm.arpa" and files["decoder-domain.json"] == shipped / "decoder.json"
+    strict = dataclasses.replace(target, domain_word_biases=(-1e3,))
+    with pytest.raises(ExportCheckError, match="no domain choice"):
+        tune_beam_search(check, check_refs, strict, out, None, commands, command_refs)
+    (tmp_path / "t.toml").write_text(f'[target]\ndecoder = "beam"\nlm = "x.arpa"\ndomain_decoder = "{shipped}"\n')
+    with pytest.raises(ValueError, match="domain_check_manifest"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
 
 
 def test_tune_noise_snr_is_read_from_the_target(tmp_path) -> None:

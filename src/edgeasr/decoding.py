@@ -19,7 +19,15 @@ under :data:`FRAME_SECONDS_KEY`); index 0 is the CTC blank.
   that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
   language model with the model's characters, so every output word is a known word; the space
   token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
-  n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split).
+  n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split). A version
+  may also ship a second, domain n-gram (``lm-domain.arpa`` with its own ``decoder-domain.json``,
+  the product's closed command vocabulary beside a general one): each utterance is then searched
+  with both and the domain transcript is taken when its acoustic score plus ``domain_weight``
+  times its n-gram score plus ``domain_word_bias`` per word is at least the general search's
+  acoustic score plus ``lm_weight`` times its n-gram score (:func:`prefer_domain`: a sentence-level
+  choice between the two language models, the bias a per-word prior of the product's words, so
+  that a one-word clip is not pulled into the domain as a long command is; ``edgeasr export``
+  tunes the weight and the bias).
 
 From the repository's root (``tests/test_docs.py`` runs this example; ``logprobs`` is
 (frames, 29) from the acoustic model):
@@ -49,6 +57,8 @@ __all__ = [
     "BLANK",
     "CONTEXT_SECONDS_KEY",
     "DECODER_FILE",
+    "DOMAIN_DECODER_FILE",
+    "DOMAIN_LM_FILE",
     "FRAME_SECONDS",
     "FRAME_SECONDS_KEY",
     "LM_FILE",
@@ -63,6 +73,7 @@ __all__ = [
     "greedy_decode",
     "greedy_path",
     "has_beam_search",
+    "prefer_domain",
 ]
 
 BLANK = 0
@@ -82,6 +93,10 @@ LM_FILE = "lm.arpa"
 """The word n-gram of a version folder that ships a beam search."""
 DECODER_FILE = "decoder.json"
 """The beam-search settings (:class:`BeamSearchOptions`) of such a folder."""
+DOMAIN_LM_FILE = "lm-domain.arpa"
+"""The optional second (domain) word n-gram of such a folder, searched beside ``lm.arpa``."""
+DOMAIN_DECODER_FILE = "decoder-domain.json"
+"""The domain search's own settings (:class:`BeamSearchOptions`), shipped with ``lm-domain.arpa``."""
 MODULE_FILE = "decoding.py"
 """The name of this file's copy in a python-flavour version folder."""
 
@@ -200,6 +215,8 @@ class BeamSearchOptions:
     sil_score: float = 0.0  # added per space token
     blank_skip: float = 0.0  # frames with blank probability above this are searched once per run (0: all)
     lm_order: int = 4  # the n-gram order of lm.arpa (recorded for the model card)
+    domain_weight: float = 1.0  # with a domain n-gram: weight of its (log10) score when the two searches are compared
+    domain_word_bias: float = 0.0  # with a domain n-gram: added to the domain search's score per word it found
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> BeamSearchOptions:
@@ -304,16 +321,44 @@ def _biased_lm(base, bonus: dict[int, float], base_vocabulary: int, base_unk: in
     return _BIASED_LM(base, bonus, base_vocabulary, base_unk)
 
 
+def prefer_domain(general: dict[str, float], domain: dict[str, float], options: BeamSearchOptions) -> bool:
+    """The two-n-gram choice: whether the domain search's transcript is taken over the general one's.
+
+    The domain side is its acoustic score + ``domain_weight`` x its n-gram score +
+    ``domain_word_bias`` x the number of words it found; the general side its acoustic score +
+    ``lm_weight`` x its n-gram score. A bias per word rather than per sentence: measured with
+    general-7 (``bench/two_domain.py``), a sentence bias that keeps the in-domain dev split under
+    9.5% also turns real one-word clips into commands ("one" -> "on", "go" -> "do"), a per-word
+    one does not.
+
+    Args:
+        general: the general search's ``acoustic`` and ``lm`` scores (:meth:`BeamSearchDecoder.search_scored`).
+        domain: the domain search's, with ``words`` (how many it found).
+        options: the general search's settings (``lm_weight``, ``domain_weight``, ``domain_word_bias``).
+    """
+    theirs = domain["acoustic"] + options.domain_weight * domain["lm"] + options.domain_word_bias * domain["words"]
+    return bool(theirs >= general["acoustic"] + options.lm_weight * general["lm"])
+
+
 class BeamSearchDecoder:
     """Lexicon-constrained CTC beam search with a KenLM word n-gram (flashlight-text)."""
 
-    def __init__(self, lm_path: str | os.PathLike, tokens: list[str], options: BeamSearchOptions | None = None) -> None:
+    def __init__(
+        self,
+        lm_path: str | os.PathLike,
+        tokens: list[str],
+        options: BeamSearchOptions | None = None,
+        domain: BeamSearchDecoder | None = None,
+    ) -> None:
         """Build the lexicon trie and load the n-gram.
 
         Args:
             lm_path: an ARPA file; its unigrams are the lexicon.
             tokens: the acoustic model's tokens (blank first, ``" "`` the word separator).
             options: search settings (defaults: :class:`BeamSearchOptions`).
+            domain: a second search over a domain n-gram; each utterance is searched with both
+                and the domain transcript is taken when ``options.domain_weight`` and
+                ``options.domain_word_bias`` say so (see the module's docstring).
 
         Raises:
             ImportError: flashlight-text is not installed (``pip install flashlight-text``).
@@ -334,6 +379,9 @@ class BeamSearchDecoder:
 
         self.options = options or BeamSearchOptions()
         self.tokens = tuple(tokens)
+        if domain is not None and domain.tokens != self.tokens:
+            raise ValueError("the domain search must use the same tokens")
+        self.domain = domain
         if " " not in self.tokens:
             raise ValueError("the tokens have no word separator ' '")
         space = self.tokens.index(" ")
@@ -413,12 +461,23 @@ class BeamSearchDecoder:
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, tokens: list[str], **overrides) -> BeamSearchDecoder:
-        """The decoder a model version folder ships (``lm.arpa`` + ``decoder.json``), options overridable."""
+        """The decoder a model version folder ships (``lm.arpa`` + ``decoder.json``), options overridable.
+
+        A folder that also ships ``lm-domain.arpa`` (with ``decoder-domain.json``) gets the two-n-gram
+        search; ``overrides`` (beam sizes, say) apply to both searches.
+        """
         d = Path(model_dir)
-        options = BeamSearchOptions.from_json(d / DECODER_FILE)
-        if overrides:
-            options = BeamSearchOptions(**{**asdict(options), **overrides})
-        return cls(d / LM_FILE, tokens, options)
+
+        def options(name: str) -> BeamSearchOptions:
+            found = BeamSearchOptions.from_json(d / name)
+            return BeamSearchOptions(**{**asdict(found), **overrides}) if overrides else found
+
+        domain = None
+        if (d / DOMAIN_LM_FILE).is_file():
+            if not (d / DOMAIN_DECODER_FILE).is_file():
+                raise FileNotFoundError(f"{d}: {DOMAIN_LM_FILE} without its settings ({DOMAIN_DECODER_FILE})")
+            domain = cls(d / DOMAIN_LM_FILE, tokens, options(DOMAIN_DECODER_FILE))
+        return cls(d / LM_FILE, tokens, options(DECODER_FILE), domain)
 
     def search(
         self, logprobs: np.ndarray, bias: Sequence[str] = (), boost: float = BIAS_BOOST
@@ -435,31 +494,69 @@ class BeamSearchDecoder:
 
         Returns:
             ``(word, first frame, end frame)`` per word; the frames are where the word's
-            characters were emitted (end exclusive), from the best hypothesis' token path.
+            characters were emitted (end exclusive), from the best hypothesis' token path. With
+            a domain search, the words of the search the choice took.
 
         Raises:
             ValueError: ``logprobs`` is not (frames, len(tokens)).
         """
+        return self.search_scored(logprobs, bias, boost)[0]
+
+    def search_scored(
+        self, logprobs: np.ndarray, bias: Sequence[str] = (), boost: float = BIAS_BOOST
+    ) -> tuple[list[tuple[str, int, int]], dict[str, float | bool]]:
+        """:meth:`search`, with the scores behind its answer.
+
+        Returns:
+            The words (as :meth:`search`) and a dict of the answering search's best hypothesis:
+            ``acoustic`` (its summed acoustic log-probability), ``lm`` (its unweighted n-gram
+            log10 score), ``words`` (how many) and ``score`` (acoustic plus that search's LM
+            weight times lm); with a domain search also ``domain`` (whether its transcript was
+            taken) and the two sides of the choice, ``general_score`` and ``domain_score``
+            (:func:`prefer_domain`).
+        """
         if logprobs.ndim != 2 or logprobs.shape[1] != len(self.tokens):
             raise ValueError(f"logprobs must be (frames, {len(self.tokens)}), got shape {logprobs.shape}")
-        frames = logprobs.shape[0]
-        if frames == 0:
-            return []
+        words, scores = self._search_one(logprobs, bias, boost)
+        if self.domain is None:
+            return words, scores
+        found, other = self.domain._search_one(logprobs, bias, boost)
+        take = prefer_domain(scores, other, self.options)
+        chosen: dict[str, float | bool] = dict(other if take else scores)
+        chosen.update(
+            domain=take,
+            general_score=scores["acoustic"] + self.options.lm_weight * scores["lm"],
+            domain_score=other["acoustic"]
+            + self.options.domain_weight * other["lm"]
+            + self.options.domain_word_bias * other["words"],
+        )
+        return (found if take else words), chosen
+
+    def _search_one(
+        self, logprobs: np.ndarray, bias: Sequence[str], boost: float
+    ) -> tuple[list[tuple[str, int, int]], dict[str, float]]:
+        """This search's best words and scores (``score``: acoustic + its own ``lm_weight`` x n-gram)."""
+        lm_weight = self.options.lm_weight
+        nothing = {"acoustic": float("-inf"), "lm": 0.0, "score": float("-inf"), "words": 0}  # always loses
+        if logprobs.shape[0] == 0:
+            return [], nothing
         kept = self._searched_frames(logprobs)
         emissions = np.ascontiguousarray(logprobs if kept is None else logprobs[kept], dtype=np.float32)
         decoder, dictionary = self._bias(bias, boost) if bias else (self._decoder, self._words)
         results = decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
         if not results:
-            return []
+            return [], nothing
         best = results[0]
+        acoustic, lm = float(best.emittingModelScore), float(best.lmScore)
         words = [dictionary.get_entry(i) for i in best.words if i >= 0]
+        scores = {"acoustic": acoustic, "lm": lm, "score": acoustic + lm_weight * lm, "words": len(words)}
         spans = self._spans(list(best.tokens), len(words))
         if kept is not None:  # back to the utterance's own frames
             spans = [
                 (int(kept[s]), int(kept[e - 1]) + 1) if e > s else (int(kept[min(s, kept.size - 1)]),) * 2
                 for s, e in spans
             ]
-        return [(w, s, e) for w, (s, e) in zip(words, spans, strict=True)]
+        return [(w, s, e) for w, (s, e) in zip(words, spans, strict=True)], scores
 
     def _searched_frames(self, logprobs: np.ndarray) -> np.ndarray | None:
         """Indices of the frames the search visits, or None for all of them.

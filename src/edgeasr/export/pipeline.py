@@ -10,7 +10,11 @@ Every export is checked before anything is written:
 3. *Decoder* (``decoder = "beam"``): the beam search's ``lm_weight`` and ``word_score`` are chosen
    on the check manifest from the target's grid, and the result must beat greedy decoding there.
    The version folder of the python flavour (and an edge bundle) then carries ``lm.arpa``,
-   ``decoder.json``; the version folder runs them with its copy of :mod:`edgeasr.decoding`.
+   ``decoder.json``; the version folder runs them with its copy of :mod:`edgeasr.decoding`. With
+   ``domain_decoder`` (two n-grams) the choice between the two searches is tuned after them
+   (:func:`~edgeasr.export.tuning.tune_domain_choice`, held to ``domain_max_wer`` on
+   ``domain_check_manifest``) and the domain search ships as ``lm-domain.arpa`` and
+   ``decoder-domain.json``.
 
 A failed check writes nothing, prints the numbers, and :class:`ExportCheckError` makes the command
 exit non-zero. A passing export becomes version N+1 of the model in the repository (see
@@ -167,11 +171,23 @@ def export_checkpoint(
         decoder_card: dict = {"decoder": "greedy"}
         if target.decoder == "beam":
             noisy = {f"{snr:g}dB": logprobs_of(final, noisy_copies(waves, snr)) for snr in target.tune_noise_snr}
-            decoder_files, tuning = tune_beam_search(final_logprobs, refs, target, Path(tmp), noisy)
+            domain_logprobs, domain_refs = None, None
+            if target.domain_decoder:  # two n-grams: the in-domain utterances the choice must keep right
+                domain_waves, domain_refs = _load_check_set(
+                    Path(target.domain_check_manifest), target.domain_check_utterances
+                )
+                domain_logprobs = logprobs_of(final, [pad_room_tone(w, model.input_pad_seconds) for w in domain_waves])
+            decoder_files, tuning = tune_beam_search(
+                final_logprobs, refs, target, Path(tmp), noisy, domain_logprobs, domain_refs
+            )
             metrics["wer_greedy"] = tuning["wer_greedy"]
             metrics["wer"] = tuning["wer_beam"]
             metrics.update({f"wer_{k}": v for k, v in tuning["wer_beam_noisy"].items()})
             decoder_card = {"decoder": "beam", "beam_search": tuning["options"], "tuning_grid": tuning["grid"]}
+            if "domain_choice" in tuning:
+                metrics["wer_beam_general"] = tuning["domain_choice"]["wer_general_check"]
+                metrics["wer_domain"] = tuning["domain_choice"]["wer_domain"]
+                decoder_card["domain_choice"] = tuning["domain_choice"]
         card_fields = {
             "source_checkpoint": str(checkpoint),
             "data_version": ckpt.get("data_version", ""),

@@ -39,6 +39,15 @@ class ExportTarget:
     beam_threshold: float = 25.0  # beam: pruning threshold (natural log)
     blank_skip: float = 0.0  # beam: a run of frames with blank probability above this is searched once (0: off)
     tune_noise_snr: tuple[float, ...] = ()  # beam: also tune on pink-noise copies of the check set at these SNRs (dB)
+    # two n-grams (edgeasr.decoding): a folder shipping a domain search (its lm.arpa and decoder.json,
+    # the shipped version folder say) searched beside ``lm``; each utterance takes the transcript of
+    # the search the choice prefers; "" ships one search
+    domain_decoder: str = ""
+    domain_weights: tuple[float, ...] = (1.2, 1.5, 1.8)  # two n-grams: domain_weight values tried
+    domain_word_biases: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)  # two n-grams: domain_word_bias values tried
+    domain_check_manifest: str = ""  # two n-grams: in-domain utterances whose WER the choice must keep low
+    domain_check_utterances: int = 300  # two n-grams: how many of them
+    domain_max_wer: float = 0.10  # two n-grams: the highest WER the chosen setting may make on them
     # room tone (s) the runtime lays before and after each utterance, recorded in the model file
     # (edgeasr.features.PAD_SECONDS_KEY); negative: the checkpoint's own model.input_pad_seconds
     input_pad_seconds: float = -1.0
@@ -51,7 +60,7 @@ class ExportTarget:
         known = {f.name for f in fields(cls)}
         if set(table) - known:
             raise ValueError(f"{path}: unknown [target] field(s): {', '.join(sorted(set(table) - known))}")
-        for key in ("lm_weights", "word_scores", "tune_noise_snr"):
+        for key in ("lm_weights", "word_scores", "tune_noise_snr", "domain_weights", "domain_word_biases"):
             if key in table:
                 table[key] = tuple(float(v) for v in table[key])
         target = cls(**table)
@@ -59,6 +68,8 @@ class ExportTarget:
             raise ValueError(f"{path}: decoder must be greedy or beam, not {target.decoder!r}")
         if target.decoder == "beam" and not target.lm:
             raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
+        if target.domain_decoder and (target.decoder != "beam" or not target.domain_check_manifest):
+            raise ValueError(f"{path}: domain_decoder needs decoder = 'beam' and a domain_check_manifest")
         if target.format not in ("onnx", "edge", "tensorrt"):
             raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
         if target.input_pad_seconds > 5.0:

@@ -4,10 +4,17 @@ An export target with ``decoder = "beam"`` tries its grid of ``lm_weight`` x ``w
 check (dev) utterances' log-probabilities, optionally also on pink-noise copies at
 ``tune_noise_snr``, keeps the setting with the lowest mean WER, and refuses to ship one that does
 not beat greedy decoding.
+
+With ``domain_decoder`` (two n-grams, :mod:`edgeasr.decoding`) it then searches every check
+utterance and every utterance of ``domain_check_manifest`` once more with the domain search, and
+chooses the choice's ``domain_weight`` x ``domain_word_bias`` from their grid: the lowest check-set WER
+among the settings that keep the in-domain WER at most ``domain_max_wer``; it refuses to ship when
+none does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +23,7 @@ import numpy as np
 from edgeasr.decoding import TOKENS, greedy_decode
 from edgeasr.export.target import ExportCheckError, ExportTarget
 
-__all__ = ["greedy_wer", "noisy_copies", "tune_beam_search"]
+__all__ = ["greedy_wer", "noisy_copies", "tune_beam_search", "tune_domain_choice"]
 
 
 def noisy_copies(waves: list[np.ndarray], snr_db: float) -> list[np.ndarray]:
@@ -52,6 +59,8 @@ def tune_beam_search(
     target: ExportTarget,
     out_dir: Path,
     noisy_logprobs: dict[str, list[np.ndarray]] | None = None,
+    domain_logprobs: list[np.ndarray] | None = None,
+    domain_refs: list[str] | None = None,
 ) -> tuple[dict[str, Path], dict]:
     """Choose ``lm_weight`` and ``word_score`` on the check set; write ``decoder.json`` into ``out_dir``.
 
@@ -66,13 +75,18 @@ def tune_beam_search(
         out_dir: where ``decoder.json`` is written.
         noisy_logprobs: log-probabilities of noisy copies of the same utterances, by condition
             name (``"10dB"``); empty or None tunes on the clean set alone.
+        domain_logprobs: with ``target.domain_decoder``: the in-domain check utterances'
+            log-probabilities (:func:`tune_domain_choice`).
+        domain_refs: their reference texts.
 
     Returns:
-        The decoder files the python flavour ships (``lm.arpa``, ``decoder.json``) and
-        the tuning numbers (greedy WER, the grid, the chosen WER and options) for the model card.
+        The decoder files the python flavour ships (``lm.arpa``, ``decoder.json``, and with a
+        domain search ``lm-domain.arpa`` and ``decoder-domain.json``) and the tuning numbers
+        (greedy WER, the grid, the chosen WER and options) for the model card.
 
     Raises:
-        ExportCheckError: the best setting does not beat greedy decoding on the check set.
+        ExportCheckError: the best setting does not beat greedy decoding on the check set, or no
+            domain choice keeps the in-domain WER at ``target.domain_max_wer``.
     """
     import jiwer
 
@@ -83,7 +97,7 @@ def tune_beam_search(
     if not lm.is_file():
         raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm`)")
     wer_greedy = greedy_wer(logprobs, refs)
-    grid = []
+    grid, best = [], None  # best: (key, decoder, its clean answers); only the best decoder is kept
     order = _arpa_order(lm)
     for lm_weight in target.lm_weights:
         for word_score in target.word_scores:
@@ -99,11 +113,18 @@ def tune_beam_search(
             decoder = BeamSearchDecoder(lm, list(TOKENS), options)
             wers = {}
             for condition, lps in {"clean": logprobs, **(noisy_logprobs or {})}.items():
-                hyps = [" ".join(w for w, _, _ in decoder.search(lp)) for lp in lps]
-                wers[condition] = float(jiwer.wer(refs, hyps))
+                found = [decoder.search_scored(lp) for lp in lps]
+                wers[condition] = float(jiwer.wer(refs, [_text(words) for words, _ in found]))
+                if condition == "clean":
+                    clean = found
             grid.append((wers["clean"], lm_weight, word_score, options, wers))
+            key = (sum(wers.values()) / len(wers), wers["clean"])
+            if best is None or key < best[0]:
+                best = (key, decoder, clean)
+            del decoder
     chosen = min(grid, key=lambda g: (sum(g[4].values()) / len(g[4]), g[0]))
     best_wer, lm_weight, word_score, options, wers = chosen
+    _, general, found = best
     noisy = ", ".join(f"{k} {100 * v:.2f}%" for k, v in wers.items() if k != "clean")
     print(
         f"beam search on the check set: WER {100 * best_wer:.2f}% (lm_weight {lm_weight}, word_score {word_score}) "
@@ -111,14 +132,21 @@ def tune_beam_search(
     )
     if best_wer > wer_greedy:
         raise ExportCheckError(f"the beam search ({best_wer:.4f}) does not beat greedy decoding ({wer_greedy:.4f})")
+    files = {decoding.LM_FILE: lm, decoding.DECODER_FILE: out_dir / decoding.DECODER_FILE}
+    domain: dict = {}
+    if target.domain_decoder:
+        options, domain = tune_domain_choice(
+            general, logprobs, refs, found, domain_logprobs or [], domain_refs or [], target
+        )
+        best_wer = domain["wer"]
+        folder = Path(target.domain_decoder)
+        files[decoding.DOMAIN_LM_FILE] = folder / decoding.LM_FILE
+        files[decoding.DOMAIN_DECODER_FILE] = folder / decoding.DECODER_FILE
     options.to_json(out_dir / decoding.DECODER_FILE)
-    files = {
-        decoding.LM_FILE: lm,
-        decoding.DECODER_FILE: out_dir / decoding.DECODER_FILE,
-    }
     tuning = {
         "wer_greedy": wer_greedy,
         "wer_beam": best_wer,
+        **({"domain_choice": domain} if domain else {}),
         "wer_beam_noisy": {k: v for k, v in wers.items() if k != "clean"},
         "grid": [
             {"lm_weight": g[1], "word_score": g[2], "wer": g[0]}
@@ -128,3 +156,106 @@ def tune_beam_search(
         "options": asdict(options),
     }
     return files, tuning
+
+
+def _text(words: list[tuple[str, int, int]]) -> str:
+    return " ".join(w for w, _, _ in words)
+
+
+def tune_domain_choice(
+    general,
+    logprobs: list[np.ndarray],
+    refs: list[str],
+    general_found: list[tuple[list, dict]],
+    domain_logprobs: list[np.ndarray],
+    domain_refs: list[str],
+    target: ExportTarget,
+):
+    """Choose the two-n-gram choice's ``domain_weight`` and ``domain_word_bias`` (a grid on two sets).
+
+    Every check utterance and every in-domain utterance is searched with the general search (its
+    chosen settings) and with the domain search of ``target.domain_decoder`` once; each grid point
+    then only re-runs :func:`~edgeasr.decoding.prefer_domain`. The point with the lowest check-set
+    WER among those whose in-domain WER is at most ``target.domain_max_wer`` wins (ties: the lower
+    in-domain WER).
+
+    Args:
+        general: the general :class:`~edgeasr.decoding.BeamSearchDecoder` with its chosen settings.
+        logprobs: the check set's log-probabilities.
+        refs: its references.
+        general_found: the general search's ``search_scored`` answers on the check set (reused).
+        domain_logprobs: the in-domain check utterances' log-probabilities.
+        domain_refs: their references.
+        target: the export target (the domain folder, the grid and the limit).
+
+    Returns:
+        The general search's options with the chosen weight and bias, and the numbers for the
+        model card (each search alone and the choice, on both sets; the grid).
+
+    Raises:
+        ExportCheckError: no in-domain utterances, or no grid point within ``domain_max_wer``.
+    """
+    import jiwer
+
+    from edgeasr import decoding
+    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions, prefer_domain
+
+    if not domain_logprobs:
+        raise ExportCheckError("domain_decoder needs in-domain check utterances (domain_check_manifest)")
+    folder = Path(target.domain_decoder)
+    # the files the version will ship as lm-domain.arpa and decoder-domain.json
+    domain = BeamSearchDecoder(
+        folder / decoding.LM_FILE, list(TOKENS), BeamSearchOptions.from_json(folder / decoding.DECODER_FILE)
+    )
+    answers = {  # per set: references, general answers, domain answers
+        "check": (refs, general_found, [domain.search_scored(lp) for lp in logprobs]),
+        "domain": (
+            domain_refs,
+            [general.search_scored(lp) for lp in domain_logprobs],
+            [domain.search_scored(lp) for lp in domain_logprobs],
+        ),
+    }
+
+    def wer(name: str, options) -> float:
+        ref, gen, dom = answers[name]
+        hyps = [_text(d[0] if prefer_domain(g[1], d[1], options) else g[0]) for g, d in zip(gen, dom, strict=True)]
+        return float(jiwer.wer(ref, hyps))
+
+    grid = []
+    for weight in target.domain_weights:
+        for bias in target.domain_word_biases:
+            options = dataclasses.replace(general.options, domain_weight=weight, domain_word_bias=bias)
+            grid.append(
+                {
+                    "domain_weight": weight,
+                    "domain_word_bias": bias,
+                    "wer": wer("check", options),
+                    "wer_domain": wer("domain", options),
+                }
+            )
+    alone = {
+        f"wer_{which}_{name}": float(jiwer.wer(answers[name][0], [_text(a[0]) for a in answers[name][column]]))
+        for name in answers
+        for which, column in (("general", 1), ("domain_search", 2))
+    }
+    allowed = [g for g in grid if g["wer_domain"] <= target.domain_max_wer]
+    print(
+        "two n-grams, each search alone (check / in-domain): general "
+        f"{100 * alone['wer_general_check']:.2f}% / {100 * alone['wer_general_domain']:.2f}%, domain "
+        f"{100 * alone['wer_domain_search_check']:.2f}% / {100 * alone['wer_domain_search_domain']:.2f}%"
+    )
+    if not allowed:
+        raise ExportCheckError(
+            f"no domain choice keeps the in-domain WER at {target.domain_max_wer} "
+            f"(best {min(g['wer_domain'] for g in grid):.4f}); widen domain_word_biases or use one n-gram"
+        )
+    pick = min(allowed, key=lambda g: (g["wer"], g["wer_domain"]))
+    print(
+        f"two n-grams: domain_weight {pick['domain_weight']}, domain_word_bias {pick['domain_word_bias']}: check "
+        f"{100 * pick['wer']:.2f}%, in-domain {100 * pick['wer_domain']:.2f}% "
+        f"(limit {100 * target.domain_max_wer:.1f}%)"
+    )
+    options = dataclasses.replace(
+        general.options, domain_weight=pick["domain_weight"], domain_word_bias=pick["domain_word_bias"]
+    )
+    return options, {**pick, **alone, "utterances_domain": len(domain_refs), "grid": grid}
