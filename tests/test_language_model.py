@@ -70,6 +70,34 @@ def test_arpa_is_reproducible_and_counts_match(model: NGramModel, tmp_path: Path
     assert a.rstrip().endswith("\\end\\")
 
 
+def test_a_compressed_arpa_is_the_same_model_in_fewer_bytes(model: NGramModel, tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    import gzip
+    import shutil
+
+    from ctc_emissions import spell
+    from edgeasr.decoding import TOKENS, BeamSearchDecoder, open_arpa
+    from edgeasr.export.tuning import _arpa_order
+
+    plain = model.write_arpa(tmp_path / "lm.arpa")
+    packed = model.write_arpa(tmp_path / "lm.arpa.gz")
+    again = NGramModel.estimate(SENTENCES, order=3).write_arpa(tmp_path / "again.arpa.gz")
+    assert packed.read_bytes() == again.read_bytes()  # reproducible: no name or time in the header
+    assert packed.stat().st_size < plain.stat().st_size / 2
+    assert gzip.decompress(packed.read_bytes()).decode() == plain.read_text()
+    shipped = tmp_path / "version" / "lm.arpa"  # as a version folder ships it: compressed under the plain name
+    shipped.parent.mkdir()
+    shutil.copyfile(packed, shipped)
+    with open_arpa(shipped) as fh:
+        assert fh.read() == plain.read_text()
+    assert _arpa_order(shipped) == 3
+    logp = spell("call my mom", doubtful={6: {"y": 0.5, "i": 0.4}})
+    text = BeamSearchDecoder(plain, list(TOKENS)).search(logp)
+    from_gzip = BeamSearchDecoder(shipped, list(TOKENS))  # KenLM and the lexicon reader both read it
+    assert from_gzip.vocabulary == model.vocabulary
+    assert from_gzip.search(logp) == text and [w for w, _, _ in text] == ["call", "my", "mom"]
+
+
 def test_no_words_is_an_error() -> None:
     with pytest.raises(ValueError, match="no words"):
         NGramModel.estimate(["", "   "])

@@ -43,8 +43,10 @@ def greedy_wer(logprobs: list[np.ndarray], refs: list[str]) -> float:
 
 def _arpa_order(path: Path) -> int:
     """The highest n-gram order listed in an ARPA file's ``\\data\\`` header."""
+    from edgeasr.decoding import open_arpa
+
     order = 0
-    with open(path, encoding="utf-8") as fh:
+    with open_arpa(path) as fh:
         for line in fh:
             if line.startswith("\\1-grams:"):
                 break

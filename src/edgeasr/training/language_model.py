@@ -23,8 +23,10 @@ numbers, apostrophes. ``<s>``, ``</s>`` and ``<unk>`` are the usual ARPA markers
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -214,7 +216,11 @@ class NGramModel:
         return penalty + self.entries[len(words) - 1][words][0]
 
     def write_arpa(self, path: str | os.PathLike) -> Path:
-        """Write the model in the ARPA text format (sorted, so the file is reproducible)."""
+        """Write the model in the ARPA text format (sorted, so the file is reproducible).
+
+        A path ending in ``.gz`` is written gzip-compressed (about a third of the size; KenLM and
+        :mod:`edgeasr.decoding` read both, so a version folder may ship it as ``lm.arpa``).
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -231,5 +237,14 @@ class NGramModel:
                         line += f"\t{bo:.6f}"
                     fh.write(line + "\n")
             fh.write("\n\\end\\\n")
+        if path.name.endswith(".gz"):  # no name or time in the header: the same model, the same bytes
+            packed = path.with_name(path.name + ".tmpgz")
+            with (
+                open(tmp, "rb") as src,
+                open(packed, "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out,
+            ):
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.replace(packed, tmp)
         os.replace(tmp, path)
         return path

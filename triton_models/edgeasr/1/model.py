@@ -21,7 +21,8 @@ against the model card first; every request is checked as on device, with the sa
 given the room tone its model asks for and brought to the training level (``features.model_input``,
 as the on-device recognizer does; ``LOGPROBS`` then covers the tone as well), then ``TEXT`` comes
 from the beam search with the word n-gram when the folder ships one (``lm.arpa`` and
-``decoder.json``, which needs flashlight-text), else from
+``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` too, both searches and the
+choice between them), else from
 greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; each row of the valid ones then runs through

@@ -44,11 +44,13 @@ From the repository's root (``tests/test_docs.py`` runs this example; ``logprobs
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -73,6 +75,7 @@ __all__ = [
     "greedy_decode",
     "greedy_path",
     "has_beam_search",
+    "open_arpa",
     "prefer_domain",
 ]
 
@@ -256,10 +259,21 @@ def has_beam_search(model_dir: str | os.PathLike) -> bool:
     return (d / LM_FILE).is_file() and (d / DECODER_FILE).is_file()
 
 
+def open_arpa(path: str | os.PathLike) -> TextIO:
+    """An ARPA file opened as text, plain or gzip-compressed (told by its first bytes, not its name).
+
+    KenLM reads both; ``lm.arpa`` in a version folder may be either (a general n-gram of 37 MB
+    compresses to 11 MB).
+    """
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if compressed else open(path, encoding="utf-8")
+
+
 def _read_arpa_vocabulary(path: Path) -> list[str]:
     """The unigrams of an ARPA file, without <s>, </s> and <unk>."""
     words, inside = [], False
-    with open(path, encoding="utf-8") as fh:
+    with open_arpa(path) as fh:
         for line in fh:
             line = line.strip()
             if line == "\\1-grams:":
