@@ -3,7 +3,8 @@
 The acoustic model runs once per utterance (its log-probabilities are kept); each beam setting then
 decodes every split on one thread, in turns, and the fastest of ``--rounds`` counts. Speed is
 audio seconds per decoding second plus the acoustic model's own time, so ``x_realtime`` is the
-whole on-device path's speed with that setting.
+whole on-device path's speed with that setting. A folder with two n-grams (``lm-domain.arpa``) is
+decoded with both searches: the general one pruned to each setting, the domain one as it ships.
 
     python bench/beam_pruning.py --model triton_models/edgeasr/2 \\
         test=work/corpus/test.jsonl heldout=work/heldout/train.jsonl real-dev=work/real/dev.jsonl \\
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -70,11 +70,9 @@ def main() -> None:
             args.beam_sizes.split(","), args.token_sizes.split(","), args.thresholds.split(","), skips
         )
     ]
-    decoders = {
-        s: BeamSearchDecoder(
-            Path(args.model) / "lm.arpa",
-            list(TOKENS),
-            replace(shipped, beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2], blank_skip=s[3]),
+    decoders = {  # the folder's decoder as it ships (two searches where it has lm-domain.arpa), pruned so
+        s: BeamSearchDecoder.from_dir(
+            args.model, list(TOKENS), beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2], blank_skip=s[3]
         )
         for s in settings
     }

@@ -142,7 +142,8 @@ def test_the_domain_bias_moves_the_choice_and_a_missing_settings_file_is_an_erro
     always = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_word_bias=1e4)
     assert always.search_scored(question)[1]["domain"] is True
     assert _text(always.search(question)) != "what time is it"
-    never = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_word_bias=-1e4)
+    never = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_word_bias=-1e4, beam_size=32)
+    assert (never.options.beam_size, never.domain.options.beam_size) == (32, 64)  # overrides: the general search
     assert never.search_scored(command)[1]["domain"] is False
     assert _text(never.search(command)) != "set a timer"
     general, domain = {"acoustic": -10.0, "lm": -2.0}, {"acoustic": -12.0, "lm": -1.0, "words": 2}

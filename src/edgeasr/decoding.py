@@ -478,20 +478,19 @@ class BeamSearchDecoder:
         """The decoder a model version folder ships (``lm.arpa`` + ``decoder.json``), options overridable.
 
         A folder that also ships ``lm-domain.arpa`` (with ``decoder-domain.json``) gets the two-n-gram
-        search; ``overrides`` (beam sizes, say) apply to both searches.
+        search; ``overrides`` (a narrower beam, say) apply to the general search, the one whose
+        cost grows with its lexicon; the domain search keeps the settings it shipped with.
         """
         d = Path(model_dir)
-
-        def options(name: str) -> BeamSearchOptions:
-            found = BeamSearchOptions.from_json(d / name)
-            return BeamSearchOptions(**{**asdict(found), **overrides}) if overrides else found
-
+        options = BeamSearchOptions.from_json(d / DECODER_FILE)
+        if overrides:
+            options = BeamSearchOptions(**{**asdict(options), **overrides})
         domain = None
         if (d / DOMAIN_LM_FILE).is_file():
             if not (d / DOMAIN_DECODER_FILE).is_file():
                 raise FileNotFoundError(f"{d}: {DOMAIN_LM_FILE} without its settings ({DOMAIN_DECODER_FILE})")
-            domain = cls(d / DOMAIN_LM_FILE, tokens, options(DOMAIN_DECODER_FILE))
-        return cls(d / LM_FILE, tokens, options(DECODER_FILE), domain)
+            domain = cls(d / DOMAIN_LM_FILE, tokens, BeamSearchOptions.from_json(d / DOMAIN_DECODER_FILE))
+        return cls(d / LM_FILE, tokens, options, domain)
 
     def search(
         self, logprobs: np.ndarray, bias: Sequence[str] = (), boost: float = BIAS_BOOST

@@ -79,7 +79,9 @@ class RecognizerOptions:
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
     stream_update_seconds: float = 0.32  # streaming: new audio that triggers a model run (partials update this often)
     decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
-    beam_size: int = 0  # beam search: hypotheses kept per frame; 0 keeps the model's decoder.json (narrower: faster)
+    # beam search: hypotheses kept per frame; 0 keeps the model's decoder.json (narrower: faster); with two
+    # n-grams it narrows the general search, the domain search keeps its decoder-domain.json
+    beam_size: int = 0
     level: LevelConfig = LevelConfig()  # level normalization before the model (edgeasr.features.LevelMeter)
 
 

@@ -116,7 +116,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--general-weight", type=float, default=0.1, help="weight of the general English words in the unigrams"
     )
-    p.add_argument("--out", default="work/lm/lm.arpa", help="ARPA file to write (a name ending in .gz: gzip-compressed, which the decoder reads as well)")
+    p.add_argument(
+        "--out",
+        default="work/lm/lm.arpa",
+        help="ARPA file to write (a name ending in .gz: gzip-compressed, which the decoder reads as well)",
+    )
     p.set_defaults(func=_cmd_lm)
 
     p = subparsers.add_parser("eval", help="WER and CER per split", formatter_class=_FMT)
