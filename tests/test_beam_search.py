@@ -351,6 +351,78 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
     assert not [p for p in workers if running(p)], "a search worker outlived the server"
 
 
+def _two_n_gram_repository(root: Path, with_domain: bool = True) -> Path:
+    """The shipped model's latest version as a repository whose general n-gram lacks the samples' words.
+
+    With ``with_domain`` the shipped closed n-gram and its settings ride along as the domain search
+    (``lm-domain.arpa``, ``decoder-domain.json``); the card is re-signed, as the runtime checks it.
+    """
+    from edgeasr.modelcard import ModelCard
+
+    version = _shipped_version()
+    folder = root / "edgeasr" / "1"
+    shutil.copytree(version, folder)
+    shutil.copyfile(SHIPPED / "config.pbtxt", root / "edgeasr" / "config.pbtxt")
+    shipped_options = json.loads((version / "decoder.json").read_text())
+    if with_domain:
+        (folder / "lm.arpa").rename(folder / "lm-domain.arpa")
+        (folder / "decoder.json").rename(folder / "decoder-domain.json")
+    NGramModel.estimate(GENERAL, order=3).write_arpa(folder / "lm.arpa")
+    options = {**shipped_options, "domain_weight": shipped_options["lm_weight"]}
+    BeamSearchOptions(**options).to_json(folder / "decoder.json")
+    card = ModelCard.from_json(folder)
+    fields = {k: v for k, v in card.to_dict().items() if k not in ("files", "size_bytes")}
+    ModelCard.for_files(folder, **fields).to_json(folder)
+    return root / "edgeasr"
+
+
+def _sample_waves() -> list[np.ndarray]:
+    from edgeasr.audio import load_audio
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+
+    return [load_audio(resolve_audio_path(row, SAMPLES)) for row in read_manifest(SAMPLES)]
+
+
+@shipped
+def test_a_model_with_two_n_grams_answers_commands_from_its_domain_search(tmp_path: Path) -> None:
+    """The shipped closed n-gram as the domain search beside a general one that lacks the samples' words."""
+    from edgeasr.recognizer import Recognizer
+
+    general = Recognizer(_two_n_gram_repository(tmp_path / "general", with_domain=False))
+    two = Recognizer(_two_n_gram_repository(tmp_path / "two"))
+    shipped_model = Recognizer(SHIPPED)
+    waves = _sample_waves()
+    assert general.transcribe(waves[0], 16000).text != "is it windy in cincinnati right now"  # not in its lexicon
+    for wave in waves:  # the shipped search's words, each time
+        assert two.transcribe(wave, 16000).text == shipped_model.transcribe(wave, 16000).text
+
+
+@shipped
+@pytest.mark.triton
+def test_triton_serves_the_two_n_gram_choice_of_the_device(tmp_path: Path) -> None:
+    from edgeasr.client import TritonClient
+    from edgeasr.recognizer import Recognizer
+    from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
+
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        pytest.skip(reason=f"no bundled Triton server: {exc}")
+    model = _two_n_gram_repository(tmp_path / "triton_models")
+    device = Recognizer(model)
+    assert device.beam_search.domain is not None
+    waves = _sample_waves()
+    expected = [device.transcribe(w, 16000).text for w in waves]
+    assert expected[0] == "is it windy in cincinnati right now"  # only the domain search can say it
+    server = TritonServer(model.parent)
+    server.start(timeout_s=120)
+    try:
+        client = TritonClient(server.grpc_url, "edgeasr")
+        assert [client.transcribe(w).text for w in waves] == expected
+    finally:
+        server.stop()
+
+
 def test_transcribe_command_takes_bias_phrases() -> None:
     import subprocess
     import sys

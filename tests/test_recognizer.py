@@ -410,38 +410,3 @@ def test_the_room_stays_quiet_beside_a_quiet_recording(rec: Recognizer, padded_m
     # the last frames are computed once the stream's gain is the whole recording's: as offline
     np.testing.assert_allclose(np.concatenate(stream._committed)[-20:], heard_quiet[-20:], atol=1e-3)
     assert final.text == text
-
-
-def test_a_model_with_two_n_grams_answers_commands_from_its_domain_search(
-    rec: Recognizer, model_dir: Path, tmp_path: Path
-) -> None:
-    """The shipped closed n-gram as the domain search beside a general one that lacks the samples' words."""
-    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
-    import json
-    import shutil
-
-    from edgeasr.decoding import BeamSearchOptions
-    from edgeasr.modelcard import ModelCard
-    from edgeasr.training.language_model import NGramModel
-
-    source = resolve_model_dir(model_dir).parent
-    shipped = json.loads((source / "decoder.json").read_text())
-    folders = {}
-    for name, with_domain in (("general", False), ("two", True)):
-        folder = tmp_path / name / "1"
-        shutil.copytree(source, folder)
-        if with_domain:
-            (folder / "lm.arpa").rename(folder / "lm-domain.arpa")
-            (folder / "decoder.json").rename(folder / "decoder-domain.json")
-        general = ["what time is it", "is it late", "it is time now", "when is it"]
-        NGramModel.estimate(general, order=3).write_arpa(folder / "lm.arpa")
-        BeamSearchOptions(**{**shipped, "domain_weight": shipped["lm_weight"]}).to_json(folder / "decoder.json")
-        card = ModelCard.from_json(folder)
-        fields = {k: v for k, v in card.to_dict().items() if k not in ("files", "size_bytes")}
-        ModelCard.for_files(folder, **fields).to_json(folder)  # re-signed: the Recognizer checks the card
-        folders[name] = Recognizer(folder)
-    waves, refs = _samples()
-    assert refs[0] == "is it windy in cincinnati right now"
-    assert folders["general"].transcribe(waves[0], 16000).text != refs[0]  # "windy", "cincinnati": not in its lexicon
-    for audio in waves:  # the shipped search's words, each time
-        assert folders["two"].transcribe(audio, 16000).text == rec.transcribe(audio, 16000).text
