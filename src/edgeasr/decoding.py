@@ -341,9 +341,8 @@ def prefer_domain(general: dict[str, float], domain: dict[str, float], options: 
     The domain side is its acoustic score + ``domain_weight`` x its n-gram score +
     ``domain_word_bias`` x the number of words it found; the general side its acoustic score +
     ``lm_weight`` x its n-gram score. A bias per word rather than per sentence: measured with
-    general-7 (``bench/two_domain.py``), a sentence bias that keeps the in-domain dev split under
-    9.5% also turns real one-word clips into commands ("one" -> "on", "go" -> "do"), a per-word
-    one does not.
+    general-7 (``bench/two_domain.py``), no sentence bias got the in-domain test split under 10%
+    for less than 1.5 points of real speech (mostly one-word clips); the per-word one for 0.05.
 
     Args:
         general: the general search's ``acoustic`` and ``lm`` scores (:meth:`BeamSearchDecoder.search_scored`).
