@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeasr.decoding import TOKENS, greedy_decode
+from edgeasr import decoding
+from edgeasr.decoding import (
+    TOKENS,
+    BeamSearchDecoder,
+    BeamSearchOptions,
+    greedy_decode,
+    open_arpa,
+    prefer_domain,
+)
 from edgeasr.export.target import ExportCheckError, ExportTarget
 
 __all__ = ["greedy_wer", "noisy_copies", "tune_beam_search", "tune_domain_choice"]
@@ -43,8 +51,6 @@ def greedy_wer(logprobs: list[np.ndarray], refs: list[str]) -> float:
 
 def _arpa_order(path: Path) -> int:
     """The highest n-gram order listed in an ARPA file's ``\\data\\`` header."""
-    from edgeasr.decoding import open_arpa
-
     order = 0
     with open_arpa(path) as fh:
         for line in fh:
@@ -92,14 +98,11 @@ def tune_beam_search(
     """
     import jiwer
 
-    from edgeasr import decoding
-    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions
-
     lm = Path(target.lm)
     if not lm.is_file():
         raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm`)")
     wer_greedy = greedy_wer(logprobs, refs)
-    grid, best = [], None  # best: (key, decoder, its clean answers); only the best decoder is kept
+    grid, best = [], None  # best: (key, index in grid, decoder, its clean answers); only its decoder is kept
     order = _arpa_order(lm)
     for lm_weight in target.lm_weights:
         for word_score in target.word_scores:
@@ -120,13 +123,12 @@ def tune_beam_search(
                 if condition == "clean":
                     clean = found
             grid.append((wers["clean"], lm_weight, word_score, options, wers))
-            key = (sum(wers.values()) / len(wers), wers["clean"])
+            key = (sum(wers.values()) / len(wers), wers["clean"])  # mean over conditions, then clean
             if best is None or key < best[0]:
-                best = (key, decoder, clean)
+                best = (key, len(grid) - 1, decoder, clean)
             del decoder
-    chosen = min(grid, key=lambda g: (sum(g[4].values()) / len(g[4]), g[0]))
-    best_wer, lm_weight, word_score, options, wers = chosen
-    _, general, found = best
+    _, index, general, found = best
+    best_wer, lm_weight, word_score, options, wers = grid[index]
     noisy = ", ".join(f"{k} {100 * v:.2f}%" for k, v in wers.items() if k != "clean")
     print(
         f"beam search on the check set: WER {100 * best_wer:.2f}% (lm_weight {lm_weight}, word_score {word_score}) "
@@ -165,14 +167,14 @@ def _text(words: list[tuple[str, int, int]]) -> str:
 
 
 def tune_domain_choice(
-    general,
+    general: BeamSearchDecoder,
     logprobs: list[np.ndarray],
     refs: list[str],
     general_found: list[tuple[list, dict]],
     domain_logprobs: list[np.ndarray],
     domain_refs: list[str],
     target: ExportTarget,
-):
+) -> tuple[BeamSearchOptions, dict]:
     """Choose the two-n-gram choice's ``domain_weight`` and ``domain_word_bias`` (a grid on two sets).
 
     Every check utterance and every in-domain utterance is searched with the general search (its
@@ -198,9 +200,6 @@ def tune_domain_choice(
         ExportCheckError: no in-domain utterances, or no grid point within ``domain_max_wer``.
     """
     import jiwer
-
-    from edgeasr import decoding
-    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions, prefer_domain
 
     if not domain_logprobs:
         raise ExportCheckError("domain_decoder needs in-domain check utterances (domain_check_manifest)")
