@@ -349,8 +349,16 @@ def prefer_domain(general: dict[str, float], domain: dict[str, float], options: 
         domain: the domain search's, with ``words`` (how many it found).
         options: the general search's settings (``lm_weight``, ``domain_weight``, ``domain_word_bias``).
     """
-    theirs = domain["acoustic"] + options.domain_weight * domain["lm"] + options.domain_word_bias * domain["words"]
-    return bool(theirs >= general["acoustic"] + options.lm_weight * general["lm"])
+    ours, theirs = _choice_sides(general, domain, options)
+    return bool(theirs >= ours)
+
+
+def _choice_sides(general: dict, domain: dict, options: BeamSearchOptions) -> tuple[float, float]:
+    """The two sides :func:`prefer_domain` compares: (general, domain)."""
+    return (
+        general["acoustic"] + options.lm_weight * general["lm"],
+        domain["acoustic"] + options.domain_weight * domain["lm"] + options.domain_word_bias * domain["words"],
+    )
 
 
 class BeamSearchDecoder:
@@ -534,14 +542,9 @@ class BeamSearchDecoder:
             return words, scores
         found, other = self.domain._search_one(logprobs, bias, boost)
         take = prefer_domain(scores, other, self.options)
+        general_score, domain_score = _choice_sides(scores, other, self.options)
         chosen: dict[str, float | bool] = dict(other if take else scores)
-        chosen.update(
-            domain=take,
-            general_score=scores["acoustic"] + self.options.lm_weight * scores["lm"],
-            domain_score=other["acoustic"]
-            + self.options.domain_weight * other["lm"]
-            + self.options.domain_word_bias * other["words"],
-        )
+        chosen.update(domain=take, general_score=general_score, domain_score=domain_score)
         return (found if take else words), chosen
 
     def _search_one(
