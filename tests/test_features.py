@@ -23,7 +23,10 @@ from edgeasr.features import (
     mel_filterbank,
     model_input,
     pad_room_tone,
+    pink_noise,
+    prepare_input,
     room_tone,
+    speech_span,
 )
 
 
@@ -145,3 +148,44 @@ def test_the_padding_a_model_asks_for_is_read_from_its_metadata() -> None:
     for bad in ("-0.1", "7", "nan", "half a second"):
         with pytest.raises(ValueError, match=PAD_SECONDS_KEY):
             input_pad_seconds({PAD_SECONDS_KEY: bad})
+
+
+def _words_in_a_room(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """(speech, the same speech with ``seconds`` of -70 dBFS pink room tone before and after it)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(24000) / 16000  # 1.5 s rising and falling at a syllable rate, at about -23 dBFS
+    speech = (0.1 * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)) * rng.standard_normal(t.size)).astype(np.float32)
+    n = round(seconds * 16000)
+    tone = pink_noise(2 * n, rng) * np.float32(10 ** (-70 / 20))
+    return speech, np.concatenate([tone[:n], speech, tone[n:]]).astype(np.float32)
+
+
+def test_the_quiet_ends_are_cut_by_the_rule_the_corpora_were_cut_with() -> None:
+    from edgeasr.data.conditioning import ConditionOptions, trim_silence
+
+    speech, roomy = _words_in_a_room(2.0)
+    start, end = speech_span(roomy)
+    # cut down to 0.15 s on each side of the speech, to the 20 ms frame
+    assert abs(start - (32000 - 2400)) <= 320 and abs(end - (32000 + 24000 + 2400)) <= 320
+    # the data stage's trim (35 dB, -60 dBFS, 0.15 s) keeps exactly these samples
+    kept = trim_silence(roomy, ConditionOptions(pad=False))
+    assert np.array_equal(kept, roomy[start:end])
+    # what the model hears: the kept part, leveled, with the room tone its model asks for around it
+    heard, first = prepare_input(roomy, 0.5)
+    assert first == start and heard.size == (end - start) + 16000
+    np.testing.assert_array_equal(heard[8000:-8000], roomy[start:end])
+    assert model_input(roomy * np.float32(0.03), 0.5).size == heard.size  # 30 dB quieter: the same cut
+    assert speech_span(roomy, LevelConfig(trim=False)) == (0, roomy.size)
+
+
+def test_nothing_is_cut_from_speech_in_noise_silence_or_a_tight_clip() -> None:
+    speech, roomy = _words_in_a_room(0.4)
+    assert speech_span(roomy) == (0, roomy.size)  # quiet ends of half a second or less are heard as they are
+    rng = np.random.default_rng(4)
+    noisy = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(16000, np.float32)])
+    noisy += (0.01 * rng.standard_normal(noisy.size)).astype(np.float32)  # 20 dB below the speech, throughout
+    assert speech_span(noisy) == (0, noisy.size)
+    silence = (1e-5 * rng.standard_normal(32000)).astype(np.float32)  # no frame above -60 dBFS
+    assert speech_span(silence) == (0, silence.size)
+    assert speech_span(speech) == (0, speech.size)
+    assert speech_span(np.zeros(0, np.float32)) == (0, 0)

@@ -410,3 +410,22 @@ def test_the_room_stays_quiet_beside_a_quiet_recording(rec: Recognizer, padded_m
     # the last frames are computed once the stream's gain is the whole recording's: as offline
     np.testing.assert_allclose(np.concatenate(stream._committed)[-20:], heard_quiet[-20:], atol=1e-3)
     assert final.text == text
+
+
+def test_long_quiet_ends_are_cut_to_the_margin_the_model_was_trained_with(rec: Recognizer) -> None:
+    """Two seconds of room tone around a command: heard as the clip alone, offline and batched, timed on its clock."""
+    from edgeasr.features import pink_noise
+
+    waves, _ = _samples()
+    clip = waves[1]  # "when does the sun set in prague", a clip cut to the corpora's 0.15 s margins
+    tone = pink_noise(64000, np.random.default_rng(0)) * np.float32(10 ** (-70 / 20))
+    roomy = np.concatenate([tone[:32000], clip, tone[32000:]]).astype(np.float32)
+    alone, heard = rec.transcribe(clip, 16000), rec.transcribe(roomy, 16000)
+    assert heard.text == alone.text == "when does the sun set in frank"  # the shipped model's reading of it
+    assert [w.text for w in heard.words] == [w.text for w in alone.words]
+    assert all(abs(a.start + 2.0 - b.start) <= 0.04 for a, b in zip(alone.words, heard.words, strict=True))
+    assert rec.transcribe_batch([roomy, clip])[0].words == heard.words
+    assert abs(rec.logprobs(roomy, 16000).shape[0] - rec.logprobs(clip, 16000).shape[0]) <= 1  # to the 20 ms frame
+    # the whole recording, tone and all, is what made the model say something else
+    whole = Recognizer(rec.model_path.parent, RecognizerOptions(level=LevelConfig(trim=False)))
+    assert whole.transcribe(roomy, 16000).text == "when is the sun set in frank"

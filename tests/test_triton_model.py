@@ -243,3 +243,12 @@ def test_a_model_that_asks_for_room_hears_the_same_room_served(tmp_path, asr_onn
             np.testing.assert_allclose(served, rec.logprobs(audio, 16000), atol=1e-4)
             text = result.as_numpy("TEXT")[0, 0].decode()
             assert text and text == rec.transcribe(audio, 16000).text
+        # a second of quiet room tone on each side is cut to 0.15 s before the model, as on device
+        from edgeasr.features import pink_noise
+
+        audio = speechlike[5]
+        tone = pink_noise(32000, np.random.default_rng(1)) * np.float32(10 ** (-80 / 20))
+        roomy = np.concatenate([tone[:16000], audio, tone[16000:]]).astype(np.float32)
+        served = client.infer("edgeasr", make_inputs(audio=roomy[None])).as_numpy("LOGPROBS")[0]
+        assert served.shape[0] == -(-(audio.size + 4800 + 16000) // 320)  # 0.15 s kept, 0.5 s of tone laid
+        np.testing.assert_allclose(served, rec.logprobs(roomy, 16000), atol=1e-4)

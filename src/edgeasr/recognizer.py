@@ -22,6 +22,13 @@ receptive field (the default does for every shipped architecture).
 A model whose file asks for room around the words (``edgeasr.input_pad_seconds``, written at
 export) hears that much quiet room tone before and after every utterance, offline, batched and
 streamed alike (:func:`edgeasr.features.model_input`); word times stay on the recording's clock.
+
+Offline and batched, quiet ends longer than half a second are cut before the model down to the
+0.15 s that every corpus clip was trimmed to, by the corpora's own activity rule
+(:func:`edgeasr.features.speech_span`), so two seconds of room tone around a command are heard as
+the training clips were (``LevelConfig(trim=False)`` keeps everything). A stream cuts nothing (it
+cannot know where speech ends before it does; its endpointing bounds the silence it hears), so
+its text equals the offline one where the quiet ends are no longer than half a second.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ from edgeasr.features import (
     level_gain_db,
     model_input,
     not_speech,
-    pad_room_tone,
+    prepare_input,
     room_tone,
 )
 
@@ -203,11 +210,14 @@ class Recognizer:
         return wave
 
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
-        return self._model_input(self._load(audio, sample_rate, name))
+        return model_input(self._load(audio, sample_rate, name), self.pad_seconds, self.options.level)
 
-    def _model_input(self, wave: np.ndarray) -> np.ndarray:
-        """What the model hears of a recording: its room tone around it, at the recording's level gain."""
-        return model_input(wave, self.pad_seconds, self.options.level)
+    def _model_input(self, wave: np.ndarray) -> tuple[np.ndarray, float]:
+        """What the model hears of a recording (:func:`~edgeasr.features.model_input`), and the time
+        offset (s) that puts its frames on the recording's clock."""
+        leveled = apply_gain(wave, level_gain_db(wave, self.options.level))
+        heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)
+        return heard, start / SAMPLE_RATE - self.pad_seconds
 
     def _unpadded(self, decoded: Transcript, samples: int) -> tuple[Word, ...]:
         """Words of a padded utterance's decoding on the recording's own clock (within ``[0, duration]``)."""
@@ -233,7 +243,8 @@ class Recognizer:
     def logprobs(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Per-frame log-probabilities (frames, vocab) of a whole recording, windowed if long.
 
-        The frames cover the model's input: the recording with the room tone the model asks for
+        The frames cover the model's input: the recording with its quiet ends cut
+        (:func:`~edgeasr.features.speech_span`) and the room tone the model asks for
         (:attr:`pad_seconds` before and after it).
         """
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
@@ -289,8 +300,9 @@ class Recognizer:
             if self._observers:
                 self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
             return result
-        logprobs = self._windowed(pad_room_tone(leveled, self.pad_seconds))  # model_input(raw), measured once
-        decoded = self.decode(logprobs, -self.pad_seconds, bias=bias)
+        heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)  # model_input(raw), gain once
+        logprobs = self._windowed(heard)
+        decoded = self.decode(logprobs, start / SAMPLE_RATE - self.pad_seconds, bias=bias)
         result = Transcript(
             decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version
         )
@@ -303,7 +315,7 @@ class Recognizer:
         started = time.perf_counter()
         for i, w in enumerate(waves):
             check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
-        inputs = [self._model_input(w) for w in waves]
+        inputs, offsets = zip(*(self._model_input(w) for w in waves), strict=True)
         lengths = np.array([w.size for w in inputs], np.int64)
         batch = np.zeros((len(inputs), int(lengths.max())), np.float32)
         for i, w in enumerate(inputs):
@@ -312,7 +324,7 @@ class Recognizer:
         elapsed = time.perf_counter() - started
         results = []
         for i, w in enumerate(waves):
-            r = self.decode(logp[i, : int(out_len[i])], -self.pad_seconds)
+            r = self.decode(logp[i, : int(out_len[i])], offsets[i])
             results.append(Transcript(r.text, self._unpadded(r, w.size), elapsed, self.version))
         return results
 

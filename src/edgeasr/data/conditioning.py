@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeasr import features
 from edgeasr.audio import SAMPLE_RATE
 
 __all__ = [
@@ -84,20 +85,10 @@ def frame_levels_db(
         sample_rate: the rate of ``wave``.
 
     Returns:
-        One level per frame (empty for empty audio); -200 dBFS for digital silence.
+        One level per frame (empty for empty audio); -200 dBFS for digital silence. The runtime
+        measures frames with the same function (:func:`edgeasr.features.frame_levels_db`).
     """
-    hop = max(1, round(sample_rate * options.frame_ms / 1000))
-    n = wave.size
-    if n == 0:
-        return np.zeros(0, dtype=np.float64)
-    frames = -(-n // hop)
-    padded = np.zeros(frames * hop, dtype=np.float64)
-    padded[:n] = wave
-    power = (padded.reshape(frames, hop) ** 2).sum(axis=1)
-    counts = np.full(frames, hop, dtype=np.float64)
-    counts[-1] = n - (frames - 1) * hop
-    rms_sq = power / counts
-    return 10.0 * np.log10(np.maximum(rms_sq, 1e-20))
+    return features.frame_levels_db(wave, max(1, round(sample_rate * options.frame_ms / 1000)))
 
 
 def active_frames(

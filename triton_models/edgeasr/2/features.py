@@ -2,9 +2,10 @@
 
 A model's log-mel frontend (80 bands, 25 ms window, 10 ms hop) is part of its exported graph, so
 the features a model was trained on are the features it sees on a device or in Triton. Before
-the model, the runtime brings the input to the training level (:class:`LevelMeter`; the
-``Recognizer``, its streams and the Triton model all use it: every python-flavour version folder
-carries a copy of this file as ``features.py``, so it imports only numpy). This module defines
+the model, the runtime brings the input to the training level (:class:`LevelMeter`) and cuts
+its quiet ends as the corpora were cut (:func:`speech_span`; the ``Recognizer``, its streams and
+the Triton model all use them: every python-flavour version folder carries a copy of this file as
+``features.py``, so it imports only numpy). This module defines
 the frontend without torch: :class:`FrontendConfig` (recorded in every model
 card), the number of frames a length of audio gives, and the constant tables the graph holds
 (Hann window, factored DFT, HTK mel filters). The torch module that trains and exports them is
@@ -37,6 +38,7 @@ __all__ = [
     "apply_gain",
     "dft_tables",
     "frame_count",
+    "frame_levels_db",
     "hann_window",
     "input_pad_seconds",
     "level_gain_db",
@@ -46,7 +48,9 @@ __all__ = [
     "not_speech",
     "pad_room_tone",
     "pink_noise",
+    "prepare_input",
     "room_tone",
+    "speech_span",
 ]
 
 LEVEL_FRAME = 320
@@ -91,6 +95,12 @@ class LevelConfig:
     max_gain_db: float = 40.0  # never amplify more than this
     peak_dbfs: float = -1.0  # nor so much that the peak passes this
     floor_dbfs: float = -60.0  # a loudest frame below this is silence (room tone): no gain at all
+    # cut long quiet ends before the model (speech_span): the audio before the first and after the
+    # last active frame (within active_db of the loudest and above floor_dbfs, after the gain); only
+    # with normalize on
+    trim: bool = True
+    trim_after_seconds: float = 0.5  # a quiet end this long or shorter is heard as it is (a stream then equals offline)
+    trim_margin_seconds: float = 0.15  # a longer one is cut down to this (the margin every corpus clip was cut to)
 
 
 class LevelMeter:
@@ -272,16 +282,76 @@ def input_pad_seconds(metadata: dict[str, str]) -> float:
     return seconds
 
 
-def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()) -> np.ndarray:
-    """What a model hears of a recording: brought to the training level, then room tone around it.
+def frame_levels_db(audio: np.ndarray, frame: int = LEVEL_FRAME) -> np.ndarray:
+    """RMS level (dBFS) of each ``frame``-sample frame of ``audio``; a final partial frame counts.
 
-    The gain is the recording's own (:func:`level_gain_db`); the tone (:func:`pad_room_tone`) is
-    laid down after it, so it is always :data:`ROOM_TONE_DBFS` beside speech at the training level,
-    however quiet the recording was (a tone scaled with a quiet recording's gain would be a noise
-    floor 30 dB louder). The ``Recognizer`` and the Triton model both call this; a stream builds
-    the same samples as they arrive.
+    Digital silence reads -200 dBFS. The data stage's silence rule (:mod:`edgeasr.data.conditioning`)
+    and :func:`speech_span` both measure frames with this.
     """
-    return pad_room_tone(apply_gain(audio, level_gain_db(audio, level)), pad_seconds)
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    frames = -(-x.size // frame)
+    padded = np.zeros(frames * frame, dtype=np.float64)
+    padded[: x.size] = x
+    counts = np.full(frames, float(frame))
+    counts[-1] = x.size - (frames - 1) * frame
+    return 10.0 * np.log10(np.maximum((padded.reshape(frames, frame) ** 2).sum(axis=1) / counts, 1e-20))
+
+
+def speech_span(audio: np.ndarray, level: LevelConfig = LevelConfig(), sample_rate: int = 16_000) -> tuple[int, int]:
+    """``(start, end)``: the samples of a level-normalized recording that hold its speech, with a margin.
+
+    A frame is active when it is within ``level.active_db`` of the loudest frame and above
+    ``level.floor_dbfs``. A quiet end (before the first active frame, after the last) longer than
+    ``level.trim_after_seconds`` is cut down to ``level.trim_margin_seconds``; a shorter one is
+    kept whole, so a clip with ordinary margins is heard exactly as it is. The activity rule and
+    the margin are those every corpus clip was trimmed by (:func:`edgeasr.data.conditioning.trim_silence`:
+    35 dB, -60 dBFS, 0.15 s), so a model trained on such clips hears a recording with long
+    silences around its words as it heard its training data. The whole recording when
+    ``level.trim`` is off, when ``level.normalize`` is (the floor is a level of leveled audio: a
+    quiet recording's words would fall below it) or when no frame is active (silence is left to
+    :func:`not_speech`).
+    """
+    n = int(np.asarray(audio).size)
+    if not (level.trim and level.normalize) or n == 0:  # measured on leveled audio only
+        return 0, n
+    db = frame_levels_db(audio)
+    active = np.flatnonzero(db >= max(float(db.max()) - level.active_db, level.floor_dbfs))
+    if active.size == 0:
+        return 0, n
+    margin, after = round(level.trim_margin_seconds * sample_rate), round(level.trim_after_seconds * sample_rate)
+    first, last = int(active[0]) * LEVEL_FRAME, min(n, (int(active[-1]) + 1) * LEVEL_FRAME)
+    start = first - margin if first > after else 0
+    end = last + margin if n - last > after else n
+    return start, end
+
+
+def prepare_input(
+    leveled: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()
+) -> tuple[np.ndarray, int]:
+    """A level-normalized recording as its model hears it, and the recording's first sample in it.
+
+    The quiet ends are cut (:func:`speech_span`), then ``pad_seconds`` of room tone laid around
+    what is left (:func:`pad_room_tone`). The second value is where the kept part starts in the
+    recording (samples), so that word times can be put back on the recording's clock.
+    """
+    start, end = speech_span(leveled, level)
+    return pad_room_tone(np.asarray(leveled, dtype=np.float32)[start:end], pad_seconds), start
+
+
+def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()) -> np.ndarray:
+    """What a model hears of a recording: brought to the training level, its quiet ends cut, room tone around it.
+
+    The gain is the recording's own (:func:`level_gain_db`); the quiet ends are cut from the
+    leveled audio (:func:`speech_span`), and the tone (:func:`pad_room_tone`) is laid down after
+    that, so it is always :data:`ROOM_TONE_DBFS` beside speech at the training level, however
+    quiet the recording was (a tone scaled with a quiet recording's gain would be a noise floor
+    30 dB louder). The ``Recognizer`` and the Triton model both do this (:func:`prepare_input`);
+    a stream levels and pads the same way as audio arrives but cuts nothing (its endpointing
+    bounds the silence it hears).
+    """
+    return prepare_input(apply_gain(audio, level_gain_db(audio, level)), pad_seconds, level)[0]
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:

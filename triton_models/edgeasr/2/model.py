@@ -18,8 +18,9 @@ frames only). The version folder carries its own copies of :mod:`edgeasr.integri
 ``features.py``, ``audio.py``, ``decoding.py``), loaded from there by path. The files are checked
 against the model card first; every request is checked as on device, with the same messages
 (``audio.check_waveform``: empty, NaN or Inf, shorter than 50 ms, too long); each request is
-given the room tone its model asks for and brought to the training level (``features.model_input``,
-as the on-device recognizer does; ``LOGPROBS`` then covers the tone as well), then ``TEXT`` comes
+brought to the training level, its quiet ends cut and given the room tone its model asks for
+(``features.model_input``, as the on-device recognizer does; ``LOGPROBS`` then covers what the model
+heard, tone included), then ``TEXT`` comes
 from the beam search with the word n-gram when the folder ships one (``lm.arpa`` and
 ``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` too, both searches and the
 choice between them), else from
@@ -325,8 +326,9 @@ class TritonPythonModel:
                 raise RequestError(str(exc)) from None
         self._levels = [float(10.0 * np.log10(np.mean(np.square(row, dtype=np.float64)) + 1e-12)) for row in audio]
         leveled = [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
-        # what the model hears of each row (features.model_input, the gain measured once), as on device
-        self._inputs = [self.features.pad_room_tone(row, self.pad_seconds) for row in leveled]
+        # what the model hears of each row (features.model_input, the gain measured once): its quiet
+        # ends cut and the room tone laid around it, as on device
+        self._inputs = [self.features.prepare_input(row, self.pad_seconds, self.level)[0] for row in leveled]
         return leveled
 
     def _not_speech(self, rows):
