@@ -21,6 +21,11 @@ better language model could ever win there; the rest is the acoustic model's.
         --weights 0.9:-0.5,1.3:-0.5,1.7:0 --out bench/results/eval-cpu-2core-epyc/general-7-lm-ceiling
 
 (``work/bundles/general-7``: ``export/general-eval.toml``'s export of ``recipes/checkpoints/general-7.pt``.)
+Training rows show how well the model fits what it learnt from (``general-7-training-rows``):
+
+    python bench/lm_ceiling.py --model work/bundles/general-7 cathy-train=work/real/cathy-fit.jsonl \
+        general-train=work/general/train.jsonl --limit 150 --group-by "" --lm general=work/lm/lm-general.arpa \
+        --out bench/results/eval-cpu-2core-epyc/general-7-training-rows
 """
 
 from __future__ import annotations
