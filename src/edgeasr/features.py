@@ -2,10 +2,10 @@
 
 A model's log-mel frontend (80 bands, 25 ms window, 10 ms hop) is part of its exported graph, so
 the features a model was trained on are the features it sees on a device or in Triton. Before
-the model, the runtime brings the input to the training level (:class:`LevelMeter`) and cuts
-its quiet ends as the corpora were cut (:func:`speech_span`; the ``Recognizer``, its streams and
-the Triton model all use them: every python-flavour version folder carries a copy of this file as
-``features.py``, so it imports only numpy). This module defines
+the model, the runtime brings the input to the training level (:class:`LevelMeter`; the
+``Recognizer``, its streams and the Triton model all use it: every python-flavour version folder
+carries a copy of this file as ``features.py``, so it imports only numpy) and, offline, cuts its
+long quiet ends as the corpora were cut (:func:`speech_span`). This module defines
 the frontend without torch: :class:`FrontendConfig` (recorded in every model
 card), the number of frames a length of audio gives, and the constant tables the graph holds
 (Hann window, factored DFT, HTK mel filters). The torch module that trains and exports them is
