@@ -163,7 +163,7 @@ def _words_in_a_room(seconds: float) -> tuple[np.ndarray, np.ndarray]:
 def test_the_quiet_ends_are_cut_by_the_rule_the_corpora_were_cut_with() -> None:
     from edgeasr.data.conditioning import ConditionOptions, trim_silence
 
-    speech, roomy = _words_in_a_room(2.0)
+    _, roomy = _words_in_a_room(2.0)
     start, end = speech_span(roomy)
     # cut down to 0.15 s on each side of the speech, to the 20 ms frame
     assert abs(start - (32000 - 2400)) <= 320 and abs(end - (32000 + 24000 + 2400)) <= 320

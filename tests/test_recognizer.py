@@ -429,3 +429,29 @@ def test_long_quiet_ends_are_cut_to_the_margin_the_model_was_trained_with(rec: R
     # the whole recording, tone and all, is what made the model say something else
     whole = Recognizer(rec.model_path.parent, RecognizerOptions(level=LevelConfig(trim=False)))
     assert whole.transcribe(roomy, 16000).text == "when is the sun set in frank"
+
+
+def test_a_stream_cuts_a_long_quiet_lead_as_offline_decoding_does(rec: Recognizer) -> None:
+    """Two seconds of room tone before a streamed command: held, cut to 0.15 s, and the words timed as offline."""
+    from edgeasr.features import pink_noise
+
+    waves, _ = _samples()
+    clip = waves[7]
+    tone = pink_noise(32000, np.random.default_rng(0)) * np.float32(10 ** (-70 / 20))
+    roomy = np.concatenate([tone, clip]).astype(np.float32)
+
+    def streamed(recognizer: Recognizer):
+        stream = recognizer.create_stream()
+        for start in range(0, roomy.size, 2560):
+            stream.accept_waveform(roomy[start : start + 2560], 16000)
+        return stream, stream.finish()
+
+    stream, final = streamed(rec)
+    alone, offline = rec.transcribe(clip, 16000), rec.transcribe(roomy, 16000)
+    assert final.text == offline.text == alone.text and len(final.words) == 11
+    assert [w.start for w in final.words] == [w.start for w in offline.words]
+    assert abs(final.words[0].start - (alone.words[0].start + 2.0)) <= 0.04
+    assert stream._dropped > 28000 and sum(f.shape[0] for f in stream._committed) == rec.logprobs(roomy, 16000).shape[0]
+    # the whole lead streamed: the first word is heard 0.2 s late
+    _, whole = streamed(Recognizer(rec.model_path.parent, RecognizerOptions(level=LevelConfig(trim=False))))
+    assert abs(whole.words[0].start - (alone.words[0].start + 2.0)) > 0.1

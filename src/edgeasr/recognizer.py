@@ -26,9 +26,11 @@ streamed alike (:func:`edgeasr.features.model_input`); word times stay on the re
 Offline and batched, quiet ends longer than half a second are cut before the model down to the
 0.15 s that every corpus clip was trimmed to, by the corpora's own activity rule
 (:func:`edgeasr.features.speech_span`), so two seconds of room tone around a command are heard as
-the training clips were (``LevelConfig(trim=False)`` keeps everything). A stream cuts nothing (it
-cannot know where speech ends before it does; its endpointing bounds the silence it hears), so
-its text equals the offline one where the quiet ends are no longer than half a second.
+the training clips were (``LevelConfig(trim=False)`` keeps everything). A stream holds its audio
+until speech starts and cuts a long lead by the same rule (the decision waits 0.3 s past the first
+active frame, so that the causal gain has settled); it does not cut a long tail (its endpointing
+bounds that), so its text equals the offline one where the recording ends within half a second
+of its last word.
 """
 
 from __future__ import annotations
@@ -56,9 +58,11 @@ from edgeasr.decoding import (
     greedy_decode,
 )
 from edgeasr.features import (
+    LEVEL_FRAME,
     LevelConfig,
     LevelMeter,
     apply_gain,
+    frame_levels_db,
     input_pad_seconds,
     level_gain_db,
     model_input,
@@ -70,6 +74,7 @@ from edgeasr.features import (
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "model_timing", "resolve_model_dir"]
 
 _FEATURE_HOP = 160  # samples per feature frame (10 ms at 16 kHz; the frontend of every model)
+_LEAD_SETTLE_SECONDS = 0.3  # a stream's lead is cut once this much is heard past its first active frame
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,8 @@ class StreamingSession:
     beam search when the model ships one). The input is brought to the training level with the
     gain of the audio heard so far (causal), so a stream whose level is steady decodes as offline
     decoding does, and one that gets louder keeps the frames it committed at the gain it had then.
+    Until speech starts the audio is held, not run: a quiet lead longer than half a second is cut
+    to 0.15 s before the first active frame, as offline (:func:`edgeasr.features.speech_span`).
 
     Cost is bounded per second of audio, whatever the stream's length: the model runs once per
     ``stream_update_seconds`` of new audio, on that audio plus ``context_seconds`` on each side
@@ -403,6 +410,14 @@ class StreamingSession:
         self._resampler = None  # one stateful soxr stream, so chunk edges resample as offline does
         self._pending = 0  # samples received since the model last ran
         self.samples_received = 0
+        level = recognizer.options.level
+        # a long quiet lead is cut as offline (features.speech_span): until the first active frame the
+        # audio is held, not fed to the model; _dropped samples of the recording's start are never fed
+        self._waiting = level.trim and level.normalize
+        self._held = np.zeros(0, np.float32)
+        self._dropped = 0
+        self._active_since: int | None = None  # where the held audio ended when a frame was first active
+        self._fed = 0  # samples of the recording fed to the model
 
     def accept_waveform(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
         """Append a chunk (any dtype load_audio accepts); the model runs once enough audio is new.
@@ -438,17 +453,56 @@ class StreamingSession:
         if self._pending >= self._update:
             self._advance(final=False)
 
-    def _append(self, chunk: np.ndarray) -> None:
-        self._audio = np.concatenate([self._audio, chunk])
+    def _append(self, chunk: np.ndarray, last: bool = False) -> None:
         self._meter.update(chunk)
         self.samples_received += chunk.size
+        if self._waiting:
+            chunk = self._lead_cut(chunk, last)
+        self._audio = np.concatenate([self._audio, chunk])
+        self._fed += chunk.size
         self._length += chunk.size
         self._pending += chunk.size
+
+    def _lead_cut(self, chunk: np.ndarray, last: bool) -> np.ndarray:
+        """What of the held lead and ``chunk`` goes to the model now (speech_span's rule, causally).
+
+        Frames are measured on the recording's 20 ms grid at the gain so far; the wait ends
+        ``_LEAD_SETTLE_SECONDS`` after a frame was first found active, and the first active frame
+        is found again then (at a word's quiet onset the gain so far lifts the room tone before it
+        into the active range; a syllable later the loudest frame and the gain are near the whole
+        recording's). A lead longer than
+        ``trim_after_seconds`` is then cut to ``trim_margin_seconds`` before that frame; while none
+        is active, whole frames older than the margin are let go.
+        """
+        level = self._rec.options.level
+        held = np.concatenate([self._held, chunk])
+        whole = held.size if last else held.size // LEVEL_FRAME * LEVEL_FRAME
+        db = frame_levels_db(held[:whole]) + self._meter.gain_db()
+        active = np.flatnonzero(db >= max(float(db.max(initial=-np.inf)) - level.active_db, level.floor_dbfs))
+        margin = round(level.trim_margin_seconds * SAMPLE_RATE)
+        after = round(level.trim_after_seconds * SAMPLE_RATE)
+        end = self._dropped + whole
+        if active.size and self._active_since is None:
+            self._active_since = end
+        settled = active.size and end - self._active_since >= round(_LEAD_SETTLE_SECONDS * SAMPLE_RATE)
+        if settled or last:
+            first = self._dropped + int(active[0]) * LEVEL_FRAME if active.size else 0
+            start = first - margin if first > after else self._dropped
+            self._waiting, self._held = False, np.zeros(0, np.float32)
+            cut = start - self._dropped
+            self._dropped = start
+            return held[cut:]
+        if not active.size and end > after + margin + LEVEL_FRAME:  # the speech starts at `end` or later
+            let_go = (end - margin - LEVEL_FRAME) // LEVEL_FRAME * LEVEL_FRAME - self._dropped
+            if let_go > 0:
+                held, self._dropped = held[let_go:], self._dropped + let_go
+        self._held = held
+        return np.zeros(0, np.float32)
 
     def _advance(self, final: bool) -> None:
         total = self._length
         self._pending = 0
-        if self.samples_received == 0:
+        if self._fed == 0:
             return
         spf = self._spf
         seg_start = max(self._base, self._n_committed * spf - self._ctx)
@@ -477,7 +531,7 @@ class StreamingSession:
         if lead_end > 0:
             out[:lead_end] = raw[:lead_end]
         if self._finished:  # and the tone after it
-            speech_end = max(self._lead.size + self.samples_received - start, 0)
+            speech_end = max(self._lead.size + self._fed - start, 0)
             out[speech_end:] = raw[speech_end:]
         return out
 
@@ -505,7 +559,8 @@ class StreamingSession:
             path = np.concatenate([path, tail])
         prev = int(self._path[start - 1]) if start > 0 else BLANK
         seconds = self._rec.frame_seconds
-        return decode_path(path, self._rec.tokens, seconds, start * seconds - self._rec.pad_seconds, prev)
+        offset = start * seconds + self._dropped / SAMPLE_RATE - self._rec.pad_seconds
+        return decode_path(path, self._rec.tokens, seconds, offset, prev)
 
     def _all_frames(self) -> np.ndarray:
         parts = [*self._committed, self._tail]
@@ -537,11 +592,13 @@ class StreamingSession:
         """Decode the rest of the audio and return the final transcript."""
         if self._resampler is not None:  # the resampler's last samples
             self._append(np.asarray(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32))
-        if self.samples_received and not self._finished:  # the room tone after the speech, unmetered
+        if self._waiting:  # a lead still held: the rule decides on the whole of it
+            self._append(np.zeros(0, np.float32), last=True)
+        if self._fed and not self._finished:  # the room tone after the speech, unmetered
             self._audio = np.concatenate([self._audio, self._trail])
             self._length += self._trail.size
             self._finished = True
         self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
-        decoded = self._rec.decode(self._all_frames(), -self._rec.pad_seconds)
+        decoded = self._rec.decode(self._all_frames(), self._dropped / SAMPLE_RATE - self._rec.pad_seconds)
         return Transcript(text=decoded.text, words=self._rec._unpadded(decoded, self.samples_received))

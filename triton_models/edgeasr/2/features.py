@@ -4,8 +4,8 @@ A model's log-mel frontend (80 bands, 25 ms window, 10 ms hop) is part of its ex
 the features a model was trained on are the features it sees on a device or in Triton. Before
 the model, the runtime brings the input to the training level (:class:`LevelMeter`; the
 ``Recognizer``, its streams and the Triton model all use it: every python-flavour version folder
-carries a copy of this file as ``features.py``, so it imports only numpy) and, offline, cuts its
-long quiet ends as the corpora were cut (:func:`speech_span`). This module defines
+carries a copy of this file as ``features.py``, so it imports only numpy) and cuts its long
+quiet ends as the corpora were cut (:func:`speech_span`; a stream, its lead only). This module defines
 the frontend without torch: :class:`FrontendConfig` (recorded in every model
 card), the number of frames a length of audio gives, and the constant tables the graph holds
 (Hann window, factored DFT, HTK mel filters). The torch module that trains and exports them is
@@ -348,8 +348,8 @@ def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig 
     that, so it is always :data:`ROOM_TONE_DBFS` beside speech at the training level, however
     quiet the recording was (a tone scaled with a quiet recording's gain would be a noise floor
     30 dB louder). The ``Recognizer`` and the Triton model both do this (:func:`prepare_input`);
-    a stream levels and pads the same way as audio arrives but cuts nothing (its endpointing
-    bounds the silence it hears).
+    a stream levels and pads the same way as audio arrives and cuts a long lead by the same rule
+    as it hears it (not a long tail: its endpointing bounds that).
     """
     return prepare_input(apply_gain(audio, level_gain_db(audio, level)), pad_seconds, level)[0]
 
