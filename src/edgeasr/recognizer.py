@@ -62,13 +62,13 @@ from edgeasr.features import (
     LevelConfig,
     LevelMeter,
     apply_gain,
-    frame_levels_db,
     input_pad_seconds,
     level_gain_db,
     model_input,
     not_speech,
     prepare_input,
     room_tone,
+    speech_frames,
 )
 
 __all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "model_timing", "resolve_model_dir"]
@@ -470,15 +470,14 @@ class StreamingSession:
         ``_LEAD_SETTLE_SECONDS`` after a frame was first found active, and the first active frame
         is found again then (at a word's quiet onset the gain so far lifts the room tone before it
         into the active range; a syllable later the loudest frame and the gain are near the whole
-        recording's). A lead longer than
-        ``trim_after_seconds`` is then cut to ``trim_margin_seconds`` before that frame; while none
-        is active, whole frames older than the margin are let go.
+        recording's). A lead longer than ``trim_after_seconds`` is then cut to
+        ``trim_margin_seconds`` before that frame; while none is active, whole frames older than
+        the margin are let go.
         """
         level = self._rec.options.level
         held = np.concatenate([self._held, chunk])
         whole = held.size if last else held.size // LEVEL_FRAME * LEVEL_FRAME
-        db = frame_levels_db(held[:whole]) + self._meter.gain_db()
-        active = np.flatnonzero(db >= max(float(db.max(initial=-np.inf)) - level.active_db, level.floor_dbfs))
+        active = speech_frames(apply_gain(held[:whole], self._meter.gain_db()), level)
         margin = round(level.trim_margin_seconds * SAMPLE_RATE)
         after = round(level.trim_after_seconds * SAMPLE_RATE)
         end = self._dropped + whole

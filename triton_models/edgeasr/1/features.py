@@ -50,6 +50,7 @@ __all__ = [
     "pink_noise",
     "prepare_input",
     "room_tone",
+    "speech_frames",
     "speech_span",
 ]
 
@@ -299,6 +300,16 @@ def frame_levels_db(audio: np.ndarray, frame: int = LEVEL_FRAME) -> np.ndarray:
     return 10.0 * np.log10(np.maximum((padded.reshape(frames, frame) ** 2).sum(axis=1) / counts, 1e-20))
 
 
+def speech_frames(leveled: np.ndarray, level: LevelConfig = LevelConfig()) -> np.ndarray:
+    """Indices of the 20 ms frames of a level-normalized recording that are active: within
+    ``level.active_db`` of its loudest frame and above ``level.floor_dbfs`` (:func:`speech_span`;
+    a stream applies it to what it has heard so far)."""
+    db = frame_levels_db(leveled)
+    if db.size == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(db >= max(float(db.max()) - level.active_db, level.floor_dbfs))
+
+
 def speech_span(audio: np.ndarray, level: LevelConfig = LevelConfig(), sample_rate: int = 16_000) -> tuple[int, int]:
     """``(start, end)``: the samples of a level-normalized recording that hold its speech, with a margin.
 
@@ -316,8 +327,7 @@ def speech_span(audio: np.ndarray, level: LevelConfig = LevelConfig(), sample_ra
     n = int(np.asarray(audio).size)
     if not (level.trim and level.normalize) or n == 0:  # measured on leveled audio only
         return 0, n
-    db = frame_levels_db(audio)
-    active = np.flatnonzero(db >= max(float(db.max()) - level.active_db, level.floor_dbfs))
+    active = speech_frames(audio, level)
     if active.size == 0:
         return 0, n
     margin, after = round(level.trim_margin_seconds * sample_rate), round(level.trim_after_seconds * sample_rate)
