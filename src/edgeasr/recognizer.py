@@ -217,10 +217,9 @@ class Recognizer:
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
         return model_input(self._load(audio, sample_rate, name), self.pad_seconds, self.options.level)
 
-    def _model_input(self, wave: np.ndarray) -> tuple[np.ndarray, float]:
-        """What the model hears of a recording (:func:`~edgeasr.features.model_input`), and the time
-        offset (s) that puts its frames on the recording's clock."""
-        leveled = apply_gain(wave, level_gain_db(wave, self.options.level))
+    def _input_of(self, leveled: np.ndarray) -> tuple[np.ndarray, float]:
+        """What the model hears of a leveled recording (:func:`~edgeasr.features.prepare_input`), and
+        the time offset (s) that puts its frames on the recording's clock."""
         heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)
         return heard, start / SAMPLE_RATE - self.pad_seconds
 
@@ -305,9 +304,9 @@ class Recognizer:
             if self._observers:
                 self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
             return result
-        heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)  # model_input(raw), gain once
+        heard, offset = self._input_of(leveled)  # model_input(raw), the gain measured once
         logprobs = self._windowed(heard)
-        decoded = self.decode(logprobs, start / SAMPLE_RATE - self.pad_seconds, bias=bias)
+        decoded = self.decode(logprobs, offset, bias=bias)
         result = Transcript(
             decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version
         )
@@ -320,7 +319,8 @@ class Recognizer:
         started = time.perf_counter()
         for i, w in enumerate(waves):
             check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
-        inputs, offsets = zip(*(self._model_input(w) for w in waves), strict=True)
+        leveled = [apply_gain(w, level_gain_db(w, self.options.level)) for w in waves]
+        inputs, offsets = zip(*(self._input_of(w) for w in leveled), strict=True)
         lengths = np.array([w.size for w in inputs], np.int64)
         batch = np.zeros((len(inputs), int(lengths.max())), np.float32)
         for i, w in enumerate(inputs):
