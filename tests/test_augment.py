@@ -142,6 +142,12 @@ def test_pad_silence_lengths() -> None:
     assert y.size == RATE + RATE // 4 + RATE and y.dtype == np.float32
 
 
+def test_pad_silence_lays_the_tone_it_is_given() -> None:
+    """The Augmenter passes a slice of its pink bank; whatever tone comes, it lies at the floor asked."""
+    y = pad_silence(voice(1.0), 0.25, 0.25, -40.0, np.random.default_rng(1), lambda n, rng: np.ones(n, np.float32))
+    np.testing.assert_allclose(y[: RATE // 4], 0.01, rtol=1e-5)  # -40 dBFS of the given (constant) tone
+
+
 def test_mu_law_is_8_bit_telephone_coding() -> None:
     x = voice(1.0)
     y = mu_law(x)

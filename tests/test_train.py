@@ -86,6 +86,42 @@ def test_max_minutes_stops_on_time_and_still_evaluates_and_checkpoints(tiny_reci
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 1
 
 
+def test_a_time_fitted_schedule_ends_its_cosine_when_the_time_is_spent(tiny_recipe, tmp_path, monkeypatch) -> None:
+    """``fit_schedule``: the pace measured early sets the horizon; the learning rate reaches the
+    recipe's final ratio there and the run stops there, before its time is spent.
+
+    The trainer's clock is a fake that moves 0.1 s each time it is read (about once a step), so
+    the pace, the horizon and the stop do not depend on this machine's speed.
+    """
+    import edgeasr.training.train as training
+
+    class Clock:
+        now = 1000.0
+
+        @classmethod
+        def time(cls) -> float:
+            cls.now += 0.1
+            return cls.now
+
+    monkeypatch.setattr(training, "time", Clock)
+    monkeypatch.setattr(training, "_PACE_FROM", 2)
+    monkeypatch.setattr(training, "_PACE_TO", 6)
+    recipe = replace(tiny_recipe, optim=replace(tiny_recipe.optim, max_steps=10_000, warmup_steps=2, eval_every=1000))
+    result = train(recipe, tmp_path, max_minutes=0.1, fit_schedule=True, progress=False)
+    report = json.loads((tmp_path / "report.json").read_text())
+    horizon = report["horizon_steps"]
+    assert horizon is not None and 20 < horizon < 60  # about 10 steps a (fake) second for the 5.4 s left
+    assert result.steps == horizon  # stopped by its own horizon, not by the recipe's max_steps or the clock
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["horizon"] == horizon
+    final_lr = last["scheduler"]["_last_lr"][0]
+    assert final_lr == pytest.approx(recipe.optim.lr * recipe.optim.final_lr_ratio, rel=0.05)
+    resumed = train(recipe, tmp_path, max_minutes=0.1, fit_schedule=True, resume=True, progress=False)
+    assert resumed.steps == horizon  # --resume keeps the fitted horizon: nothing left to train
+    with pytest.raises(ValueError, match="max_minutes"):
+        train(recipe, tmp_path / "no-budget", fit_schedule=True, progress=False)
+
+
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
     bf16 = replace(tiny_recipe, optim=replace(tiny_recipe.optim, precision="bf16"))
     a = train(tiny_recipe, tmp_path / "fp32", init=tiny_checkpoint, max_steps=10, progress=False)

@@ -35,6 +35,7 @@ Cost: about 1-3 ms per 3 s clip on average with the defaults (see tests/test_aug
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,15 +289,23 @@ def band_limit(
 
 
 def pad_silence(
-    wave: np.ndarray, lead_s: float, trail_s: float, floor_dbfs: float, rng: np.random.Generator
+    wave: np.ndarray,
+    lead_s: float,
+    trail_s: float,
+    floor_dbfs: float,
+    rng: np.random.Generator,
+    noise: Callable[[int, np.random.Generator], np.ndarray] = pink_noise,
 ) -> np.ndarray:
     """Add ``lead_s`` and ``trail_s`` seconds of room tone (pink noise at ``floor_dbfs`` RMS) around ``wave``.
 
     The tone runs under the speech as well, so the padding does not start and stop audibly.
+    ``noise(n, rng)`` makes the tone: :func:`~edgeasr.features.pink_noise` by default; the
+    :class:`Augmenter` passes a slice of its pink bank (an FFT of an arbitrary length took two
+    thirds of a training item's augmentation time).
     """
     lead, trail = round(lead_s * SAMPLE_RATE), round(trail_s * SAMPLE_RATE)
     x = np.pad(np.asarray(wave, dtype=np.float32), (lead, trail))
-    tone = pink_noise(x.size, rng)
+    tone = noise(x.size, rng)
     rms = float(np.sqrt(np.mean(tone.astype(np.float64) ** 2))) or 1.0
     return (x + tone * np.float32(10.0 ** (floor_dbfs / 20.0) / rms)).astype(np.float32)
 
@@ -433,7 +442,8 @@ class Augmenter:
             x = speed_perturb(x, float(rng.uniform(*o.speed_range)))
         if o.pad_prob and rng.random() < o.pad_prob:
             lead, trail = rng.uniform(*o.pad_seconds_range, size=2)
-            x = pad_silence(x, float(lead), float(trail), float(rng.uniform(*o.pad_floor_dbfs_range)), rng)
+            floor = float(rng.uniform(*o.pad_floor_dbfs_range))
+            x = pad_silence(x, float(lead), float(trail), floor, rng, lambda n, r: self.noise("pink", n, r))
         if o.pitch_prob and rng.random() < o.pitch_prob:
             factor = 2.0 ** (float(rng.uniform(*o.pitch_range)) / 12.0)
             n = x.size

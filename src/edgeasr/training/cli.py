@@ -19,7 +19,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = TrainRecipe.from_toml(args.recipe)
     out = args.out or f"runs/{recipe.name}"
     result = train(
-        recipe, out, resume=args.resume, init=args.init, max_steps=args.max_steps, max_minutes=args.max_minutes
+        recipe,
+        out,
+        resume=args.resume,
+        init=args.init,
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+        fit_schedule=args.fit_schedule,
     )
     print(f"best dev WER {100 * result.best_dev_wer:.2f}% after {result.steps} steps: {result.best_checkpoint}")
     return 0
@@ -92,6 +98,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
     p.add_argument(
         "--max-minutes", type=float, default=None, help="stop after this many minutes of training in this run"
+    )
+    p.add_argument(
+        "--fit-schedule",
+        action="store_true",
+        help="fit the learning-rate schedule to --max-minutes (pace measured over the run's first 120 steps) "
+        "instead of the recipe's max_steps: for a machine lent for a fixed time",
     )
     p.set_defaults(func=_cmd_train)
 

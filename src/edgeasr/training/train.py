@@ -25,6 +25,7 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ from edgeasr.features import pad_room_tone
 from edgeasr.manifest import data_version, load_row_audio, read_manifest, resolve_audio_path
 from edgeasr.training.model import CTCModel, ModelConfig
 from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
+
+# steps of a run between which a time-fitted run (``fit_schedule``) measures its pace: after the
+# first 20, which start the data-loader workers and warm up the device
+_PACE_FROM, _PACE_TO = 20, 120
 
 __all__ = ["TrainResult", "encode_text", "load_checkpoint", "load_model", "native_bf16", "resolve_precision", "train"]
 
@@ -232,11 +237,15 @@ def evaluate_model(model: CTCModel, rows: list[dict], manifest: Path, device: to
     }
 
 
-def _lr_lambda(optim) -> callable:
+def _lr_lambda(optim, horizon: Callable[[], int] | None = None) -> Callable[[int], float]:
+    """Linear warm-up, then a cosine down to ``final_lr_ratio`` at ``horizon()`` steps (the recipe's
+    ``max_steps`` unless a time-fitted run has measured its own)."""
+
     def f(step: int) -> float:
         if step < optim.warmup_steps:
             return (step + 1) / optim.warmup_steps
-        progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps))
+        total = horizon() if horizon is not None else optim.max_steps
+        progress = min(1.0, (step - optim.warmup_steps) / max(1, total - optim.warmup_steps))
         return optim.final_lr_ratio + (1 - optim.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return f
@@ -284,6 +293,7 @@ def train(
     progress: bool = True,
     max_minutes: float | None = None,
     model: nn.Module | None = None,
+    fit_schedule: bool = False,
 ) -> TrainResult:
     """Train a :class:`CTCModel` by ``recipe`` into ``out_dir``.
 
@@ -298,6 +308,12 @@ def train(
         max_minutes: stop once this run has trained this many minutes of wall time (after the
             step in flight; then the last evaluation and checkpoint as at any stop). Several runs
             with ``resume`` share a time budget by passing what is left to each.
+        fit_schedule: fit the learning-rate schedule to ``max_minutes`` instead of the recipe's
+            ``max_steps``: the run measures its pace over steps 20 to 120 of this run, then sets its
+            horizon (the step where the cosine reaches ``final_lr_ratio`` and the run stops) to the
+            steps that fit in 97% of the time left. For a machine lent for a fixed time, where the
+            pace is not known ahead. The horizon is kept in ``last.pt`` (``--resume`` keeps it) and
+            reported as ``horizon_steps``.
         model: train this model instead of ``CTCModel(recipe.model)``: anything with a
             ``frontend`` (:class:`~edgeasr.training.frontend.LogMelFrontend`), ``encode``, ``forward`` and
             ``num_parameters`` like :class:`~edgeasr.training.model.CTCModel`. For architecture
@@ -308,8 +324,10 @@ def train(
 
     Raises:
         FileNotFoundError: a manifest or checkpoint is missing.
-        ValueError: the training manifest has no usable rows.
+        ValueError: the training manifest has no usable rows, or ``fit_schedule`` without ``max_minutes``.
     """
+    if fit_schedule and max_minutes is None:
+        raise ValueError("fit_schedule needs max_minutes: the schedule is fitted to a time budget")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     opt_cfg = recipe.optim
@@ -349,6 +367,7 @@ def train(
     model = model if model is not None else CTCModel(recipe.model)
     history: dict = {"train": [], "dev": []}
     step, epoch, epoch_pos, best_wer, init_from = 0, 0, 0, float("inf"), None
+    horizon: int | None = None  # a time-fitted run's schedule length, once measured
     state = None
     if resume and (out / "last.pt").exists():
         state = load_checkpoint(out / "last.pt")
@@ -356,6 +375,7 @@ def train(
         step, best_wer, history = state["step"], state["best_wer"], state["history"]
         epoch, epoch_pos = state["epoch"], state["epoch_pos"]
         init_from = state.get("init_from")
+        horizon = state.get("horizon")
     elif init is not None:
         src = load_checkpoint(init)
         source = ModelConfig.from_dict(src["recipe"]["model"])
@@ -372,7 +392,9 @@ def train(
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opt_cfg))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(opt_cfg, lambda: horizon if horizon is not None else opt_cfg.max_steps)
+    )
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -380,6 +402,10 @@ def train(
     gen = torch.Generator()
     durations = np.array([float(r["duration"]) for r in rows])
     stop_at = opt_cfg.max_steps if max_steps is None else max_steps
+    if horizon is not None:
+        stop_at = min(stop_at, horizon) if max_steps is not None else horizon
+    elif fit_schedule:
+        stop_at = max_steps if max_steps is not None else 2**62  # until the pace is measured
     precision = resolve_precision(opt_cfg.precision, device)
     if precision == "bf16" and not native_bf16(device) and rank == 0:
         warnings.warn(
@@ -390,7 +416,7 @@ def train(
     meta = {"recipe": recipe.to_dict(), "data_version": dv, "init_from": init_from}
 
     def checkpoint(path: Path, with_optimizer: bool) -> None:
-        payload = {"model": model.state_dict(), "step": step, "best_wer": best_wer, **meta}
+        payload = {"model": model.state_dict(), "step": step, "best_wer": best_wer, "horizon": horizon, **meta}
         if with_optimizer:
             payload.update(
                 optimizer=optimizer.state_dict(),
@@ -413,10 +439,17 @@ def train(
         bar.set_postfix(loss=f"{running:.3f}", dev_wer=f"{100 * res['wer']:.1f}%")
         model.train()
 
-    started = time.time()
+    started, first_step = time.time(), step
     deadline = started + 60.0 * max_minutes if max_minutes is not None else math.inf
-    bar = tqdm(total=stop_at, initial=step, disable=not progress or rank != 0, desc="train", unit="step")
+    bar = tqdm(
+        total=stop_at if stop_at < 2**62 else None,
+        initial=step,
+        disable=not progress or rank != 0,
+        desc="train",
+        unit="step",
+    )
     running = history["train"][-1]["loss"] if history["train"] else float("nan")
+    pace_from = None  # (step, time) where a time-fitted run starts measuring its pace
     model.train()
     while step < stop_at:
         # epoch_pos counts batches of this epoch already consumed (by all ranks), so --resume
@@ -450,6 +483,18 @@ def train(
             scheduler.step()
             step += 1
             epoch_pos += world
+            if fit_schedule and horizon is None:
+                done = step - first_step
+                if done == _PACE_FROM:
+                    pace_from = (step, time.time())
+                elif done == _PACE_TO and pace_from is not None:
+                    now = time.time()
+                    pace = (step - pace_from[0]) / (now - pace_from[1])
+                    horizon = step + int(0.97 * pace * max(0.0, deadline - now))
+                    stop_at = min(stop_at, horizon)
+                    if rank == 0:
+                        bar.total = stop_at
+                        print(f"\nfitted schedule: {pace:.2f} steps/s, horizon {horizon} steps", flush=True)
             value = loss.item()
             running = value if math.isnan(running) else 0.95 * running + 0.05 * value
             if step % 10 == 0:
@@ -480,6 +525,7 @@ def train(
             "steps": step,
             "seconds_this_run": round(time.time() - started, 1),
             "best_dev_wer": best_wer,
+            "horizon_steps": horizon,
             "history": history,
             "init_from": init_from,
             "precision": precision,
