@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Trains recipes/general-8a.toml and recipes/general-8b.toml side by side on a lent GPU machine (the
-# `device` tool: one H200, 16 cores, a bare image with torch; 15 minutes of device time a session),
-# each for MINUTES with its learning-rate schedule fitted to that time (`edgeasr train --fit-schedule`).
+# Trains general-8a (recipes/general-8a.toml, grown from general-7) and/or general-8b
+# (recipes/general-8b.toml, wider, from scratch) on a lent GPU machine (the `device` tool: one H200,
+# 16 cores, a bare image with torch; 15 minutes of device time a session), within SECONDS for the
+# whole command, each run's learning-rate schedule fitted to its time (`edgeasr train --fit-schedule`).
 #
 #   (here)  python recipes/carry.py pack --out work/carry ...      # recipes/general-8a.toml: what
 #           python3 -m pip download ... -d .whl soundfile cffi pycparser soxr jiwer rapidfuzz
-#   (there) bash recipes/gpu-train.sh 6                            # carry: work/carry, .whl
+#   (there) DIAG=1 bash recipes/gpu-train.sh 270 8a                # carry: work/carry, .whl
 #
+# DIAG=1 first runs bench/train_step.py (at most 70 s) and trains in what it found faster: bf16 or
+# fp32, cuDNN autotuning on or off. One run gets 14 data workers, two get 7 each.
 # What it writes to $OUT (at most 8 files: the tool's limit): run.log (the machine and every step),
-# 8a.log and 8b.log (the trainers' output), 8a-best.pt and 8b-best.pt (copied whenever the dev check
-# improves, so a run cut off at the command's limit still brings its best back), 8a-final.pt and
-# 8b-final.pt (the last weights, without the optimizer), reports.json (both report.json files).
-# Nothing here needs edgeasr installed: it runs from src/ under the machine's own python3.
+# train_step.json (DIAG), <run>.log, <run>-best.pt (copied whenever the dev check improves, so a run
+# cut off at the command's limit still brings its best back), <run>-final.pt (the last weights,
+# without the optimizer), reports.json. Nothing here needs edgeasr installed: it runs from src/.
+#
+# Measured: bench/results/gpu-h200/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MINUTES="${1:-6}"
+START=$(date +%s)
+BUDGET="${1:-420}"
+shift || true
+RUNS_WANTED="${*:-8a 8b}"
 OUT="${OUT:-work/gpu-out}"
 RUNS=/tmp/edgeasr-runs
-mkdir -p "$OUT" "$RUNS"
+mkdir -p "$OUT" "$RUNS" /tmp/edgeasr-recipes
 LOG="$OUT/run.log"
 say() { echo "[gpu-train $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 
@@ -29,42 +36,73 @@ export PYTHONPATH="/tmp/site:$PWD/src" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv >> "$LOG" 2>&1
 python3 -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)" \
   >> "$LOG" 2>&1
-say "cores: $(nproc)"
+say "cores: $(nproc); runs: $RUNS_WANTED; budget ${BUDGET}s"
 
 say "unpack"
 python3 recipes/carry.py unpack work/carry --out work/carried --workers "$(nproc)" >> "$LOG" 2>&1 \
   || { say "unpack failed"; exit 1; }
 say "unpacked: $(du -sh work/carried | cut -f1)"
 
-say "train both for $MINUTES minutes"
-python3 -m edgeasr train --recipe recipes/general-8a.toml --init recipes/checkpoints/general-7.pt --out "$RUNS/8a" \
-  --max-minutes "$MINUTES" --fit-schedule > "$OUT/8a.log" 2>&1 &
-A=$!
-python3 -m edgeasr train --recipe recipes/general-8b.toml --out "$RUNS/8b" \
-  --max-minutes "$MINUTES" --fit-schedule > "$OUT/8b.log" 2>&1 &
-B=$!
+N=$(echo $RUNS_WANTED | wc -w)
+WORKERS=$(( 14 / N ))
+PRECISION=auto
+BENCH=0
+if [ "${DIAG:-0}" = 1 ]; then
+  say "diagnose a step"
+  timeout 70 python3 bench/train_step.py --recipe recipes/general-8a.toml --manifest work/carried/check3.jsonl \
+    --workers "7,14" --out "$OUT/train_step.json" >> "$LOG" 2>&1
+  read -r PRECISION BENCH < <(python3 - "$OUT/train_step.json" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print("auto 0"); raise SystemExit
+t = {(p, b): r.get(f"ms_encoder_fwd_bwd_{p}_cudnn_benchmark_{b}") for p in ("bf16", "fp32") for b in (False, True)}
+t = {k: v for k, v in t.items() if v is not None}
+if not t:
+    print("auto 0"); raise SystemExit
+(p, b), _ = min(t.items(), key=lambda kv: kv[1])
+print(p, int(b))
+EOF
+)
+  say "train in $PRECISION, cudnn.benchmark=$BENCH"
+fi
+
+ELAPSED=$(( $(date +%s) - START ))
+MINUTES=$(python3 -c "print(round(max(0.5, ($BUDGET - $ELAPSED - 45) / 60), 2))")
+say "train $RUNS_WANTED for $MINUTES minutes, $WORKERS data workers each"
+PIDS=()
+for r in $RUNS_WANTED; do
+  sed -e "s/^num_workers = .*/num_workers = $WORKERS/" -e "s/^precision = .*/precision = \"$PRECISION\"/" \
+    "recipes/general-$r.toml" > "/tmp/edgeasr-recipes/general-$r.toml"
+  INIT=()
+  [ "$r" = 8a ] && INIT=(--init recipes/checkpoints/general-7.pt)
+  python3 -c "import sys, torch; torch.backends.cudnn.benchmark = sys.argv[1] == '1'; from edgeasr.cli import main; sys.exit(main(sys.argv[2:]))" \
+    "$BENCH" train --recipe "/tmp/edgeasr-recipes/general-$r.toml" "${INIT[@]}" --out "$RUNS/$r" \
+    --max-minutes "$MINUTES" --fit-schedule > "$OUT/$r.log" 2>&1 &
+  PIDS+=($!)
+done
 copy_best() {
-  for r in 8a 8b; do
+  for r in $RUNS_WANTED; do
     [ -f "$RUNS/$r/best.pt" ] && { [ "$RUNS/$r/best.pt" -nt "$OUT/$r-best.pt" ] || [ ! -f "$OUT/$r-best.pt" ]; } \
       && cp "$RUNS/$r/best.pt" "$OUT/$r-best.pt"
   done
 }
-while kill -0 $A 2>/dev/null || kill -0 $B 2>/dev/null; do
-  sleep 15
+running() { for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
+  sleep 10
   copy_best
 done
-wait $A; RA=$?
-wait $B; RB=$?
+for p in "${PIDS[@]}"; do wait "$p"; say "pid $p exit $?"; done
 copy_best
-say "8a exit $RA, 8b exit $RB"
 
-python3 - "$RUNS" "$OUT" >> "$LOG" 2>&1 <<'EOF'
+python3 - "$RUNS" "$OUT" $RUNS_WANTED >> "$LOG" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
 import torch
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 reports = {}
-for r in ("8a", "8b"):
+for r in sys.argv[3:]:
     last = runs / r / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
@@ -78,6 +116,6 @@ for r in ("8a", "8b"):
               "dev", [(d["step"], round(100 * d["wer"], 2), round(100 * d["cer"], 2)) for d in h["history"]["dev"]])
 (out / "reports.json").write_text(json.dumps(reports, indent=1))
 EOF
-say "done"
-tail -n 8 "$LOG"
+say "done in $(( $(date +%s) - START )) s"
+cat "$LOG"
 ls -la "$OUT"
