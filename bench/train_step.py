@@ -3,8 +3,11 @@ encoder's forward and backward (bf16 and fp32, cuDNN autotuning off and on), the
 optimizer.
 
 Written after the first GPU lease (2026-12-04, one H200, 16 cores): general-8a and general-8b,
-trained side by side, took about 1.2 s a step, where a 2-core CPU takes 2.9 s. This script splits
-the step so that the slow part is found in one short call on a lent machine.
+trained side by side, took about 1.2 s a step, where a 2-core CPU takes 2.9 s, while each part of
+a step timed here on one repeated batch came to about 80 ms and the data workers delivered 46
+batches a second. What a training run does that those timings did not: every batch is a new
+(rows, samples) shape. The ``new_shape_each_call`` rows time that (the suspect: kernels planned per
+shape; ``data.bucket_seconds`` is the remedy if so).
 
     python bench/train_step.py --recipe recipes/general-8a.toml --manifest work/carried/check3.jsonl
 
@@ -134,6 +137,31 @@ def main(argv: list[str] | None = None) -> int:
             result[key] = round(_timed(lambda bf16=bf16: encoder_step(bf16), device), 2)
         if device.type != "cuda":
             break
+    # A new (batch, time) shape each call, as batches of free lengths give, against the same few
+    # shapes again and again, as length buckets (data.bucket_seconds) give.
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+    calls = iter(range(10_000))
+
+    def shaped_step(new_shape: bool) -> None:
+        k = next(calls)
+        cut = audio.shape[1] - 160 * (k if new_shape else k % 3) - 1
+        rows = audio.shape[0] - (k % 5 if new_shape else 0)
+        f, fl = model.frontend(audio[:rows, :cut], lengths[:rows].clamp(max=cut))
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            logp, olen = model.encode(f, fl)
+        loss = (
+            ctc(logp.float().transpose(0, 1), targets, olen, target_lengths) if rows == audio.shape[0] else logp.sum()
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+
+    result["ms_step_bf16_repeated_shapes"] = round(_timed(lambda: shaped_step(False), device), 2)
+    result["ms_step_bf16_new_shape_each_call"] = round(_timed(lambda: shaped_step(True), device), 2)
+    if device.type == "cuda":
+        torch.backends.cudnn.enabled = False
+        result["ms_step_bf16_new_shape_each_call_no_cudnn"] = round(_timed(lambda: shaped_step(True), device), 2)
+        torch.backends.cudnn.enabled = True
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
         try:

@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (train extra)")
@@ -120,6 +121,43 @@ def test_a_time_fitted_schedule_ends_its_cosine_when_the_time_is_spent(tiny_reci
     assert resumed.steps == horizon  # --resume keeps the fitted horizon: nothing left to train
     with pytest.raises(ValueError, match="max_minutes"):
         train(recipe, tmp_path / "no-budget", fit_schedule=True, progress=False)
+
+
+def test_length_buckets_give_few_batch_shapes_and_every_row_once() -> None:
+    """``data.bucket_seconds``: batches of one bucket each, at most two sizes a bucket, padded to a
+    multiple of the bucket; without it, one shape per batch (what made a GPU step cost 1.2 s)."""
+    from edgeasr.training.train import _collate, _epoch_batches
+
+    durations = np.random.default_rng(0).uniform(0.5, 16.0, 3000)
+    plain = _epoch_batches(durations, 120.0, 7, 0)
+    bucketed = _epoch_batches(durations, 120.0, 7, 0, bucket=0.5)
+    for batches in (plain, bucketed):
+        rows = sorted(i for b in batches for i, _ in b)
+        assert rows == list(range(3000))  # every row once
+        assert all(len(b) * max(durations[i] for i, _ in b) <= 120.0 + 0.5 * len(b) for b in batches)
+    buckets = [{int(np.ceil(durations[i] / 0.5)) for i, _ in b} for b in bucketed]
+    assert all(len(k) == 1 for k in buckets)  # one bucket a batch
+    shapes = {(len(b), k.pop()) for b, k in zip(bucketed, buckets, strict=True)}
+    assert len(shapes) <= 2 * 32  # 32 buckets up to 16 s, at most two sizes each
+    later = [b for epoch in range(1, 4) for b in _epoch_batches(durations, 120.0, 7, epoch, bucket=0.5)]
+    shapes |= {(len(b), int(np.ceil(max(durations[i] for i, _ in b) / 0.5))) for b in later}
+    assert len(shapes) <= 2 * 32  # still: the shapes repeat from epoch to epoch
+    plain += [b for epoch in range(1, 4) for b in _epoch_batches(durations, 120.0, 7, epoch)]
+    plain_shapes = {(len(b), max(durations[i] for i, _ in b)) for b in plain}
+    assert len(plain_shapes) > 10 * len(shapes)  # without buckets nearly every batch is a new shape
+    items = [(np.ones(n, np.float32), [1]) for n in (7000, 12001)]
+    assert _collate(items, quantum=8000)["audio"].shape == (2, 16000)
+    assert _collate(items)["audio"].shape == (2, 12001)
+
+
+def test_a_bucketed_recipe_trains_like_a_plain_one(tiny_recipe, tmp_path) -> None:
+    bucketed = replace(tiny_recipe, data=replace(tiny_recipe.data, bucket_seconds=0.5))
+    result = train(bucketed, tmp_path, max_steps=6, progress=False)
+    assert result.steps == 6
+    history = json.loads((tmp_path / "report.json").read_text())["history"]["train"]
+    assert all(math.isfinite(h["loss"]) for h in history)
+    with pytest.raises(ValueError, match="bucket_seconds"):
+        replace(tiny_recipe.data, bucket_seconds=-1.0)
 
 
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:

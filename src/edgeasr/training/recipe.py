@@ -32,6 +32,10 @@ class DataConfig:
     train_manifest: str = "work/corpus/train.jsonl"  # NeMo-style JSONL (relative to the recipe's cwd)
     dev_manifest: str = "work/corpus/dev.jsonl"  # chooses the best checkpoint by its WER
     max_batch_seconds: float = 120.0  # audio seconds per batch (batches hold similar lengths)
+    # > 0: each batch holds rows of one length bucket (durations rounded up to a multiple of this),
+    # as many as fit in max_batch_seconds, and is padded to a multiple of it, so that a GPU sees a
+    # few dozen shapes an epoch instead of one per batch (its kernels are chosen per shape); 0: off
+    bucket_seconds: float = 0.0
     max_utterance_seconds: float = 16.0  # longer training rows are skipped (and counted in the report)
     dev_max_utterances: int = 300  # dev rows used for each evaluation (the first N, fixed)
     num_workers: int = 1  # DataLoader worker processes (loading and augmentation)
@@ -46,6 +50,8 @@ class DataConfig:
             raise ValueError("data.extra_repeats has more entries than data.extra_manifests")
         if any(r < 1 for r in self.extra_repeats):
             raise ValueError(f"data.extra_repeats must be at least 1, not {self.extra_repeats}")
+        if not 0.0 <= self.bucket_seconds <= self.max_batch_seconds:
+            raise ValueError(f"data.bucket_seconds must be between 0 and max_batch_seconds, not {self.bucket_seconds}")
 
     def extras(self) -> list[tuple[str, int]]:
         """``(manifest, repeats)`` of every extra training manifest."""

@@ -18,6 +18,7 @@ DistributedDataParallel averages gradients.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from edgeasr.audio import SAMPLE_RATE
 from edgeasr.decoding import TOKENS, greedy_decode
 from edgeasr.features import pad_room_tone
 from edgeasr.manifest import data_version, load_row_audio, read_manifest, resolve_audio_path
@@ -89,9 +91,11 @@ class _Utterances(torch.utils.data.Dataset):
         return wave.astype(np.float32), row["_tokens"]
 
 
-def _collate(items: list[tuple[np.ndarray, list[int]]]) -> dict[str, torch.Tensor]:
+def _collate(items: list[tuple[np.ndarray, list[int]]], quantum: int = 0) -> dict[str, torch.Tensor]:
+    """A batch padded to its longest row, rounded up to a multiple of ``quantum`` samples (0: not rounded)."""
     lengths = torch.tensor([len(w) for w, _ in items], dtype=torch.int64)
-    audio = torch.zeros(len(items), int(lengths.max()))
+    longest = int(lengths.max())
+    audio = torch.zeros(len(items), -(-longest // quantum) * quantum if quantum > 0 else longest)
     for i, (w, _) in enumerate(items):
         audio[i, : len(w)] = torch.from_numpy(w)
     targets = torch.tensor([t for _, ts in items for t in ts], dtype=torch.int64)
@@ -99,9 +103,25 @@ def _collate(items: list[tuple[np.ndarray, list[int]]]) -> dict[str, torch.Tenso
     return {"audio": audio, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
 
 
-def _epoch_batches(durations: np.ndarray, max_seconds: float, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
-    """Batches of similar duration, at most ``max_seconds`` of padded audio each, in a seeded order."""
+def _epoch_batches(
+    durations: np.ndarray, max_seconds: float, seed: int, epoch: int, bucket: float = 0.0
+) -> list[list[tuple[int, int]]]:
+    """Batches of similar duration, at most ``max_seconds`` of padded audio each, in a seeded order.
+
+    With ``bucket`` > 0 every batch holds rows of one bucket (durations rounded up to a multiple of
+    ``bucket``), ``max_seconds`` over the bucket's length of them (the last of a bucket fewer): at
+    most two batch sizes per bucket.
+    """
     rng = np.random.default_rng([seed, epoch])
+    if bucket > 0:
+        buckets = np.maximum(1, np.ceil(durations / bucket - 1e-9)).astype(int)
+        batches = []
+        for k in np.unique(buckets):
+            rows = rng.permutation(np.flatnonzero(buckets == k))
+            size = max(1, int(max_seconds // (k * bucket)))
+            batches += [[int(i) for i in rows[j : j + size]] for j in range(0, len(rows), size)]
+        rng.shuffle(batches)
+        return [[(i, int(rng.integers(2**31))) for i in b] for b in batches]
     order = np.argsort(durations + rng.uniform(0, 0.3, len(durations)), kind="stable")
     batches, current, longest = [], [], 0.0
     for idx in order:
@@ -454,12 +474,14 @@ def train(
     while step < stop_at:
         # epoch_pos counts batches of this epoch already consumed (by all ranks), so --resume
         # continues with exactly the batch that would have come next.
-        batches = _epoch_batches(durations, recipe.data.max_batch_seconds, opt_cfg.seed, epoch)
+        batches = _epoch_batches(
+            durations, recipe.data.max_batch_seconds, opt_cfg.seed, epoch, recipe.data.bucket_seconds
+        )
         batches = batches[epoch_pos:][rank::world]
         loader = torch.utils.data.DataLoader(
             dataset,
             batch_sampler=batches,
-            collate_fn=_collate,
+            collate_fn=functools.partial(_collate, quantum=round(recipe.data.bucket_seconds * SAMPLE_RATE)),
             num_workers=recipe.data.num_workers,
             persistent_workers=False,
         )
