@@ -7,7 +7,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="the frontend is a torch module (train extra)")
 torchaudio = pytest.importorskip("torchaudio", reason="parity reference needs torchaudio")
 
-from edgeasr.training.frontend import FrontendConfig, LogMelFrontend, feature_lengths, vtlp_matrix  # noqa: E402
+from edgeasr.training.frontend import (  # noqa: E402
+    FrontendConfig,
+    LogMelFrontend,
+    feature_lengths,
+    vtlp_matrices,
+    vtlp_matrix,
+)
 
 # Stated tolerance of the parity with torchaudio: log-mel energies agree to 1e-3 (natural log units)
 # wherever the reference mel energy is above 1e-4 (below that the log floor dominates both).
@@ -122,3 +128,15 @@ def test_warp_of_ones_changes_nothing_and_other_factors_change_the_features() ->
 def test_vtlp_factor_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="VTLP factor"):
         vtlp_matrix(3.0, 257)
+    with pytest.raises(ValueError, match="VTLP factor"):
+        vtlp_matrices(torch.tensor([1.0, 0.4]), 257)
+
+
+def test_a_batch_of_vtlp_matrices_is_each_factor_s_own_matrix() -> None:
+    """The batch is built in one pass (on the GPU while training); row by row it is vtlp_matrix."""
+    alphas = torch.tensor([0.88, 1.0, 1.12, 0.9, 0.5, 2.0])
+    batch = vtlp_matrices(alphas, 257)
+    assert batch.shape == (6, 257, 257) and batch.dtype == torch.float32
+    for a, w in zip(alphas.tolist(), batch, strict=True):
+        assert torch.equal(w, vtlp_matrix(a, 257))
+    assert torch.allclose(batch.sum(dim=2), torch.ones(6, 257))  # every output bin reads one unit of input

@@ -160,6 +160,34 @@ def test_a_bucketed_recipe_trains_like_a_plain_one(tiny_recipe, tmp_path) -> Non
         replace(tiny_recipe.data, bucket_seconds=-1.0)
 
 
+def test_spec_augment_masks_are_the_per_row_draws_laid_at_once() -> None:
+    """The masks come from the same draws of the generator as a row-by-row loop would take, and
+    cover the same cells: frequency bands up to each row's length, and time spans inside it."""
+    from edgeasr.training.recipe import SpecAugmentConfig
+    from edgeasr.training.train import _spec_augment
+
+    cfg = SpecAugmentConfig(freq_masks=2, freq_width=12, time_masks=3, time_width=0.1)
+    lengths = torch.tensor([400, 37, 260])
+    feats = torch.randn(3, 80, 400)
+    for b, n in enumerate(lengths.tolist()):
+        feats[b, :, n:] = 0.0  # past a row's length the frontend gives zeros
+    before, gen = feats.clone(), torch.Generator().manual_seed(5)
+    masked = _spec_augment(feats, lengths, cfg, gen)
+    expected, gen = feats.clone(), torch.Generator().manual_seed(5)
+    for b, n in enumerate(lengths.tolist()):
+        for _ in range(cfg.freq_masks):
+            w = int(torch.randint(0, cfg.freq_width + 1, (1,), generator=gen))
+            f0 = int(torch.randint(0, max(1, 80 - w), (1,), generator=gen))
+            expected[b, f0 : f0 + w, :n] = 0.0
+        for _ in range(min(cfg.time_masks, max(1, n // 50))):
+            w = int(torch.randint(0, max(1, int(cfg.time_width * n)) + 1, (1,), generator=gen))
+            t0 = int(torch.randint(0, max(1, n - w), (1,), generator=gen))
+            expected[b, :, t0 : t0 + w] = 0.0
+    assert torch.equal(masked, expected)
+    assert (masked == 0).sum() > (feats == 0).sum()  # something was masked
+    assert torch.equal(feats, before)  # the input is left as it was
+
+
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
     bf16 = replace(tiny_recipe, optim=replace(tiny_recipe.optim, precision="bf16"))
     a = train(tiny_recipe, tmp_path / "fp32", init=tiny_checkpoint, max_steps=10, progress=False)

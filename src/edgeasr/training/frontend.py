@@ -13,7 +13,7 @@ from torch import nn
 
 from edgeasr.features import DFT_FACTORS, FrontendConfig, dft_tables, hann_window, mel_filterbank
 
-__all__ = ["FrontendConfig", "LogMelFrontend", "feature_lengths", "vtlp_matrix"]
+__all__ = ["FrontendConfig", "LogMelFrontend", "feature_lengths", "vtlp_matrices", "vtlp_matrix"]
 
 
 def feature_lengths(audio_lengths: torch.Tensor, hop_length: int = 160) -> torch.Tensor:
@@ -31,21 +31,29 @@ def vtlp_matrix(alpha: float, n_freqs: int, sample_rate: int = 16_000, boundary_
     sounds like a shorter vocal tract (formants move up), ``alpha < 1`` like a longer one; the
     pitch and the timing do not change. Training only: the exported frontend never warps.
     """
-    if not 0.5 <= alpha <= 2.0:
-        raise ValueError(f"VTLP factor {alpha} is outside [0.5, 2]")
+    return vtlp_matrices(torch.tensor([alpha], dtype=torch.float64), n_freqs, sample_rate, boundary_hz)[0]
+
+
+def vtlp_matrices(
+    alphas: torch.Tensor, n_freqs: int, sample_rate: int = 16_000, boundary_hz: float = 4_800.0
+) -> torch.Tensor:
+    """:func:`vtlp_matrix` for a batch of factors at once, shape (batch, n_freqs, n_freqs), float32,
+    on ``alphas``' device (a GPU builds a batch's matrices in one pass, not one per row on the CPU)."""
+    a = alphas.to(torch.float64).reshape(-1, 1)
+    if bool(((a < 0.5) | (a > 2.0)).any()):
+        raise ValueError(f"VTLP factor {a.flatten().tolist()} is outside [0.5, 2]")
     nyquist = sample_rate / 2.0
-    out_hz = torch.linspace(0.0, nyquist, n_freqs, dtype=torch.float64)
-    edge = boundary_hz * min(alpha, 1.0)  # output frequency where the two linear pieces meet
-    below = out_hz / alpha
-    above = nyquist - (nyquist - out_hz) * (nyquist - edge / alpha) / (nyquist - edge)
+    out_hz = torch.linspace(0.0, nyquist, n_freqs, dtype=torch.float64, device=a.device).unsqueeze(0)
+    edge = boundary_hz * a.clamp(max=1.0)  # output frequency where the two linear pieces meet
+    below = out_hz / a
+    above = nyquist - (nyquist - out_hz) * (nyquist - edge / a) / (nyquist - edge)
     source = torch.where(out_hz <= edge, below, above) / nyquist * (n_freqs - 1)  # in input bins
     low = source.floor().clamp(0, n_freqs - 1)
     frac = source - low
     high = (low + 1).clamp(max=n_freqs - 1)
-    rows = torch.arange(n_freqs)
-    w = torch.zeros(n_freqs, n_freqs, dtype=torch.float64)
-    w.index_put_((rows, low.long()), 1.0 - frac, accumulate=True)
-    w.index_put_((rows, high.long()), frac, accumulate=True)
+    w = torch.zeros(a.shape[0], n_freqs, n_freqs, dtype=torch.float64, device=a.device)
+    w.scatter_add_(2, low.long().unsqueeze(2), (1.0 - frac).unsqueeze(2))
+    w.scatter_add_(2, high.long().unsqueeze(2), frac.unsqueeze(2))
     return w.float()
 
 
@@ -119,8 +127,8 @@ class LogMelFrontend(nn.Module):
         filters = self.mel
         if warp is not None:
             rate = self.cfg.sample_rate
-            warps = [vtlp_matrix(float(a), self.n_freqs, rate).to(self.mel) for a in warp.tolist()]
-            filters = torch.matmul(self.mel.unsqueeze(0), torch.stack(warps))  # (batch, M, F)
+            warps = vtlp_matrices(warp.to(self.mel.device), self.n_freqs, rate).to(self.mel.dtype)
+            filters = torch.matmul(self.mel.unsqueeze(0), warps)  # (batch, M, F)
         mel = torch.matmul(filters, self.power_spectrogram(audio))
         return torch.log(mel + self.cfg.log_floor)
 

@@ -185,19 +185,24 @@ def _vtlp_factors(batch: int, cfg: SpecAugmentConfig, gen: torch.Generator) -> t
 def _spec_augment(
     feats: torch.Tensor, lengths: torch.Tensor, cfg: SpecAugmentConfig, gen: torch.Generator
 ) -> torch.Tensor:
-    feats = feats.clone()
-    n_mels = feats.shape[1]
-    for b in range(feats.shape[0]):
-        length = int(lengths[b])
+    """Frequency and time masks, drawn per row from ``gen`` and laid in one masked fill.
+
+    A frequency mask covers all frames: past a row's length its features are zero anyway.
+    """
+    batch, n_mels, frames = feats.shape
+    freq = torch.zeros(batch, n_mels, dtype=torch.bool)
+    time = torch.zeros(batch, frames, dtype=torch.bool)
+    for b, length in enumerate(lengths.tolist()):  # one device read for the batch, not one per row
         for _ in range(cfg.freq_masks):
             w = int(torch.randint(0, cfg.freq_width + 1, (1,), generator=gen))
             f0 = int(torch.randint(0, max(1, n_mels - w), (1,), generator=gen))
-            feats[b, f0 : f0 + w, :length] = 0.0
+            freq[b, f0 : f0 + w] = True
         for _ in range(min(cfg.time_masks, max(1, length // 50))):
             w = int(torch.randint(0, max(1, int(cfg.time_width * length)) + 1, (1,), generator=gen))
             t0 = int(torch.randint(0, max(1, length - w), (1,), generator=gen))
-            feats[b, :, t0 : t0 + w] = 0.0
-    return feats
+            time[b, t0 : t0 + w] = True
+    mask = freq.unsqueeze(2) | time.unsqueeze(1)
+    return feats.masked_fill(mask.to(feats.device, non_blocking=True), 0.0)
 
 
 def _prepare_rows(manifest: Path, max_seconds: float) -> tuple[list[dict], dict[str, int]]:
