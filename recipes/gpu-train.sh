@@ -4,9 +4,8 @@
 # 16 cores, a bare image with torch; 15 minutes of device time a session), within SECONDS for the
 # whole command, each run's learning-rate schedule fitted to its time (`edgeasr train --fit-schedule`).
 #
-#   (here)  python recipes/carry.py pack --out work/carry ...      # recipes/general-8a.toml: what
-#           python3 -m pip download ... -d .whl soundfile cffi pycparser soxr jiwer rapidfuzz
-#   (there) DIAG=1 bash recipes/gpu-train.sh 270 8a                # carry: work/carry, .whl
+#   (here)  recipes/gpu-prepare.sh                                 # work/carry and .whl
+#   (there) DIAG=1 bash recipes/gpu-train.sh 420                   # carry: work/carry, .whl
 #
 # DIAG=1 first runs bench/train_step.py (at most 70 s) and trains in what it found faster: bf16 or
 # fp32, cuDNN autotuning on or off. One run gets 14 data workers, two get 7 each.
