@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -186,6 +187,34 @@ def test_spec_augment_masks_are_the_per_row_draws_laid_at_once() -> None:
     assert torch.equal(masked, expected)
     assert (masked == 0).sum() > (feats == 0).sum()  # something was masked
     assert torch.equal(feats, before)  # the input is left as it was
+
+
+def _fitted_rank(rank: int, recipe, out: str, port: int) -> None:
+    """One rank of a two-process (gloo) time-fitted run; the ranks get different time budgets."""
+    import edgeasr.training.train as training
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    os.environ["LOCAL_RANK"] = str(rank)
+    training._PACE_FROM, training._PACE_TO = 2, 6
+    result = training.train(recipe, out, max_minutes=0.2 + 0.1 * rank, fit_schedule=True, progress=False)
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"steps": result.steps}))
+
+
+@pytest.mark.slow
+def test_distributed_ranks_share_rank_0s_fitted_horizon(tiny_recipe, tmp_path) -> None:
+    """Under DDP every rank stops at rank 0's horizon (a rank that stopped alone would hang the rest)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    recipe = replace(
+        tiny_recipe, optim=replace(tiny_recipe.optim, max_steps=10_000, warmup_steps=2, eval_every=1000, threads=1)
+    )
+    torch.multiprocessing.spawn(_fitted_rank, args=(recipe, str(tmp_path), port), nprocs=2, join=True)
+    steps = [json.loads((tmp_path / f"rank{r}.json").read_text())["steps"] for r in (0, 1)]
+    horizon = json.loads((tmp_path / "report.json").read_text())["horizon_steps"]
+    assert steps[0] == steps[1] == horizon > 6
 
 
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:

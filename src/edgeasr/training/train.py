@@ -190,18 +190,18 @@ def _spec_augment(
     A frequency mask covers all frames: past a row's length its features are zero anyway.
     """
     batch, n_mels, frames = feats.shape
-    freq = torch.zeros(batch, n_mels, dtype=torch.bool)
-    time = torch.zeros(batch, frames, dtype=torch.bool)
+    bands = torch.zeros(batch, n_mels, dtype=torch.bool)
+    spans = torch.zeros(batch, frames, dtype=torch.bool)
     for b, length in enumerate(lengths.tolist()):  # one device read for the batch, not one per row
         for _ in range(cfg.freq_masks):
             w = int(torch.randint(0, cfg.freq_width + 1, (1,), generator=gen))
             f0 = int(torch.randint(0, max(1, n_mels - w), (1,), generator=gen))
-            freq[b, f0 : f0 + w] = True
+            bands[b, f0 : f0 + w] = True
         for _ in range(min(cfg.time_masks, max(1, length // 50))):
             w = int(torch.randint(0, max(1, int(cfg.time_width * length)) + 1, (1,), generator=gen))
             t0 = int(torch.randint(0, max(1, length - w), (1,), generator=gen))
-            time[b, t0 : t0 + w] = True
-    mask = freq.unsqueeze(2) | time.unsqueeze(1)
+            spans[b, t0 : t0 + w] = True
+    mask = bands.unsqueeze(2) | spans.unsqueeze(1)
     return feats.masked_fill(mask.to(feats.device, non_blocking=True), 0.0)
 
 
@@ -518,6 +518,10 @@ def train(
                     now = time.time()
                     pace = (step - pace_from[0]) / (now - pace_from[1])
                     horizon = step + int(0.97 * pace * max(0.0, deadline - now))
+                    if world > 1:  # every rank takes rank 0's horizon (they reach this step together)
+                        shared = torch.tensor([horizon], device=device)
+                        torch.distributed.broadcast(shared, 0)
+                        horizon = int(shared.item())
                     stop_at = min(stop_at, horizon)
                     if rank == 0:
                         bar.total = stop_at
