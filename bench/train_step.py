@@ -6,8 +6,11 @@ Written after the first GPU lease (2026-12-04, one H200, 16 cores): general-8a a
 trained side by side, took about 1.2 s a step, where a 2-core CPU takes 2.9 s, while each part of
 a step timed here on one repeated batch came to about 80 ms and the data workers delivered 46
 batches a second. What a training run does that those timings did not: every batch is a new
-(rows, samples) shape. The ``new_shape_each_call`` rows time that (the suspect: kernels planned per
-shape; ``data.bucket_seconds`` is the remedy if so).
+(rows, samples) shape, and the data workers hold the cores while the step's CPU side runs. The
+``new_shape_each_call`` rows time the first (the suspect: kernels planned per shape;
+``data.bucket_seconds`` is the remedy if so), the ``workers_busy`` rows the second (the suspect:
+parallel regions of a process with one thread per core waiting on cores the workers hold; a
+training process on a GPU now keeps one thread).
 
     python bench/train_step.py --recipe recipes/general-8a.toml --manifest work/carried/check3.jsonl
 
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -177,6 +181,34 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # the profile is a hint; the timings above are the result
             result["top_cuda_kernels_bf16"] = [repr(exc)]
     result["ms_optimizer_step"] = round(_timed(lambda: opt.step(), device), 2)
+
+    # The same CPU-side work of a step while data workers hold the cores, as in a run: with the
+    # training process's threads (one on a GPU) and with one per core.
+    workers = max(1, (os.cpu_count() or 2) - 2)
+    stop = threading.Event()
+
+    def consume() -> None:
+        plan = training._epoch_batches(durations, recipe.data.max_batch_seconds, 0, 1)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=plan, collate_fn=training._collate, num_workers=workers
+        )
+        for _ in loader:
+            if stop.is_set():
+                break
+
+    feeder = threading.Thread(target=consume, daemon=True)
+    feeder.start()
+    time.sleep(3.0)  # the workers are up and busy
+    for threads in sorted({training.training_threads(0, device), os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        result[f"ms_frontend_and_spec_augment_with_{workers}_workers_busy_{threads}_threads"] = round(
+            _timed(
+                lambda: training._spec_augment(*model.frontend(audio, lengths, warp), recipe.spec_augment, gen), device
+            ),
+            2,
+        )
+    stop.set()
+    feeder.join(timeout=60)  # the loader ends at its next batch
 
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

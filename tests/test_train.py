@@ -252,6 +252,16 @@ def test_auto_precision_is_bf16_only_where_the_device_has_it(
     assert any(not torch.equal(wa[k], wb[k]) for k in wa if k.endswith("weight"))  # autocast took effect
 
 
+def test_a_gpu_run_keeps_one_thread_and_leaves_the_cores_to_its_data_workers() -> None:
+    import os
+
+    from edgeasr.training.train import training_threads
+
+    assert training_threads(0, torch.device("cuda")) == 1
+    assert training_threads(0, torch.device("cpu")) == (os.cpu_count() or 1)
+    assert training_threads(3, torch.device("cuda")) == training_threads(3, torch.device("cpu")) == 3
+
+
 def test_recipe_refuses_an_unknown_precision() -> None:
     from edgeasr.training.recipe import TrainRecipe
 

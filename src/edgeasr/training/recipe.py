@@ -92,7 +92,10 @@ class OptimConfig:
     eval_every: int = 500  # steps between dev evaluations (and best-checkpoint updates)
     checkpoint_every: int = 500  # steps between resumable checkpoints (``last.pt``)
     seed: int = 0  # seeds torch, numpy and the batch order
-    threads: int = 0  # torch intra-op threads; 0 means one per core
+    # torch intra-op threads of the training process; 0 means one per core on a CPU, and one on a GPU
+    # (there the process only feeds the device, and idle threads of its parallel regions would
+    # contend with the data workers for the cores)
+    threads: int = 0
     precision: str = "fp32"  # "fp32", "bf16" (the encoder runs under bfloat16 autocast; frontend, CTC
     # loss, weights and optimizer stay fp32) or "auto" (bf16 where the device computes bfloat16 natively:
     # a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX; fp32 elsewhere). On a 2-core

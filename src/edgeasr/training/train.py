@@ -47,7 +47,16 @@ from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
 # first 20, which start the data-loader workers and warm up the device
 _PACE_FROM, _PACE_TO = 20, 120
 
-__all__ = ["TrainResult", "encode_text", "load_checkpoint", "load_model", "native_bf16", "resolve_precision", "train"]
+__all__ = [
+    "TrainResult",
+    "encode_text",
+    "load_checkpoint",
+    "load_model",
+    "native_bf16",
+    "resolve_precision",
+    "train",
+    "training_threads",
+]
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(TOKENS) if i > 0}
 
@@ -165,6 +174,15 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
+def training_threads(threads: int, device: torch.device) -> int:
+    """The training process's torch threads: ``threads`` when set (``optim.threads``), else one per
+    core on a CPU and one on a GPU, where the process only feeds the device and the cores belong to
+    the data workers (idle threads of a parallel region wait on cores the workers hold)."""
+    if threads > 0:
+        return threads
+    return 1 if device.type == "cuda" else os.cpu_count() or 1
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a recipe's ``optim.precision`` means on ``device``: "auto" becomes "bf16" where
     :func:`native_bf16` holds and "fp32" elsewhere; "fp32" and "bf16" stay as they are."""
@@ -201,8 +219,8 @@ def _spec_augment(
             w = int(torch.randint(0, max(1, int(cfg.time_width * length)) + 1, (1,), generator=gen))
             t0 = int(torch.randint(0, max(1, length - w), (1,), generator=gen))
             spans[b, t0 : t0 + w] = True
-    mask = bands.unsqueeze(2) | spans.unsqueeze(1)
-    return feats.masked_fill(mask.to(feats.device, non_blocking=True), 0.0)
+    mask = bands.to(feats.device).unsqueeze(2) | spans.to(feats.device).unsqueeze(1)  # (batch, mels, frames)
+    return feats.masked_fill(mask, 0.0)
 
 
 def _prepare_rows(manifest: Path, max_seconds: float) -> tuple[list[dict], dict[str, int]]:
@@ -364,7 +382,7 @@ def train(
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     else:
         device = torch.device("cpu")
-    torch.set_num_threads(opt_cfg.threads or os.cpu_count() or 1)
+    torch.set_num_threads(training_threads(opt_cfg.threads, device))
     torch.manual_seed(opt_cfg.seed)
 
     train_manifest, dev_manifest = Path(recipe.data.train_manifest), Path(recipe.data.dev_manifest)
