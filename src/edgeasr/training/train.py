@@ -43,9 +43,13 @@ from edgeasr.manifest import data_version, load_row_audio, read_manifest, resolv
 from edgeasr.training.model import CTCModel, ModelConfig
 from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
 
-# steps of a run between which a time-fitted run (``fit_schedule``) measures its pace: after the
-# first 20, which start the data-loader workers and warm up the device
+# steps of a run between which a time-fitted run (``fit_schedule``) first measures its pace: after
+# the first 20, which start the data-loader workers and warm up the device. It measures again over
+# each doubling of its steps (120-240, 240-480, ...) while more than a fifth of its time is left:
+# on a GPU the first batches of each new shape are slow (kernels are chosen per shape), so the
+# first pace is low
 _PACE_FROM, _PACE_TO = 20, 120
+_REFIT_UNTIL = 0.2  # refits stop once less than this fraction of the time budget is left
 
 __all__ = [
     "TrainResult",
@@ -354,9 +358,10 @@ def train(
         fit_schedule: fit the learning-rate schedule to ``max_minutes`` instead of the recipe's
             ``max_steps``: the run measures its pace over steps 20 to 120 of this run, then sets its
             horizon (the step where the cosine reaches ``final_lr_ratio`` and the run stops) to the
-            steps that fit in 97% of the time left. For a machine lent for a fixed time, where the
-            pace is not known ahead. The horizon is kept in ``last.pt`` (``--resume`` keeps it) and
-            reported as ``horizon_steps``.
+            steps that fit in 97% of the time left, and sets it again from the pace of each doubling
+            of its steps (120-240, 240-480, ...) while more than a fifth of the time is left. For a
+            machine lent for a fixed time, where the pace is not known ahead. The horizon is kept in
+            ``last.pt`` (``--resume`` keeps it, unfitted again) and reported as ``horizon_steps``.
         model: train this model instead of ``CTCModel(recipe.model)``: anything with a
             ``frontend`` (:class:`~edgeasr.training.frontend.LogMelFrontend`), ``encode``, ``forward`` and
             ``num_parameters`` like :class:`~edgeasr.training.model.CTCModel`. For architecture
@@ -492,7 +497,8 @@ def train(
         unit="step",
     )
     running = history["train"][-1]["loss"] if history["train"] else float("nan")
-    pace_from = None  # (step, time) where a time-fitted run starts measuring its pace
+    pace_from = None  # (step, time) where a time-fitted run's current pace window started
+    fitting = fit_schedule and horizon is None  # a resumed run keeps the horizon it was given
     model.train()
     while step < stop_at:
         # epoch_pos counts batches of this epoch already consumed (by all ranks), so --resume
@@ -528,19 +534,22 @@ def train(
             scheduler.step()
             step += 1
             epoch_pos += world
-            if fit_schedule and horizon is None:
+            if fitting:
                 done = step - first_step
+                windows, rest = divmod(done, _PACE_TO)
                 if done == _PACE_FROM:
                     pace_from = (step, time.time())
-                elif done == _PACE_TO and pace_from is not None:
+                elif rest == 0 and windows & (windows - 1) == 0 and pace_from is not None:  # 120, 240, 480...
                     now = time.time()
-                    pace = (step - pace_from[0]) / (now - pace_from[1])
+                    pace = (step - pace_from[0]) / max(now - pace_from[1], 1e-9)
                     horizon = step + int(0.97 * pace * max(0.0, deadline - now))
-                    if world > 1:  # every rank takes rank 0's horizon (they reach this step together)
-                        shared = torch.tensor([horizon], device=device)
+                    fitting = deadline - now > _REFIT_UNTIL * 60.0 * max_minutes
+                    if world > 1:  # every rank takes rank 0's horizon and refit (they reach this step together)
+                        shared = torch.tensor([horizon, int(fitting)], device=device)
                         torch.distributed.broadcast(shared, 0)
-                        horizon = int(shared.item())
-                    stop_at = min(stop_at, horizon)
+                        horizon, fitting = int(shared[0].item()), bool(shared[1].item())
+                    stop_at = horizon if max_steps is None else min(max_steps, horizon)
+                    pace_from = (step, now)
                     if rank == 0:
                         bar.total = stop_at
                         print(f"\nfitted schedule: {pace:.2f} steps/s, horizon {horizon} steps", flush=True)
