@@ -189,29 +189,34 @@ def test_spec_augment_masks_are_the_per_row_draws_laid_at_once() -> None:
     assert torch.equal(feats, before)  # the input is left as it was
 
 
-def test_a_slow_start_is_refitted_from_the_pace_that_follows(tiny_recipe, tmp_path, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize(("slow_reads", "minutes"), [(5, 0.25), (8, 0.2)])
+def test_a_slow_start_is_refitted_from_the_pace_that_follows(
+    tiny_recipe, tmp_path, monkeypatch, capsys, slow_reads: int, minutes: float
+) -> None:
     """The first pace of a GPU run is low (kernels chosen per new shape); each doubling of the
-    steps measures it again, so the horizon grows to what the warm pace fits in the time left."""
+    steps measures it again, so the horizon grows to what the warm pace fits in the time left.
+    With the longer slow start the first horizon (9) comes before the next doubling (12): it is
+    fitted again where it is reached."""
     import re
 
     import edgeasr.training.train as training
 
-    class Clock:  # 1 s a read for the first 5 reads (a slow start), then 0.1 s
+    class Clock:  # 1 s a read for the first reads (a slow start), then 0.1 s
         now, reads = 1000.0, 0
 
         @classmethod
         def time(cls) -> float:
             cls.reads += 1
-            cls.now += 1.0 if cls.reads <= 5 else 0.1
+            cls.now += 1.0 if cls.reads <= slow_reads else 0.1
             return cls.now
 
     monkeypatch.setattr(training, "time", Clock)
     monkeypatch.setattr(training, "_PACE_FROM", 2)
     monkeypatch.setattr(training, "_PACE_TO", 6)
     recipe = replace(tiny_recipe, optim=replace(tiny_recipe.optim, max_steps=10_000, warmup_steps=2, eval_every=1000))
-    result = train(recipe, tmp_path, max_minutes=0.25, fit_schedule=True, progress=True)
+    result = train(recipe, tmp_path, max_minutes=minutes, fit_schedule=True, progress=True)
     horizons = [int(h) for h in re.findall(r"fitted schedule: .* horizon (\d+) steps", capsys.readouterr().out)]
-    assert len(horizons) >= 3  # refitted at 6, 12, 24, ... steps while a fifth of the time was left
+    assert len(horizons) >= 2  # refitted at 6, 12, 24, ... steps while a fifth of the time was left
     assert horizons[-1] > 3 * horizons[0]  # the slow start no longer sets the length of the run
     assert result.steps == horizons[-1]
 

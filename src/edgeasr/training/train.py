@@ -47,7 +47,8 @@ from edgeasr.training.recipe import SpecAugmentConfig, TrainRecipe
 # the first 20, which start the data-loader workers and warm up the device. It measures again over
 # each doubling of its steps (120-240, 240-480, ...) while more than a fifth of its time is left:
 # on a GPU the first batches of each new shape are slow (kernels are chosen per shape), so the
-# first pace is low
+# first pace is low. A horizon reached before the next doubling, with that much time left, is
+# fitted again there.
 _PACE_FROM, _PACE_TO = 20, 120
 _REFIT_UNTIL = 0.2  # refits stop once less than this fraction of the time budget is left
 
@@ -359,7 +360,8 @@ def train(
             ``max_steps``: the run measures its pace over steps 20 to 120 of this run, then sets its
             horizon (the step where the cosine reaches ``final_lr_ratio`` and the run stops) to the
             steps that fit in 97% of the time left, and sets it again from the pace of each doubling
-            of its steps (120-240, 240-480, ...) while more than a fifth of the time is left. For a
+            of its steps (120-240, 240-480, ...), or at a horizon reached sooner, while more than a
+            fifth of the time is left. For a
             machine lent for a fixed time, where the pace is not known ahead. The horizon is kept in
             ``last.pt`` (``--resume`` keeps it, unfitted again) and reported as ``horizon_steps``.
         model: train this model instead of ``CTCModel(recipe.model)``: anything with a
@@ -537,13 +539,16 @@ def train(
             if fitting:
                 done = step - first_step
                 windows, rest = divmod(done, _PACE_TO)
+                at_doubling = rest == 0 and windows > 0 and windows & (windows - 1) == 0  # 120, 240, 480...
                 if done == _PACE_FROM:
                     pace_from = (step, time.time())
-                elif rest == 0 and windows & (windows - 1) == 0 and pace_from is not None:  # 120, 240, 480...
+                elif pace_from is not None and (at_doubling or (horizon is not None and step >= horizon)):
+                    # a horizon reached before the next doubling is fitted again too, while time is left
                     now = time.time()
                     pace = (step - pace_from[0]) / max(now - pace_from[1], 1e-9)
-                    horizon = step + int(0.97 * pace * max(0.0, deadline - now))
                     fitting = deadline - now > _REFIT_UNTIL * 60.0 * max_minutes
+                    if at_doubling or fitting:
+                        horizon = step + int(0.97 * pace * max(0.0, deadline - now))
                     if world > 1:  # every rank takes rank 0's horizon and refit (they reach this step together)
                         shared = torch.tensor([horizon, int(fitting)], device=device)
                         torch.distributed.broadcast(shared, 0)
