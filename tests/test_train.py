@@ -246,7 +246,8 @@ def test_distributed_ranks_share_rank_0s_fitted_horizon(tiny_recipe, tmp_path) -
     torch.multiprocessing.spawn(_fitted_rank, args=(recipe, str(tmp_path), port), nprocs=2, join=True)
     steps = [json.loads((tmp_path / f"rank{r}.json").read_text())["steps"] for r in (0, 1)]
     horizon = json.loads((tmp_path / "report.json").read_text())["horizon_steps"]
-    assert steps[0] == steps[1] == horizon > 6
+    assert steps[0] == steps[1]  # both ranks stopped together: at the horizon, or at rank 0's deadline
+    assert 6 < steps[0] <= horizon
 
 
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
