@@ -6,10 +6,10 @@
 # 2 cores: Opus encodes at about 18x real time there).
 #
 #   recipes/gpu-prepare.sh
-#   (then, through the device tool, on a branch that holds only src/, bench/train_step.py, the
-#    general-8 recipes, carry.py, gpu-train.sh and recipes/checkpoints/general-7.pt, so that the
-#    working tree stays under 64 MiB; carry: work/carry and .whl)
-#   DIAG=1 bash recipes/gpu-train.sh 420
+#   recipes/gpu-lean.sh on       # a branch that tracks only what the device needs (64 MiB limit)
+#   (the device tool: command `DIAG=1 bash recipes/gpu-train.sh 540`, carry work/carry and .whl,
+#    timeout 580 s: about 10.5 minutes of device time with the start, 6 of them training)
+#   recipes/gpu-lean.sh off
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${EDGEASR_VENV:-$HOME/.cache/edgeasr/venv}/bin/python"
