@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEAN=gpu-lease
-KEEP='^(src/.*|bench/train_step\.py|recipes/general-8[ab]\.toml|recipes/gpu-train\.sh|recipes/carry\.py|recipes/checkpoints/general-7\.pt|\.gitignore|pyproject\.toml)$'
+KEEP='^(src/.*|bench/train_step\.py|recipes/general-8[ab]\.toml|recipes/gpu-train\.sh|recipes/gpu-lean\.sh|recipes/carry\.py|recipes/checkpoints/general-7\.pt|\.gitignore|pyproject\.toml)$'
 
 case "${1:-}" in
   on)
