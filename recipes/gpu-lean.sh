@@ -2,7 +2,7 @@
 # The working tree a lent GPU machine receives is limited to 64 MiB (tracked files, untracked files
 # that are not ignored, and the carried paths), and this repository's tracked files are about 60 MB.
 # `on` switches to a throwaway branch that tracks only what recipes/gpu-train.sh needs (src/, the
-# general-8 recipes, carry.py, gpu-train.sh, bench/train_step.py, general-7.pt: about 7 MB), so the
+# general-8 recipes, carry.py, gpu-train.sh, itself, bench/train_step.py, general-7.pt: 6 MiB), so the
 # carried training set (work/carry, 51 MB) and wheels (.whl, 5 MB) fit beside it; `off` goes back to
 # the branch it came from and deletes the throwaway one. Nothing is lost: every file it removes is
 # committed on the branch it came from.
