@@ -19,9 +19,10 @@ is one more codec condition; evaluation stays on the original files.
         general=work/general/train.jsonl@3.5 hass=work/hass/train.jsonl@1.5 corpus=work/corpus/train.jsonl@1.5
     python recipes/carry.py unpack work/carry --out work/carried      # on the GPU machine
 
-``NAME=MANIFEST@HOURS`` takes a seeded random subset of about that many hours. Needs ``soundfile``
-with libsndfile 1.1 or later (Opus); imports nothing else beyond numpy and the standard library, so
-that it runs where edgeasr is not installed.
+``NAME=MANIFEST@HOURS`` takes a seeded random subset of about that many hours. Manifests and their
+audio are read and written by ``edgeasr.manifest`` (``src/`` on ``PYTHONPATH`` where edgeasr is not
+installed, as ``recipes/gpu-train.sh`` sets it); needs ``soundfile`` with libsndfile 1.1 or later
+(Opus).
 """
 
 from __future__ import annotations
@@ -37,24 +38,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
+from edgeasr.audio import SAMPLE_RATE
+from edgeasr.manifest import load_row_audio, read_manifest, resolve_audio_path, write_manifest
 
 
-def _rows(manifest: Path) -> list[dict]:
-    text = gzip.decompress(manifest.read_bytes()).decode() if manifest.suffix == ".gz" else manifest.read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _audio_path(row: dict, manifest: Path) -> Path:
-    path = Path(row["audio_filepath"])
-    return (path if path.is_absolute() else manifest.parent / path).resolve()
-
-
-def _read(path: Path) -> np.ndarray:
-    wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"{path}: {rate} Hz; carry packs the corpora's 16 kHz files as they are")
-    return wave.mean(axis=1)
+def _index(path: Path) -> list[dict]:
+    """A pack's index (gzipped JSONL: the rows, with where each clip lies in which stream)."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def _subset(rows: list[dict], hours: float | None, seed: int) -> list[dict]:
@@ -70,9 +61,10 @@ def _subset(rows: list[dict], hours: float | None, seed: int) -> list[dict]:
     return [rows[i] for i in sorted(chosen)]
 
 
-def _encode(name: str, paths: list[str], out: str, level: float) -> tuple[str, list[int]]:
-    """Concatenate ``paths`` into ``out/name.ogg``; returns the name and each clip's length in samples."""
-    waves = [_read(Path(p)) for p in paths]
+def _encode(name: str, clips: list[tuple[dict, str]], out: str, level: float) -> tuple[str, list[int]]:
+    """Concatenate the audio of ``(row, manifest)`` clips into ``out/name.ogg``; returns the name and
+    each clip's length in samples."""
+    waves = [load_row_audio(row, manifest, allow_outside=True) for row, manifest in clips]
     lengths = [int(w.size) for w in waves]
     stream = np.concatenate(waves) if waves else np.zeros(0, np.float32)
     sf.write(str(Path(out) / f"{name}.ogg"), stream, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=level)
@@ -89,13 +81,13 @@ def pack(specs: list[str], out: Path, level: float, seed: int, workers: int) -> 
         manifest, _, hours = rest.partition("@")
         if not name or not manifest or not name.replace("-", "").replace("_", "").isalnum():
             raise SystemExit(f"carry: '{spec}' is not NAME=MANIFEST[@HOURS] with a plain NAME")
-        rows = _subset(_rows(Path(manifest)), float(hours) if hours else None, seed)
+        rows = _subset(read_manifest(manifest), float(hours) if hours else None, seed)
         own, index = [], []
         for row in rows:
-            path = _audio_path(row, Path(manifest))
+            path = resolve_audio_path(row, manifest).resolve()
             if path not in stored:
                 stored[path] = (name, len(own))
-                own.append(str(path))
+                own.append((row, manifest))
             index.append((row, *stored[path]))
         plans[name] = {"manifest": manifest, "hours": hours or "all", "own": own, "index": index}
     lengths: dict[str, list[int]] = {}
@@ -143,8 +135,7 @@ def unpack(src: Path, out: Path, workers: int) -> dict[str, int]:
     wanted: dict[str, set[tuple[int, int]]] = {}
     manifests: dict[str, list[dict]] = {}
     for name in summary["manifests"]:
-        index = src / f"{name}.jsonl.gz"
-        rows = _rows(index if index.exists() else src / f"{name}.jsonl")
+        rows = _index(src / f"{name}.jsonl.gz")
         manifests[name] = rows
         for row in rows:
             wanted.setdefault(row["_stream"], set()).add((row["_start"], row["_samples"]))
@@ -152,11 +143,12 @@ def unpack(src: Path, out: Path, workers: int) -> dict[str, int]:
         jobs = {s: pool.submit(_unpack_stream, str(src), s, str(out), sorted(v)) for s, v in wanted.items()}
         written = {s: job.result() for s, job in jobs.items()}
     for name, rows in manifests.items():
-        with open(out / f"{name}.jsonl", "w") as f:
-            for row in rows:
-                stream, start = row.pop("_stream"), row.pop("_start")
-                row.pop("_samples")
-                f.write(json.dumps({"audio_filepath": f"wavs/{stream}/{start}.wav", **row}) + "\n")
+        unpacked = []
+        for row in rows:
+            stream, start = row.pop("_stream"), row.pop("_start")
+            row.pop("_samples")
+            unpacked.append({"audio_filepath": f"wavs/{stream}/{start}.wav", **row})
+        write_manifest(unpacked, out / f"{name}.jsonl")
     return written
 
 
