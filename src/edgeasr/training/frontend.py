@@ -70,6 +70,7 @@ class LogMelFrontend(nn.Module):
     chunks and whole utterances see the same scale.
     """
 
+    fixed_normalization = False  # True where the scale is fixed by design (no statistics learnt from data)
     _N1, _N2 = DFT_FACTORS  # n_fft = N1 * N2; sample n = N2 * n1 + n2, bin k = k1 + N1 * k2
 
     def __init__(self, cfg: FrontendConfig = FrontendConfig()) -> None:
@@ -119,8 +120,8 @@ class LogMelFrontend(nn.Module):
         power = (xr * xr + xi * xi).transpose(2, 3).reshape(batch, -1, self.cfg.n_fft)  # bin k = 16 k2 + k1
         return power[:, :, : self.n_freqs].transpose(1, 2)
 
-    def log_mel(self, audio: torch.Tensor, warp: torch.Tensor | None = None) -> torch.Tensor:
-        """Un-normalised log-mel energies, shape (batch, n_mels, frames).
+    def mel_energies(self, audio: torch.Tensor, warp: torch.Tensor | None = None) -> torch.Tensor:
+        """Mel-band energies, shape (batch, n_mels, frames).
 
         ``warp`` (training only): one VTLP factor per row (see :func:`vtlp_matrix`); 1.0 is none.
         """
@@ -129,8 +130,15 @@ class LogMelFrontend(nn.Module):
             rate = self.cfg.sample_rate
             warps = vtlp_matrices(warp.to(self.mel.device), self.n_freqs, rate).to(self.mel.dtype)
             filters = torch.matmul(self.mel.unsqueeze(0), warps)  # (batch, M, F)
-        mel = torch.matmul(filters, self.power_spectrogram(audio))
-        return torch.log(mel + self.cfg.log_floor)
+        return torch.matmul(filters, self.power_spectrogram(audio))
+
+    def log_mel(self, audio: torch.Tensor, warp: torch.Tensor | None = None) -> torch.Tensor:
+        """Un-normalised log-mel energies, shape (batch, n_mels, frames) (``warp``: :meth:`mel_energies`)."""
+        return torch.log(self.mel_energies(audio, warp) + self.cfg.log_floor)
+
+    def lengths(self, audio_lengths: torch.Tensor) -> torch.Tensor:
+        """Feature frames of each row (:func:`feature_lengths` at this frontend's hop)."""
+        return feature_lengths(audio_lengths, self.cfg.hop_length)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Fix the per-band mean and standard deviation (shape (n_mels,)) used to normalise."""
@@ -147,7 +155,7 @@ class LogMelFrontend(nn.Module):
         samples = torch.arange(audio.shape[1], device=audio.device).unsqueeze(0)
         audio = audio * (samples < audio_lengths.unsqueeze(1)).to(audio.dtype)
         feats = (self.log_mel(audio, warp) - self.mean) / self.std
-        lengths = feature_lengths(audio_lengths, self.cfg.hop_length)
+        lengths = self.lengths(audio_lengths)
         frames = torch.arange(feats.shape[2], device=feats.device).unsqueeze(0)
         mask = (frames < lengths.unsqueeze(1)).to(feats.dtype).unsqueeze(1)
         return feats * mask, lengths

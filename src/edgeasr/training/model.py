@@ -43,10 +43,22 @@ class ModelConfig:
     # room tone (s) the runtime lays before and after every utterance (edgeasr.features.pad_room_tone):
     # recorded in the export, applied by the Recognizer, its streams, the Triton model and the dev check
     input_pad_seconds: float = 0.0
+    # a pretrained encoder below the blocks ("" none; a name of edgeasr.training.pretrained.PRETRAINED):
+    # its own frontend replaces the log-mel one, its output feeds the stem (stride must be its own, 2)
+    pretrained: str = ""
+    pretrained_blocks: int = 0  # attention blocks of the pretrained encoder kept (0: all it has)
+    pretrained_trainable: int = 0  # its top blocks that train (0: the whole encoder stays frozen)
+    # audio on each side that streaming and windowed decoding give a frame of a pretrained encoder,
+    # whose attention reaches the whole utterance (a conv stack records its exact receptive field)
+    pretrained_context_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.input_pad_seconds <= 5.0:
             raise ValueError(f"model.input_pad_seconds must be between 0 and 5 s, not {self.input_pad_seconds}")
+        if self.pretrained and self.stride != 2:
+            raise ValueError(f"model.pretrained {self.pretrained!r} has 20 ms frames: model.stride must be 2")
+        if self.pretrained_blocks < 0 or self.pretrained_trainable < 0:
+            raise ValueError("model.pretrained_blocks and model.pretrained_trainable must not be negative")
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -132,10 +144,22 @@ class CTCModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
-        self.frontend = LogMelFrontend(cfg.frontend)
         if cfg.stride < 1:
             raise ValueError(f"stride must be at least 1, got {cfg.stride}")
-        self.stem = SeparableConv(cfg.frontend.n_mels, c, cfg.stem_kernel, stride=cfg.stride)
+        self.encoder: nn.Module | None = None
+        if cfg.pretrained:
+            from edgeasr.training.pretrained import WhisperEncoder, WhisperLogMel
+
+            self.frontend = WhisperLogMel(cfg.frontend)
+            self.encoder = WhisperEncoder.from_pretrained(cfg.pretrained, cfg.pretrained_blocks or None)
+            frozen = len(self.encoder.blocks) - cfg.pretrained_trainable
+            for name, p in self.encoder.named_parameters():
+                trains = name.startswith("blocks.") and int(name.split(".")[1]) >= frozen
+                p.requires_grad_(trains or (name.startswith("ln.") and cfg.pretrained_trainable > 0))
+            self.stem = SeparableConv(self.encoder.ln.normalized_shape[0], c, cfg.stem_kernel)
+        else:
+            self.frontend = LogMelFrontend(cfg.frontend)
+            self.stem = SeparableConv(cfg.frontend.n_mels, c, cfg.stem_kernel, stride=cfg.stride)
         self.blocks = nn.ModuleList(Block(c, k, cfg.repeats, cfg.dropout) for k in cfg.kernels)
         self.head = nn.Sequential(
             nn.Conv1d(c, cfg.head_channels, 1, bias=False),
@@ -164,13 +188,15 @@ class CTCModel(nn.Module):
         for their output to equal one pass over the whole recording.
         """
         cfg, front = self.cfg, self.cfg.frontend
+        if cfg.pretrained:
+            return float(cfg.pretrained_context_seconds)
         half_frames = sum(cfg.repeats * (k // 2) for k in cfg.kernels)
         seconds = (front.n_fft // 2 + (cfg.stem_kernel // 2) * front.hop_length) / front.sample_rate
         return round(seconds + half_frames * self.frame_seconds, 6)
 
     def num_parameters(self) -> int:
-        """Trainable parameters (the frontend has none)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        """Parameters, a pretrained encoder's frozen ones included (the frontend has none)."""
+        return sum(p.numel() for p in self.parameters())
 
     def load_grown(self, state: dict[str, torch.Tensor], source: ModelConfig) -> list[int]:
         """Load a shallower trained model of the same widths; the blocks it lacks start as identities.
@@ -218,7 +244,13 @@ class CTCModel(nn.Module):
 
     def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths."""
-        lengths = output_lengths(feature_lengths, self.cfg.stride)
+        if self.encoder is not None:
+            self.encoder.eval()  # no dropout in it; its frozen part never sees a gradient
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.pretrained_trainable > 0):
+                encoded, lengths = self.encoder(features, feature_lengths)
+            features = encoded.transpose(1, 2)
+        else:
+            lengths = output_lengths(feature_lengths, self.cfg.stride)
         x = _mask(self.dropout(torch.relu(self.stem(features))), lengths)
         for block in self.blocks:
             x = block(x, lengths)

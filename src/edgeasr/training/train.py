@@ -435,7 +435,7 @@ def train(
         else:
             model.load_state_dict(src["model"])
         init_from = str(init)
-    else:
+    elif not model.frontend.fixed_normalization:  # a pretrained encoder's frontend has its own fixed scale
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
         model.frontend.set_normalization(mean, std)
     model.to(device)
