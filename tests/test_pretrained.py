@@ -145,10 +145,18 @@ def test_training_on_a_frozen_encoder_learns_no_feature_statistics_and_keeps_its
     recipe = dataclasses.replace(tiny_recipe, model=SMALL)
     result = train(recipe, tmp_path, max_steps=3, progress=False)
     ckpt = load_checkpoint(result.out_dir / "last.pt")
-    source = WhisperEncoder.from_pretrained("whisper-tiny.en").state_dict()
-    for key in ("conv1.weight", "blocks.3.ff2.weight", "ln.bias"):
-        torch.testing.assert_close(ckpt["model"][f"encoder.{key}"], source[key], atol=0, rtol=0)
     assert ckpt["recipe"]["model"]["pretrained"] == "whisper-tiny.en"
+    assert not any(k.startswith("encoder.") for k in ckpt["model"])  # the frozen encoder is the installed file's
+    assert "stem.pointwise.weight" in ckpt["model"] and "output.weight" in ckpt["model"]
     torch.testing.assert_close(ckpt["model"]["frontend.mean"], torch.zeros(80, 1))  # Whisper's scale, not the data's
-    model, _ = load_model(result.out_dir / "last.pt")  # the encoder comes back with the checkpoint
+    model, _ = load_model(result.out_dir / "last.pt")  # the encoder comes back from the installed file
     assert isinstance(model.encoder, WhisperEncoder) and isinstance(model.frontend, WhisperLogMel)
+    source = WhisperEncoder.from_pretrained("whisper-tiny.en").state_dict()
+    for key in ("conv1.weight", "blocks.3.ff2.weight", "ln.bias", "positions"):
+        torch.testing.assert_close(model.encoder.state_dict()[key], source[key], atol=0, rtol=0)
+    torch.testing.assert_close(model.state_dict()["output.weight"], ckpt["model"]["output.weight"], atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="missing \\['output.weight'"):
+        model.load_trained_state({k: v for k, v in ckpt["model"].items() if k != "output.weight"})
+    top = CTCModel(dataclasses.replace(SMALL, pretrained_trainable=1))  # a block that trains is kept
+    assert "encoder.blocks.3.ff1.weight" in top.trained_state_dict()
+    assert "encoder.blocks.2.ff1.weight" not in top.trained_state_dict()

@@ -198,6 +198,33 @@ class CTCModel(nn.Module):
         """Parameters, a pretrained encoder's frozen ones included (the frontend has none)."""
         return sum(p.numel() for p in self.parameters())
 
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint keeps: all but a pretrained encoder's frozen ones.
+
+        Those are the installed file's (:func:`~edgeasr.training.pretrained.pretrained_file`, checked
+        by its sha256 whenever a model is built), so a checkpoint on Whisper tiny.en's frozen encoder
+        holds 0.4 M weights, not 8 M.
+        """
+        frozen = self._frozen_keys()
+        return {k: v for k, v in self.state_dict().items() if k not in frozen}
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a checkpoint's weights (:meth:`trained_state_dict`, or a whole ``state_dict``).
+
+        Raises:
+            RuntimeError: a weight other than a frozen pretrained one is missing, or one is unexpected.
+        """
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        absent = [k for k in missing if k not in self._frozen_keys()]
+        if absent or unexpected:
+            raise RuntimeError(f"checkpoint does not fit the model: missing {absent}, unexpected {unexpected}")
+
+    def _frozen_keys(self) -> set[str]:
+        if self.encoder is None:
+            return set()
+        keys = {f"encoder.{n}" for n, p in self.encoder.named_parameters() if not p.requires_grad}
+        return keys | {f"encoder.{n}" for n, _ in self.encoder.named_buffers()}
+
     def load_grown(self, state: dict[str, torch.Tensor], source: ModelConfig) -> list[int]:
         """Load a shallower trained model of the same widths; the blocks it lacks start as identities.
 

@@ -83,7 +83,7 @@ def load_model(path: str | Path) -> tuple[CTCModel, dict]:
     """A :class:`CTCModel` in eval mode with the weights of a checkpoint, and the checkpoint dict."""
     ckpt = load_checkpoint(path)
     model = CTCModel(ModelConfig.from_dict(ckpt["recipe"]["model"]))
-    model.load_state_dict(ckpt["model"])
+    model.load_trained_state(ckpt["model"])
     return model.eval(), ckpt
 
 
@@ -421,7 +421,7 @@ def train(
     state = None
     if resume and (out / "last.pt").exists():
         state = load_checkpoint(out / "last.pt")
-        model.load_state_dict(state["model"])
+        model.load_trained_state(state["model"])
         step, best_wer, history = state["step"], state["best_wer"], state["history"]
         epoch, epoch_pos = state["epoch"], state["epoch_pos"]
         init_from = state.get("init_from")
@@ -433,7 +433,7 @@ def train(
             grown = model.load_grown(src["model"], source)
             print(f"grown from {init}: blocks {grown} of {len(model.cfg.kernels)} start as identities")
         else:
-            model.load_state_dict(src["model"])
+            model.load_trained_state(src["model"])
         init_from = str(init)
     elif not model.frontend.fixed_normalization:  # a pretrained encoder's frontend has its own fixed scale
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
@@ -466,7 +466,7 @@ def train(
     meta = {"recipe": recipe.to_dict(), "data_version": dv, "init_from": init_from}
 
     def checkpoint(path: Path, with_optimizer: bool) -> None:
-        payload = {"model": model.state_dict(), "step": step, "best_wer": best_wer, "horizon": horizon, **meta}
+        payload = {"model": model.trained_state_dict(), "step": step, "best_wer": best_wer, "horizon": horizon, **meta}
         if with_optimizer:
             payload.update(
                 optimizer=optimizer.state_dict(),
