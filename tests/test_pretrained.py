@@ -160,3 +160,8 @@ def test_training_on_a_frozen_encoder_learns_no_feature_statistics_and_keeps_its
     top = CTCModel(dataclasses.replace(SMALL, pretrained_trainable=1))  # a block that trains is kept
     assert "encoder.blocks.3.ff1.weight" in top.trained_state_dict()
     assert "encoder.blocks.2.ff1.weight" not in top.trained_state_dict()
+    with pytest.raises(RuntimeError, match="encoder.blocks.3"):  # a frozen run's weights do not resume a training one
+        top.load_trained_state(ckpt["model"])
+    top.load_trained_state(ckpt["model"], starting=True)  # but start it (--init): its top blocks start as the file's
+    torch.testing.assert_close(top.state_dict()["output.weight"], ckpt["model"]["output.weight"], atol=0, rtol=0)
+    torch.testing.assert_close(top.encoder.blocks[3].ff1.weight, source["blocks.3.ff1.weight"], atol=0, rtol=0)

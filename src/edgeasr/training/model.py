@@ -208,14 +208,22 @@ class CTCModel(nn.Module):
         frozen = self._frozen_keys()
         return {k: v for k, v in self.state_dict().items() if k not in frozen}
 
-    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+    def load_trained_state(self, state: dict[str, torch.Tensor], starting: bool = False) -> None:
         """Load a checkpoint's weights (:meth:`trained_state_dict`, or a whole ``state_dict``).
 
+        ``starting``: the checkpoint is another run's starting point (``--init``), which may have
+        kept the pretrained encoder frozen where this model trains its top blocks: any encoder
+        weight it lacks stays the installed file's.
+
         Raises:
-            RuntimeError: a weight other than a frozen pretrained one is missing, or one is unexpected.
+            RuntimeError: a weight other than a frozen pretrained one (with ``starting``, other than
+                the pretrained encoder's) is missing, or one is unexpected.
         """
         missing, unexpected = self.load_state_dict(state, strict=False)
-        absent = [k for k in missing if k not in self._frozen_keys()]
+        allowed = self._frozen_keys()
+        if starting and self.encoder is not None:
+            allowed |= {f"encoder.{k}" for k in self.encoder.state_dict()}
+        absent = [k for k in missing if k not in allowed]
         if absent or unexpected:
             raise RuntimeError(f"checkpoint does not fit the model: missing {absent}, unexpected {unexpected}")
 

@@ -433,7 +433,7 @@ def train(
             grown = model.load_grown(src["model"], source)
             print(f"grown from {init}: blocks {grown} of {len(model.cfg.kernels)} start as identities")
         else:
-            model.load_trained_state(src["model"])
+            model.load_trained_state(src["model"], starting=True)
         init_from = str(init)
     elif not model.frontend.fixed_normalization:  # a pretrained encoder's frontend has its own fixed scale
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
