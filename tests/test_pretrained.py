@@ -155,12 +155,12 @@ def test_training_on_a_frozen_encoder_learns_no_feature_statistics_and_keeps_its
     for key in ("conv1.weight", "blocks.3.ff2.weight", "ln.bias", "positions"):
         torch.testing.assert_close(model.encoder.state_dict()[key], source[key], atol=0, rtol=0)
     torch.testing.assert_close(model.state_dict()["output.weight"], ckpt["model"]["output.weight"], atol=0, rtol=0)
-    with pytest.raises(RuntimeError, match="missing \\['output.weight'"):
+    with pytest.raises(RuntimeError, match=r"missing \['output\.weight'"):
         model.load_trained_state({k: v for k, v in ckpt["model"].items() if k != "output.weight"})
     top = CTCModel(dataclasses.replace(SMALL, pretrained_trainable=1))  # a block that trains is kept
     assert "encoder.blocks.3.ff1.weight" in top.trained_state_dict()
     assert "encoder.blocks.2.ff1.weight" not in top.trained_state_dict()
-    with pytest.raises(RuntimeError, match="encoder.blocks.3"):  # a frozen run's weights do not resume a training one
+    with pytest.raises(RuntimeError, match=r"encoder\.blocks\.3"):  # a frozen run does not resume a training one
         top.load_trained_state(ckpt["model"])
     top.load_trained_state(ckpt["model"], starting=True)  # but start it (--init): its top blocks start as the file's
     torch.testing.assert_close(top.state_dict()["output.weight"], ckpt["model"]["output.weight"], atol=0, rtol=0)
