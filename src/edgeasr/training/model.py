@@ -280,7 +280,7 @@ class CTCModel(nn.Module):
     def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths."""
         if self.encoder is not None:
-            self.encoder.eval()  # no dropout in it; its frozen part never sees a gradient
+            # its frozen part never sees a gradient (it has no dropout or batch norm: train and eval are one)
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.pretrained_trainable > 0):
                 encoded, lengths = self.encoder(features, feature_lengths)
             features = encoded.transpose(1, 2)
