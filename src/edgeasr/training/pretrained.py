@@ -129,26 +129,6 @@ def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _slaney_mel(n_fft: int, n_mels: int, sample_rate: int) -> np.ndarray:
-    """Slaney-scale, area-normalised mel filters (n_fft // 2 + 1, n_mels) (Whisper's, librosa's default)."""
-    freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    f_sp, min_log_hz = 200.0 / 3.0, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-
-    def to_mel(hz: np.ndarray) -> np.ndarray:
-        return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-9) / min_log_hz) / logstep, hz / f_sp)
-
-    def to_hz(mel: np.ndarray) -> np.ndarray:
-        return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-    edges = to_hz(np.linspace(0.0, to_mel(np.array(sample_rate / 2.0)), n_mels + 2))
-    ramps = edges[None, :] - freqs[:, None]
-    lower = -ramps[:, :-2] / np.diff(edges)[:-1]
-    upper = ramps[:, 2:] / np.diff(edges)[1:]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    return weights * (2.0 / (edges[2:] - edges[:-2]))[None, :]
-
-
 class WhisperLogMel(LogMelFrontend):
     """Whisper's log-mel features from edgeasr's exportable DFT: (batch, 80, frames) at 100 frames/s.
 
@@ -164,8 +144,12 @@ class WhisperLogMel(LogMelFrontend):
 
     def __init__(self, cfg: FrontendConfig = FrontendConfig()) -> None:
         super().__init__(cfg)
-        mel = _slaney_mel(cfg.n_fft, cfg.n_mels, cfg.sample_rate) * (cfg.win_length / cfg.n_fft)
-        self.mel = torch.from_numpy(mel.astype(np.float32)).t().contiguous()
+        from torchaudio.functional import melscale_fbanks
+
+        slaney = melscale_fbanks(  # Whisper's filters (librosa's default): slaney scale, area-normalised
+            cfg.n_fft // 2 + 1, 0.0, cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney"
+        )
+        self.mel = (slaney * (cfg.win_length / cfg.n_fft)).t().contiguous().float()
 
     def forward(
         self, audio: torch.Tensor, audio_lengths: torch.Tensor, warp: torch.Tensor | None = None
