@@ -1,7 +1,9 @@
 """int8 variants of one fp32 model side by side: acoustic speed on one thread, greedy and beam WER, size.
 
 Backs the choice of static QDQ quantization with uint8 activations (``edgeasr.export.quantize``)
-and its calibration mix (``edgeasr.export.pipeline._calibration``). Each variant is quantized here
+and its calibration mix (``edgeasr.export.pipeline._calibration``) for the convolutional models, and
+of dynamic int8 of the ``MatMul`` nodes only (export target ``quantize_ops``) for the models on a
+pretrained attention encoder. Each variant is quantized here
 with ``onnxruntime.quantization`` exactly as the export does (frontend nodes kept in float), then
 every model runs the same utterances in turns (``--rounds``; the fastest round counts), so that the
 drift of a shared machine touches all of them alike.
@@ -9,6 +11,9 @@ drift of a shared machine touches all of them alike.
     python bench/quantization.py --fp32 triton_models/edgeasr/2/model.onnx \\
         --decoder triton_models/edgeasr/1 --manifest work/corpus/test.jsonl \\
         --calibration work/corpus/dev.jsonl --out bench/results/eval-cpu-2core-epyc/int8-quantization
+    python bench/quantization.py --fp32 work/bundles/pretrained-3/model.onnx --decoder work/bundles/pretrained-3 \
+        --manifest work/real/dev.jsonl --calibration work/real/check3.jsonl --limit 200 \
+        --out bench/results/eval-cpu-2core-epyc/int8-ops
 """
 
 from __future__ import annotations
@@ -25,14 +30,14 @@ from _results import write_results  # bench/_results.py (scripts run as python b
 from onnxruntime import quantization as q
 
 from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode
-from edgeasr.export.quantize import _CalibrationReader, frontend_nodes
+from edgeasr.export.quantize import _CalibrationReader, frontend_nodes, quantize_onnx
 from edgeasr.export.tuning import noisy_copies
 from edgeasr.manifest import load_row_audio, read_manifest
 
 
 def _load(manifest: str, limit: int) -> tuple[list[np.ndarray], list[str]]:
     rows = read_manifest(manifest)[:limit]
-    return [load_row_audio(r, manifest) for r in rows], [r["text"] for r in rows]
+    return [load_row_audio(r, manifest, allow_outside=True) for r in rows], [r["text"] for r in rows]
 
 
 def _static(src: str, out: Path, calibration: list[np.ndarray], activation: q.QuantType) -> Path:
@@ -80,6 +85,13 @@ def main() -> None:
             nodes_to_exclude=frontend_nodes(Path(args.fp32)),
         )
         variants["dynamic (ConvInteger)"] = dynamic
+        # int8 where it wins (export target quantize_ops): the linear layers of a pretrained encoder
+        variants["dynamic, MatMul only"] = quantize_onnx(
+            Path(args.fp32), Path(tmp) / "dmm.onnx", "dynamic", [], ("MatMul",)
+        )
+        variants["static u8s8, MatMul only"] = quantize_onnx(
+            Path(args.fp32), Path(tmp) / "smm.onnx", "static", half + noisy_copies(half, 10.0), ("MatMul",)
+        )
         variants["static s8s8, clean calibration"] = _static(args.fp32, Path(tmp) / "s8.onnx", cal, q.QuantType.QInt8)
         variants["static u8s8, clean calibration"] = _static(args.fp32, Path(tmp) / "u8.onnx", cal, q.QuantType.QUInt8)
         variants["static u8s8, clean + 10 dB calibration (shipped)"] = _static(

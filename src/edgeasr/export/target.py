@@ -23,6 +23,9 @@ class ExportTarget:
     quantization: str = (
         "static"  # int8 only: "static" (QDQ, activations calibrated) or "dynamic" (activations at run time)
     )
+    # int8 only: the operator types that run in int8 (() : every kind onnxruntime quantizes); e.g.
+    # ["MatMul"] keeps convolutions in float where ConvInteger is slower than float (x86 without VNNI)
+    quantize_ops: tuple[str, ...] = ()
     calibration_utterances: int = 64  # static int8: calibration audio: half check utterances, half their 10 dB copies
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
     parity_utterances: int = 16  # utterances compared between torch and ONNX
@@ -63,6 +66,8 @@ class ExportTarget:
         for key in ("lm_weights", "word_scores", "tune_noise_snr", "domain_weights", "domain_word_biases"):
             if key in table:
                 table[key] = tuple(float(v) for v in table[key])
+        if "quantize_ops" in table:
+            table["quantize_ops"] = tuple(str(v) for v in table["quantize_ops"])
         target = cls(**table)
         if target.decoder not in ("greedy", "beam"):
             raise ValueError(f"{path}: decoder must be greedy or beam, not {target.decoder!r}")
