@@ -4,7 +4,8 @@ The acoustic model runs once per utterance (its log-probabilities are kept); eac
 decodes every split on one thread, in turns, and the fastest of ``--rounds`` counts. Speed is
 audio seconds per decoding second plus the acoustic model's own time, so ``x_realtime`` is the
 whole on-device path's speed with that setting. A folder with two n-grams (``lm-domain.arpa``) is
-decoded with both searches: the general one pruned to each setting, the domain one as it ships.
+decoded with both searches: by default the general one pruned to each setting and the domain one as
+it ships; ``--prune domain`` prunes the domain search instead (the general one as it ships).
 
     python bench/beam_pruning.py --model triton_models/edgeasr/2 \\
         test=work/corpus/test.jsonl heldout=work/heldout/train.jsonl real-dev=work/real/dev.jsonl \\
@@ -16,12 +17,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import jiwer
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions
+from edgeasr.decoding import DOMAIN_DECODER_FILE, DOMAIN_LM_FILE, LM_FILE, TOKENS, BeamSearchDecoder, BeamSearchOptions
 from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
 
@@ -42,6 +44,12 @@ def main() -> None:
     parser.add_argument("--thresholds", default="20,15,12,10")
     parser.add_argument(
         "--blank-skips", default="", help="blank_skip values to try (default: the shipped decoder.json's)"
+    )
+    parser.add_argument(
+        "--prune",
+        choices=("general", "domain"),
+        default="general",
+        help="with two n-grams: which search each setting prunes (the other as it ships)",
     )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
@@ -70,12 +78,20 @@ def main() -> None:
             args.beam_sizes.split(","), args.token_sizes.split(","), args.thresholds.split(","), skips
         )
     ]
-    decoders = {  # the folder's decoder as it ships (two searches where it has lm-domain.arpa), pruned so
-        s: BeamSearchDecoder.from_dir(
-            args.model, list(TOKENS), beam_size=s[0], beam_size_token=s[1], beam_threshold=s[2], blank_skip=s[3]
+
+    def pruned(s: tuple) -> BeamSearchDecoder:
+        """The folder's decoder as it ships (two searches where it has lm-domain.arpa), one search pruned to s."""
+        prune = {"beam_size": s[0], "beam_size_token": s[1], "beam_threshold": s[2], "blank_skip": s[3]}
+        if args.prune == "general":
+            return BeamSearchDecoder.from_dir(args.model, list(TOKENS), **prune)
+        d = Path(args.model)
+        domain_options = BeamSearchOptions.from_json(d / DOMAIN_DECODER_FILE)
+        domain = BeamSearchDecoder(
+            d / DOMAIN_LM_FILE, list(TOKENS), BeamSearchOptions(**{**asdict(domain_options), **prune})
         )
-        for s in settings
-    }
+        return BeamSearchDecoder(d / LM_FILE, list(TOKENS), shipped, domain)
+
+    decoders = {s: pruned(s) for s in settings}
     seconds = {(s, n): [] for s in settings for n in data}
     hyps = {}
     for _ in range(args.rounds):
@@ -102,7 +118,8 @@ def main() -> None:
         rows.append(row)
     names = list(data)
     lines = [
-        f"{args.model}, one thread, {args.limit} utterances per split; acoustic model x real time: "
+        f"{args.model}, one thread, {args.limit} utterances per split, pruning the {args.prune} search; "
+        "acoustic model x real time: "
         + ", ".join(f"{n} {data[n]['audio_s'] / data[n]['acoustic_s']:.0f}" for n in names),
         f"{'beam':>5s} {'tok':>4s} {'thr':>5s} {'skip':>5s} "
         + " ".join(f"{n + ' WER':>14s} {'ms':>6s} {'xRT':>6s} {'frames':>6s}" for n in names),
