@@ -11,9 +11,9 @@ drift of a shared machine touches all of them alike.
     python bench/quantization.py --fp32 triton_models/edgeasr/2/model.onnx \\
         --decoder triton_models/edgeasr/1 --manifest work/corpus/test.jsonl \\
         --calibration work/corpus/dev.jsonl --out bench/results/eval-cpu-2core-epyc/int8-quantization
-    python bench/quantization.py --fp32 work/bundles/pretrained-3/model.onnx --decoder work/bundles/pretrained-3 \
-        --manifest work/real/dev.jsonl --calibration work/real/check3.jsonl --limit 200 \
-        --out bench/results/eval-cpu-2core-epyc/int8-ops
+    python bench/quantization.py --fp32 work/bundles/pretrained-3/model.onnx --decoder work/bundles/pretrained-3 \\
+        --manifest work/real/dev.jsonl --calibration work/real/check3.jsonl --limit 200 \\
+        --calibration-utterances 64 --rounds 2 --out bench/results/eval-cpu-2core-epyc/int8-ops
 """
 
 from __future__ import annotations
