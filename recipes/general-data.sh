@@ -73,4 +73,6 @@ have $W/lm/lm-general.arpa || { step "lm-general"; $EDGEASR lm $W/corpus/train.j
   --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl \
   --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl \
   --hold-out $W/heldout/train.jsonl --general-vocabulary 20000 --out $W/lm/lm-general.arpa; }
+# The same n-gram gzip-compressed, as the shipped default model (export/general-int8.toml) ships it.
+have $W/lm/lm-general.arpa.gz || gzip -9 -n -c $W/lm/lm-general.arpa > $W/lm/lm-general.arpa.gz
 step "done"

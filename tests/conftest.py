@@ -22,8 +22,13 @@ from triton_required import pytest_runtest_makereport  # noqa: F401
 FRAME = 320  # samples per output frame (20 ms at 16 kHz)
 
 
-def build_tiny_asr_onnx(path: Path, vocab: int = 29, seed: int = 0) -> Path:
-    """Write a deterministic ONNX model with the export contract (strided conv + log-softmax)."""
+def build_tiny_asr_onnx(path: Path, vocab: int = 29, seed: int = 0, whole_input: bool = False) -> Path:
+    """Write a deterministic ONNX model with the export contract (strided conv + log-softmax).
+
+    ``whole_input`` adds the mean over time of every token's logit to each frame's, so that a frame's
+    output depends on the whole input, as an attention encoder's does (the file does not say so:
+    the caller records :data:`edgeasr.recognizer.WHOLE_INPUT_KEY` where a test needs it).
+    """
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -41,7 +46,22 @@ def build_tiny_asr_onnx(path: Path, vocab: int = 29, seed: int = 0) -> Path:
     nodes = [
         helper.make_node("Unsqueeze", ["audio", "axis1"], ["x"]),  # [B,1,T]
         # ceil(T/320) frames; the tail frame sees zeros whether padded by the batch or by the conv
-        helper.make_node("Conv", ["x", "W", "bias"], ["logits_t"], strides=[FRAME], pads=[0, FRAME - 1]),
+        helper.make_node(
+            "Conv",
+            ["x", "W", "bias"],
+            ["logits_t0" if whole_input else "logits_t"],
+            strides=[FRAME],
+            pads=[0, FRAME - 1],
+        ),
+        *(
+            [  # logits + 2 x their mean over the frames: every frame hears the whole input
+                helper.make_node("ReduceMean", ["logits_t0"], ["mean_t"], axes=[2], keepdims=1),
+                helper.make_node("Add", ["mean_t", "mean_t"], ["twice_t"]),
+                helper.make_node("Add", ["logits_t0", "twice_t"], ["logits_t"]),
+            ]
+            if whole_input
+            else []
+        ),
         helper.make_node("Transpose", ["logits_t"], ["logits"], perm=[0, 2, 1]),  # [B,F,V]
         helper.make_node("LogSoftmax", ["logits"], ["logprobs"], axis=-1),
         helper.make_node("Add", ["audio_length", "fm1"], ["len_p"]),

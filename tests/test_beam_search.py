@@ -236,6 +236,7 @@ def test_search_pool_workers_exit_with_their_parent(lm_path: Path) -> None:
 # -- the shipped default model ----------------------------------------------------------------
 
 SHIPPED = ROOT / "triton_models" / "edgeasr"
+COMMAND = SHIPPED / "2"  # the command model: one closed n-gram of 1,531 words (the default's domain search)
 SAMPLES = ROOT / "samples" / "manifest.jsonl"
 
 
@@ -331,12 +332,14 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         with ThreadPoolExecutor(8) as pool:  # concurrent requests batch: their searches are shared out
             for _ in range(3):
                 assert list(pool.map(lambda w: client.transcribe(w).text, waves)) == expected
-        # phrase biasing as a request parameter: a word the lexicon lacks, the same on both paths
+        # phrase biasing as a request parameter, the same on both paths (a word the lexicon lacks: the
+        # command model's test_transcribe_command_takes_bias_phrases below)
+        wave = load_audio(ROOT / "samples" / "05-kokoro-jf_nezumi_0.3_jf_tebukuro_0.3_jm_kumo_0.4.wav")
+        expected = "add vet appointment to my calendar for october third"
+        assert device.transcribe(wave, 16000, bias=["october third"]).text == expected
+        assert client.transcribe(wave, bias=["october third"]).text == expected
+        assert client.transcribe(wave).text == "add vet appointment to my calendar forward"  # per request only
         wave = load_audio(ROOT / "samples" / "01-flite-rms.wav")
-        expected = "is it windy in sinsanaki right now"
-        assert device.transcribe(wave, 16000, bias=["sinsanaki"]).text == expected
-        assert client.transcribe(wave, bias=["sinsanaki"]).text == expected
-        assert client.transcribe(wave).text == "is it windy in cincinnati right now"  # per request only
         import tritonclient.grpc as grpcclient
 
         raw = grpcclient.InferenceServerClient(server.grpc_url)
@@ -352,14 +355,14 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
 
 
 def _two_n_gram_repository(root: Path, with_domain: bool = True) -> Path:
-    """The shipped model's latest version as a repository whose general n-gram lacks the samples' words.
+    """The command model (version 2) as a repository whose general n-gram lacks the samples' words.
 
     With ``with_domain`` the shipped closed n-gram and its settings ride along as the domain search
     (``lm-domain.arpa``, ``decoder-domain.json``); the card is re-signed, as the runtime checks it.
     """
     from edgeasr.modelcard import ModelCard
 
-    version = _shipped_version()
+    version = COMMAND
     folder = root / "edgeasr" / "1"
     shutil.copytree(version, folder)
     shutil.copyfile(SHIPPED / "config.pbtxt", root / "edgeasr" / "config.pbtxt")
@@ -385,12 +388,12 @@ def _sample_waves() -> list[np.ndarray]:
 
 @shipped
 def test_a_model_with_two_n_grams_answers_commands_from_its_domain_search(tmp_path: Path) -> None:
-    """The shipped closed n-gram as the domain search beside a general one that lacks the samples' words."""
+    """The command model's closed n-gram as the domain search beside a general one that lacks the samples' words."""
     from edgeasr.recognizer import Recognizer
 
     general = Recognizer(_two_n_gram_repository(tmp_path / "general", with_domain=False))
     two = Recognizer(_two_n_gram_repository(tmp_path / "two"))
-    shipped_model = Recognizer(SHIPPED)
+    shipped_model = Recognizer(COMMAND)
     waves = _sample_waves()
     assert general.transcribe(waves[0], 16000).text != "is it windy in cincinnati right now"  # not in its lexicon
     for wave in waves:  # the shipped search's words, each time
@@ -427,8 +430,8 @@ def test_transcribe_command_takes_bias_phrases() -> None:
     import subprocess
     import sys
 
-    wav = str(ROOT / "samples" / "01-flite-rms.wav")
-    run = [sys.executable, "-m", "edgeasr", "transcribe", wav]
+    wav = str(ROOT / "samples" / "01-flite-rms.wav")  # the command model: "sinsanaki" is not in its lexicon
+    run = [sys.executable, "-m", "edgeasr", "transcribe", wav, "--model", str(COMMAND)]
     biased = subprocess.run([*run, "--bias", "sinsanaki"], capture_output=True, text=True, check=True).stdout
     plain = subprocess.run(run, capture_output=True, text=True, check=True).stdout
     assert biased.split("\t")[1].strip() == "is it windy in sinsanaki right now"

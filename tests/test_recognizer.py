@@ -22,8 +22,13 @@ SAMPLES = ROOT / "samples" / "manifest.jsonl"
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    """The shipped model (a model that transcribes: equalities below compare real words)."""
-    return ROOT / "triton_models" / "edgeasr"
+    """The shipped command model, version 2 (a model that transcribes: equalities below compare real words).
+
+    Its receptive field is finite (2.2 s a side), so windows and streams equal one pass exactly: the
+    runtime's windowing, streaming, room and level rules are held to that here. The default model
+    (version 4) hears the whole input; the tests of it are at the end of this file.
+    """
+    return ROOT / "triton_models" / "edgeasr" / "2"
 
 
 @pytest.fixture(scope="module")
@@ -455,3 +460,89 @@ def test_a_stream_cuts_a_long_quiet_lead_as_offline_decoding_does(rec: Recognize
     # the whole lead streamed: the first word is heard 0.2 s late
     _, whole = streamed(Recognizer(rec.model_path.parent, RecognizerOptions(level=LevelConfig(trim=False))))
     assert abs(whole.words[0].start - (alone.words[0].start + 2.0)) > 0.1
+
+
+def test_a_stream_of_a_whole_input_model_ends_as_offline_decoding(tmp_path: Path) -> None:
+    """A model whose frames hear the whole input (attention) has no exact window: its stream decodes all at the end."""
+    import onnx
+
+    from conftest import build_tiny_asr_onnx
+    from edgeasr.export.onnx import set_timing
+    from edgeasr.recognizer import WHOLE_INPUT_KEY
+
+    plain = build_tiny_asr_onnx(tmp_path / "plain.onnx", seed=5, whole_input=True)  # the file does not say so
+    marked = tmp_path / "marked.onnx"
+    proto = onnx.load(str(plain))
+    set_timing(proto, 0.02, 0.5, whole_input=True)
+    onnx.save(proto, str(marked))
+    assert {p.key: p.value for p in onnx.load(str(marked)).metadata_props}[WHOLE_INPUT_KEY] == "1"
+    waves, _ = _samples()
+    audio = np.concatenate([waves[0], np.zeros(3200, np.float32), waves[1]])  # about 5 s: many stream runs
+
+    def streamed(rec: Recognizer) -> tuple[str, np.ndarray]:
+        stream = rec.create_stream()
+        for start in range(0, audio.size, 2560):  # 160 ms chunks
+            stream.accept_waveform(audio[start : start + 2560], 16000)
+        text = stream.finish().text
+        return text, np.concatenate(stream._committed)
+
+    exact = Recognizer(marked, RecognizerOptions(decoder="greedy"))
+    assert exact.whole_input and not Recognizer(plain).whole_input
+    text, frames = streamed(exact)
+    offline = exact.transcribe(audio, 16000).text
+    assert len(text.split()) >= 3 and text == offline
+    np.testing.assert_allclose(frames, exact.logprobs(audio, 16000), atol=1e-5)
+    # unmarked, the stream commits each frame after 0.5 s of context: not what one pass gives
+    _, committed = streamed(Recognizer(plain, RecognizerOptions(decoder="greedy", context_seconds=0.5)))
+    assert committed.shape == frames.shape and np.abs(committed - frames).max() > 0.1
+
+
+DEFAULT = ROOT / "triton_models" / "edgeasr"  # the highest version: what Recognizer, demo and transcribe load
+REAL_SAMPLES = ROOT / "samples" / "real" / "manifest.jsonl"
+
+
+@pytest.fixture(scope="module")
+def default_rec() -> Recognizer:
+    return Recognizer(DEFAULT)
+
+
+def _real_samples() -> tuple[list[np.ndarray], list[str]]:
+    rows = read_manifest(REAL_SAMPLES)
+    return [load_audio(resolve_audio_path(r, REAL_SAMPLES)) for r in rows], [r["text"] for r in rows]
+
+
+def test_the_default_model_is_the_general_one_and_reads_commands(default_rec: Recognizer) -> None:
+    """Version 4: int8, whole-input (attention), 0.5 s of room, the open search with the command search beside it."""
+    import jiwer
+
+    assert default_rec.version == "4" and default_rec.card["precision"] == "int8"
+    assert default_rec.whole_input and default_rec.pad_seconds == 0.5
+    assert default_rec.beam_search is not None and default_rec.beam_search.domain is not None
+    assert len(default_rec.beam_search.vocabulary) > 20_000  # open: not the 1,531 command words
+    waves, refs = _samples()
+    hyps = [default_rec.transcribe(w, 16000).text for w in waves]
+    assert hyps[0] == refs[0] == "is it windy in cincinnati right now"
+    assert jiwer.wer(refs, hyps) < 0.15  # 8.5% measured (version 2: 5.1%)
+
+
+def test_the_default_model_hears_real_people_that_the_command_model_does_not(default_rec: Recognizer) -> None:
+    """The first four cathy and Speech Commands clips of the real-speech dev side (samples/real)."""
+    import jiwer
+
+    waves, refs = _real_samples()
+    hyps = [default_rec.transcribe(w, 16000).text for w in waves]
+    commands = Recognizer(DEFAULT / "2")
+    before = [commands.transcribe(w, 16000).text for w in waves]
+    assert hyps[2] == "i had faith in them" and hyps[4:] == ["bed", "bed", "bird", "cat"]
+    assert jiwer.wer(refs, hyps) < 0.6  # 48.8% measured
+    assert jiwer.wer(refs, before) > 0.9  # the command model hears none of these words
+
+
+def test_a_stream_of_the_default_model_ends_as_offline_decoding(default_rec: Recognizer) -> None:
+    waves, refs = _real_samples()
+    audio = waves[2]
+    stream = default_rec.create_stream()
+    for start in range(0, audio.size, 2560):  # 160 ms chunks
+        stream.accept_waveform(audio[start : start + 2560], 16000)
+    final = stream.finish()
+    assert final.text == default_rec.transcribe(audio, 16000).text == refs[2]

@@ -30,10 +30,10 @@ under :data:`FRAME_SECONDS_KEY`); index 0 is the CTC blank.
   tunes the weight and the bias).
 
 From the repository's root (``tests/test_docs.py`` runs this example; ``logprobs`` is
-(frames, 29) from the acoustic model):
+(frames, 29) from the acoustic model of version 2, the command model):
 
     >>> from edgeasr import Recognizer
-    >>> logprobs = Recognizer("triton_models/edgeasr").logprobs("samples/01-flite-rms.wav")
+    >>> logprobs = Recognizer("triton_models/edgeasr/2").logprobs("samples/01-flite-rms.wav")
     >>> greedy_decode(logprobs).text
     'is it windy in sinsanaki rght now'
     >>> decoder = BeamSearchDecoder.from_dir("triton_models/edgeasr/2", list(TOKENS))

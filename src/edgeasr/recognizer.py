@@ -17,7 +17,10 @@ Long recordings are cut into overlapping windows; each window keeps only the fra
 lies inside it, and the frames are stitched before decoding. Streaming uses the same idea with a
 right context: a frame is committed once the audio it depends on has arrived, so the final text
 of a stream equals offline decoding of the same audio when the context covers the model's
-receptive field (the default does for every shipped architecture).
+receptive field (the command model's, versions 1 and 2). A model whose frames hear the whole input
+(:data:`WHOLE_INPUT_KEY`: the default, versions 3 and 4, on a pretrained attention encoder) has no
+such field: its windows approximate one pass, and its stream's final text comes from one more pass
+over all the stream heard, so that it still equals offline decoding.
 
 A model whose file asks for room around the words (``edgeasr.input_pad_seconds``, written at
 export) hears that much quiet room tone before and after every utterance, offline, batched and
@@ -71,9 +74,21 @@ from edgeasr.features import (
     speech_frames,
 )
 
-__all__ = ["Recognizer", "RecognizerOptions", "StreamingSession", "model_timing", "resolve_model_dir"]
+__all__ = [
+    "WHOLE_INPUT_KEY",
+    "Recognizer",
+    "RecognizerOptions",
+    "StreamingSession",
+    "model_timing",
+    "resolve_model_dir",
+]
 
 _FEATURE_HOP = 160  # samples per feature frame (10 ms at 16 kHz; the frontend of every model)
+WHOLE_INPUT_KEY = "edgeasr.whole_input"
+"""ONNX metadata key, "1" when a frame's output can depend on the whole input (attention over the
+utterance, absolute positions, a per-utterance scale: a pretrained encoder), so that no finite context
+makes a window or a stream's frames equal one pass; ``edgeasr export`` writes it. A stream of such a
+model keeps its audio and decodes it once more, whole, at :meth:`StreamingSession.finish`."""
 _LEAD_SETTLE_SECONDS = 0.3  # a stream's lead is cut once this much is heard past its first active frame
 
 
@@ -156,6 +171,9 @@ class Recognizer:
         self.frame_seconds, model_context = model_timing(self.session)
         # quiet room tone laid before and after every utterance, as the model asks (0: none)
         self.pad_seconds = input_pad_seconds(self.session.get_modelmeta().custom_metadata_map)
+        # a frame can depend on the whole input (WHOLE_INPUT_KEY): windows of long audio approximate one
+        # pass, and a stream's final transcript comes from one more pass over all it heard
+        self.whole_input = self.session.get_modelmeta().custom_metadata_map.get(WHOLE_INPUT_KEY) == "1"
         # windows and streams keep enough context that their frames equal one pass over the whole audio
         self.context_seconds = max(self.options.context_seconds, model_context or 0.0)
         self.samples_per_frame = round(self.frame_seconds * SAMPLE_RATE)  # 320 at the default 20 ms
@@ -383,6 +401,12 @@ class StreamingSession:
     the committed frames' greedy path and words are kept as they are decoded, so :attr:`partial`
     and :attr:`is_endpoint` only look at frames since the last completed word. The audio kept is
     the context plus the uncommitted tail; a stream longer than ``max_seconds`` is refused.
+
+    A model whose frames can depend on the whole input (:attr:`Recognizer.whole_input`: attention over
+    the utterance) cannot commit a frame for good: its partials come from the same bounded runs, and
+    its final transcript from one more pass over everything heard (room tone, lead cut and final gain
+    as offline), so it equals offline decoding of the same audio. Such a stream keeps all its audio
+    (64 kB per second) until :meth:`finish`.
     """
 
     def __init__(self, recognizer: Recognizer) -> None:
@@ -516,7 +540,7 @@ class StreamingSession:
         self._tail = out[self._n_committed - offset :]
         keep_from = max(0, self._n_committed * spf - self._ctx)
         keep_from -= keep_from % spf
-        if keep_from > self._base:
+        if keep_from > self._base and not self._rec.whole_input:  # a whole-input model decodes it all again
             self._audio = self._audio[keep_from - self._base :]
             self._base = keep_from
 
@@ -597,7 +621,12 @@ class StreamingSession:
             self._audio = np.concatenate([self._audio, self._trail])
             self._length += self._trail.size
             self._finished = True
-        self._advance(final=True)
+        if self._rec.whole_input:  # no frame was final before the whole input was known: one pass over it
+            self._pending = 0
+            frames = self._rec._windowed(self._heard(0)) if self._fed else self._all_frames()[:0]
+            self._committed, self._n_committed = [frames], frames.shape[0]
+        else:
+            self._advance(final=True)
         self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
         decoded = self._rec.decode(self._all_frames(), self._dropped / SAMPLE_RATE - self._rec.pad_seconds)
         return Transcript(text=decoded.text, words=self._rec._unpadded(decoded, self.samples_received))

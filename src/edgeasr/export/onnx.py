@@ -14,6 +14,7 @@ import numpy as np
 
 from edgeasr.decoding import CONTEXT_SECONDS_KEY, FRAME_SECONDS, FRAME_SECONDS_KEY, greedy_decode
 from edgeasr.features import PAD_SECONDS_KEY
+from edgeasr.recognizer import WHOLE_INPUT_KEY
 
 __all__ = ["check_parity", "export_onnx", "logprobs_of", "onnx_logprobs", "onnx_session", "set_timing"]
 
@@ -56,16 +57,27 @@ def export_onnx(model, path: str | Path, opset: int = 18) -> Path:
         float(getattr(model, "frame_seconds", FRAME_SECONDS)),
         getattr(model, "context_seconds", None),
         float(getattr(model, "input_pad_seconds", 0.0)),
+        whole_input=bool(getattr(model, "whole_input", False)),
     )
     onnx.save(proto, str(path))
     return path
 
 
-def set_timing(proto, frame_seconds: float, context_seconds: float | None = None, pad_seconds: float = 0.0) -> None:
+def set_timing(
+    proto,
+    frame_seconds: float,
+    context_seconds: float | None = None,
+    pad_seconds: float = 0.0,
+    *,
+    whole_input: bool = False,
+) -> None:
     """Record a model's frame duration, receptive half width and input padding in an ONNX ``ModelProto``'s metadata.
 
     Earlier values of the same keys are replaced; ``context_seconds`` None and ``pad_seconds`` 0
     leave their keys out (a file without the padding key asks for none, as every earlier export).
+    ``whole_input`` marks a model whose frames can depend on the whole input
+    (:data:`~edgeasr.recognizer.WHOLE_INPUT_KEY`); ``context_seconds`` is then the context its windows
+    and stream runs keep, not an exact receptive field.
     """
     values = {
         FRAME_SECONDS_KEY: frame_seconds,
@@ -79,6 +91,12 @@ def set_timing(proto, frame_seconds: float, context_seconds: float | None = None
         if value is not None:
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, repr(float(value))
+    kept = [p for p in proto.metadata_props if p.key != WHOLE_INPUT_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    if whole_input:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = WHOLE_INPUT_KEY, "1"
 
 
 def onnx_session(path: Path):

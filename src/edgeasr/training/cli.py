@@ -69,7 +69,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from edgeasr.training.evaluate import run_demo
 
-    return run_demo(args.model, args.manifest, threads=args.threads)
+    manifests = args.manifest or ["samples/manifest.jsonl", "samples/real/manifest.jsonl"]
+    return run_demo(args.model, manifests, threads=args.threads)
 
 
 def add_decoder_argument(p: argparse.ArgumentParser, where: str = "") -> None:
@@ -86,7 +87,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``demo``, ``train``, ``lm`` and ``eval`` on the command line's subparsers."""
     p = subparsers.add_parser("demo", help="run the shipped default model on the shipped samples", formatter_class=_FMT)
     p.add_argument("--model", default=DEFAULT_MODEL, help="model dir, version dir, bundle or .onnx")
-    p.add_argument("--manifest", default="samples/manifest.jsonl", help="samples with reference texts")
+    p.add_argument(
+        "--manifest",
+        action="append",
+        default=None,
+        help="samples with reference texts; repeat for more (default: samples/manifest.jsonl, synthetic commands, "
+        "and samples/real/manifest.jsonl, real people)",
+    )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
     p.set_defaults(func=_cmd_demo)
 

@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -220,8 +221,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_demo(model: str, manifest: str, threads: int = 1) -> int:
-    """The README's main job: transcribe the shipped samples, print each with WER and latency."""
+def run_demo(model: str, manifests: str | Sequence[str], threads: int = 1) -> int:
+    """The README's main job: transcribe the shipped samples, print each with WER and latency per manifest."""
     from edgeasr.recognizer import Recognizer, RecognizerOptions
 
     rec = Recognizer(model, RecognizerOptions(threads=threads))
@@ -230,13 +231,15 @@ def run_demo(model: str, manifest: str, threads: int = 1) -> int:
         f"model {rec.model_path} (version {card.get('version', '?')}, {card.get('precision', '?')}, "
         f"{card.get('params', 0) / 1e6:.2f} M parameters, data {card.get('data_version', '?')})"
     )
-    result = evaluate_split(rec, manifest, Path(manifest).stem, worst=1_000_000)
-    for item in sorted(result.worst, key=lambda r: r["audio"]):
-        print(f"  {Path(item['audio']).name:<28} {item['latency_ms']:6.1f} ms  {item['hypothesis']}")
-        if item["hypothesis"] != item["reference"]:
-            print(f"  {'':<28} {'':>9}  (reference: {item['reference']})")
-    print(
-        f"WER {100 * result.wer:.1f}%  CER {100 * result.cer:.1f}%  over {result.utterances} samples; "
-        f"median latency {result.latency_p50_ms:.1f} ms per utterance on {threads} thread(s)"
-    )
+    for manifest in [manifests] if isinstance(manifests, str) else manifests:
+        result = evaluate_split(rec, manifest, Path(manifest).stem, worst=1_000_000)
+        print(f"{manifest}:")
+        for item in sorted(result.worst, key=lambda r: r["audio"]):
+            print(f"  {Path(item['audio']).name:<28} {item['latency_ms']:6.1f} ms  {item['hypothesis']}")
+            if item["hypothesis"] != item["reference"]:
+                print(f"  {'':<28} {'':>9}  (reference: {item['reference']})")
+        print(
+            f"WER {100 * result.wer:.1f}%  CER {100 * result.cer:.1f}%  over {result.utterances} samples; "
+            f"median latency {result.latency_p50_ms:.1f} ms per utterance on {threads} thread(s)"
+        )
     return 0

@@ -2,10 +2,13 @@
 
 A QuartzNet-style stack sized for edge devices (about 1 M parameters at the defaults, at most 5 M
 by any shipped recipe). Convolutions only: it exports to ONNX with static operators, quantizes
-well to int8, builds in TensorRT, and runs on a phone CPU. The model consumes raw 16 kHz PCM and
-returns per-frame log-probabilities over :data:`edgeasr.decoding.TOKENS` every ``stride`` x 10 ms
-(20 ms at the default stride of 2; the export records it in the ONNX file's metadata, where the
-runtime reads it: :data:`edgeasr.decoding.FRAME_SECONDS_KEY`).
+well to int8, builds in TensorRT, and runs on a phone CPU. A recipe may put a pretrained attention
+encoder below the blocks (``model.pretrained``, :mod:`edgeasr.training.pretrained`), as the
+shipped default's does; its frames then hear the whole input (:attr:`CTCModel.whole_input`).
+The model consumes raw 16 kHz PCM and returns per-frame log-probabilities over
+:data:`edgeasr.decoding.TOKENS` every ``stride`` x 10 ms (20 ms at the default stride of 2; the
+export records it in the ONNX file's metadata, where the runtime reads it:
+:data:`edgeasr.decoding.FRAME_SECONDS_KEY`).
 
 Padding never changes the result: after every layer, frames past a row's length are zeroed, which
 is exactly what the next convolution would see at the end of an unpadded utterance. A batch of
@@ -193,6 +196,13 @@ class CTCModel(nn.Module):
         half_frames = sum(cfg.repeats * (k // 2) for k in cfg.kernels)
         seconds = (front.n_fft // 2 + (cfg.stem_kernel // 2) * front.hop_length) / front.sample_rate
         return round(seconds + half_frames * self.frame_seconds, 6)
+
+    @property
+    def whole_input(self) -> bool:
+        """True when a frame's output can depend on the whole input: a pretrained encoder's attention
+        reaches the utterance, its positions are absolute and its log-mel range is the utterance's, so
+        :attr:`context_seconds` is a working context, not an exact receptive field."""
+        return bool(self.cfg.pretrained)
 
     def num_parameters(self) -> int:
         """Parameters, a pretrained encoder's frozen ones included (the frontend has none)."""

@@ -1,8 +1,9 @@
 """Training recipes: one TOML file per recipe, loaded into frozen dataclasses.
 
 A recipe says everything a training run needs: data, model architecture, optimisation and
-augmentation. ``recipes/`` holds the shipped ones (``tiny.toml`` for CI, ``default.toml`` for the
-shipped model). Any field left out of the TOML takes the default written here.
+augmentation. ``recipes/`` holds the shipped ones (``tiny.toml`` for CI, ``pretrained-3.toml``
+for the shipped default, ``default.toml`` for the command model before it). Any field left out
+of the TOML takes the default written here.
 
     [data]
     train_manifest = "work/corpus/train.jsonl"
