@@ -539,10 +539,12 @@ def test_the_default_model_hears_real_people_that_the_command_model_does_not(def
 
 
 def test_a_stream_of_the_default_model_ends_as_offline_decoding(default_rec: Recognizer) -> None:
-    waves, refs = _real_samples()
-    audio = waves[2]
+    """Three of cathy's sentences in one 10 s stream: longer than the 2 s of context a stream run keeps."""
+    waves, _ = _real_samples()
+    audio = np.concatenate([waves[0], waves[1], waves[3]])
     stream = default_rec.create_stream()
     for start in range(0, audio.size, 2560):  # 160 ms chunks
         stream.accept_waveform(audio[start : start + 2560], 16000)
     final = stream.finish()
-    assert final.text == default_rec.transcribe(audio, 16000).text == refs[2]
+    assert len(final.text.split()) > 15
+    assert final.text == default_rec.transcribe(audio, 16000).text  # stream runs alone gave another text
