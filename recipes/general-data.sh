@@ -75,4 +75,12 @@ have $W/lm/lm-general.arpa || { step "lm-general"; $EDGEASR lm $W/corpus/train.j
   --hold-out $W/heldout/train.jsonl --general-vocabulary 20000 --out $W/lm/lm-general.arpa; }
 # The same n-gram gzip-compressed, as the shipped default model (export/general-int8.toml) ships it.
 have $W/lm/lm-general.arpa.gz || gzip -9 -n -c $W/lm/lm-general.arpa > $W/lm/lm-general.arpa.gz
+# The same text with the 3- and 4-grams seen once dropped: 12 MB of ARPA, half the load time, within 0.3 WER points
+# (bench/results/eval-cpu-2core-epyc/general-lm-pruning.txt, general-lm-load.txt); the next version's n-gram.
+have $W/lm/lm-general-pruned.arpa || { step "lm-general-pruned"; $EDGEASR lm $W/corpus/train.jsonl $W/general/train.jsonl $W/real/train-fit2.jsonl \
+  --text $W/lm/bible-all.txt --text $W/lm/chatterbot-all.txt \
+  --hold-out $W/corpus/dev.jsonl --hold-out $W/corpus/test.jsonl --hold-out $W/general/dev.jsonl \
+  --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl \
+  --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl \
+  --hold-out $W/heldout/train.jsonl --general-vocabulary 20000 --prune 0 0 1 --out $W/lm/lm-general-pruned.arpa; }
 step "done"

@@ -167,3 +167,33 @@ def test_general_english_unigrams_follow_the_labelling_convention() -> None:
     assert {"the", "yes", "no", "go", "have", "your", "don't"} <= set(words)
     assert all(w.replace("'", "").isalpha() and w == w.lower() for w in words)
     assert words["the"] > words["have"]
+
+
+@pytest.mark.parametrize("context", [(), ("play",), ("<s>", "play"), ("set", "a"), ("call", "my"), ("for",)])
+def test_a_pruned_model_keeps_each_context_a_distribution(model: NGramModel, context: tuple[str, ...]) -> None:
+    """Singletons dropped from the bigrams up: fewer n-grams, and back-off weights computed again over what is left."""
+    pruned = NGramModel.estimate(SENTENCES, order=3, prune=(0, 1))  # the last cut-off repeats for the trigrams
+    words = [*pruned.vocabulary, EOS, UNK]
+    assert pruned.vocabulary == model.vocabulary  # unigrams are never pruned
+    assert len(pruned.entries[1]) < len(model.entries[1]) and len(pruned.entries[2]) < len(model.entries[2])
+    assert ("play", "music") in pruned.entries[1] and ("call", "my") not in pruned.entries[1]  # seen 3 times, once
+    total = sum(10 ** pruned.log10_prob((*context, w)) for w in words)
+    assert total == pytest.approx(1.0, abs=1e-9)
+    assert pruned.log10_prob(("play", "music")) == model.log10_prob(("play", "music"))  # a kept n-gram keeps its p
+
+
+def test_pruning_refuses_cutoffs_that_break_the_format() -> None:
+    for bad in [(1, 1, 1), (0, 2, 1), (0, -1)]:
+        with pytest.raises(ValueError, match="prune"):
+            NGramModel.estimate(SENTENCES, order=3, prune=bad)
+
+
+def test_kenlm_reads_a_pruned_model(tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from ctc_emissions import spell
+    from edgeasr.decoding import TOKENS, BeamSearchDecoder
+
+    path = NGramModel.estimate(SENTENCES, order=3, prune=(0, 1)).write_arpa(tmp_path / "pruned.arpa")
+    decoder = BeamSearchDecoder(path, list(TOKENS))
+    logp = spell("call my mom", doubtful={6: {"y": 0.5, "i": 0.4}})
+    assert [w for w, _, _ in decoder.search(logp)] == ["call", "my", "mom"]

@@ -46,7 +46,11 @@ def _cmd_lm(args: argparse.Namespace) -> int:
     background = general_english_unigrams(args.general_vocabulary) if args.general_vocabulary > 0 else None
     try:
         model = NGramModel.estimate(
-            kept, order=args.order, background=background, background_weight=args.general_weight
+            kept,
+            order=args.order,
+            background=background,
+            background_weight=args.general_weight,
+            prune=args.prune or (),
         )
     except ValueError as exc:
         print(f"edgeasr lm: {exc} (give manifests with text, or --text files)", file=sys.stderr)
@@ -126,6 +130,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text", action="append", help="a file of your own sentences, one per line; repeatable")
     p.add_argument("--hold-out", action="append", default=[], help="drop every sentence of this manifest; repeatable")
     p.add_argument("--order", type=int, default=4, help="longest n-gram")
+    p.add_argument(
+        "--prune",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="count cut-offs per order from the unigrams on, the last repeating (0 1: drop n-grams of order 2 and "
+        "up seen once; back-off weights are computed again over what is kept); default: keep everything",
+    )
     p.add_argument(
         "--general-vocabulary",
         type=int,

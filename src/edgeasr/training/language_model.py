@@ -17,6 +17,11 @@ product's own, while the in-domain n-grams keep their context. The background co
 ``wordfreq`` (word frequencies from subtitles, Wikipedia, news, books and the web; data
 CC-BY-SA-4.0), installed with the train extra.
 
+A large n-gram loads slowly (KenLM parses the ARPA text at every start): ``estimate(..., prune=(0, 0, 1))``
+drops the 3- and 4-grams seen once and computes each context's back-off weight again over what is
+kept (``edgeasr lm --prune 0 0 1``): on the general n-gram, a third of the n-grams and half the load
+time, within 0.3 WER points (``bench/results/eval-cpu-2core-epyc/general-lm-pruning.txt``).
+
 Words are what the labelling convention (:mod:`edgeasr.text`) produces: lower case, spelled
 numbers, apostrophes. ``<s>``, ``</s>`` and ``<unk>`` are the usual ARPA markers.
 """
@@ -28,8 +33,9 @@ import math
 import os
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 __all__ = ["BOS", "EOS", "UNK", "NGramModel", "general_english_unigrams", "sentences_from_manifests"]
@@ -100,6 +106,7 @@ class NGramModel:
         order: int = 4,
         background: Mapping[str, float] | None = None,
         background_weight: float = 0.0,
+        prune: Sequence[int] = (),
     ) -> NGramModel:
         """Interpolated Kneser-Ney estimation from whitespace-tokenized sentences.
 
@@ -109,14 +116,24 @@ class NGramModel:
             background: a word distribution (e.g. :func:`general_english_unigrams`) mixed into
                 the unigrams; its words join the vocabulary.
             background_weight: the mixing weight of ``background`` in the unigrams (0 to 1).
+            prune: count cut-offs per order, from the unigrams on (``lmplz --prune``'s convention;
+                missing orders repeat the last): an n-gram of order 2 or more seen at most that many
+                times in the text is dropped, and the back-off weight of every context is computed
+                again over what is kept, so each context's distribution still sums to one. ``(0, 1, 1,
+                1)`` drops the singletons from the bigrams up. Unigrams are never pruned.
 
         Raises:
-            ValueError: no words at all, an order below 1, or a weight out of range.
+            ValueError: no words at all, an order below 1, a weight out of range, or cut-offs that
+                prune unigrams, are negative or fall with the order.
         """
         if order < 1:
             raise ValueError(f"order must be >= 1, got {order}")
         if not 0.0 <= background_weight < 1.0:
             raise ValueError(f"background_weight must be in [0, 1), got {background_weight}")
+        cut = [int(c) for c in prune][:order]
+        cut += [cut[-1] if cut else 0] * (order - len(cut))
+        if cut[0] != 0 or any(c < 0 for c in cut) or any(b < a for a, b in pairwise(cut)):
+            raise ValueError(f"prune must be 0 for unigrams and non-decreasing non-negative counts, got {list(prune)}")
         raw: list[Counter] = [Counter() for _ in range(order)]
         n_sentences = 0
         for sentence in sentences:
@@ -184,6 +201,9 @@ class NGramModel:
                 lower = cls._interpolated(prob, backoff, gram[1:])
                 prob[n][gram] = max(count - d, 0) / totals[context] + backoff[n - 1][context] * lower
 
+        if any(cut):
+            cls._prune(prob, backoff, raw, cut)
+
         entries = []
         for n in range(order):
             table = {}
@@ -193,6 +213,29 @@ class NGramModel:
                 table[gram] = (logp, math.log10(bo) if bo else 0.0)
             entries.append(table)
         return cls(order=order, entries=tuple(entries), sentences=n_sentences)
+
+    @classmethod
+    def _prune(cls, prob: list[dict], backoff: list[dict], raw: list[Counter], cut: list[int]) -> None:
+        """Drop the n-grams seen at most ``cut[n - 1]`` times and renormalise every context, in place.
+
+        A kept n-gram keeps its probability. A context's back-off weight becomes (1 - the mass of its
+        kept followers) / (1 - what the shorter context gives those followers), computed from the
+        shortest contexts up, so the shorter model it backs off to is already final. Non-decreasing
+        cut-offs keep every prefix and suffix of a kept n-gram, as the ARPA format needs.
+        """
+        for n in range(1, len(prob)):
+            if cut[n] > 0:
+                prob[n] = {g: p for g, p in prob[n].items() if raw[n][g] > cut[n]}
+        for k in range(1, len(prob)):  # contexts of k words, their followers in prob[k]
+            kept: defaultdict[tuple, list] = defaultdict(list)
+            for gram in prob[k]:
+                kept[gram[:-1]].append(gram)
+            weights = {}
+            for context, grams in kept.items():
+                mass = sum(prob[k][g] for g in grams)
+                lower = sum(cls._interpolated(prob, backoff, g[1:]) for g in grams)
+                weights[context] = max(1.0 - mass, 1e-12) / max(1.0 - lower, 1e-12)
+            backoff[k - 1] = weights
 
     @staticmethod
     def _interpolated(prob: list[dict], backoff: list[dict], gram: tuple[str, ...]) -> float:
