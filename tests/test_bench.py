@@ -336,22 +336,28 @@ def test_native_flavour_client_sends_the_onnx_contract_and_decodes(reference_tex
     wave = speechlike[3]
     from edgeasr.decoding import greedy_decode
 
-    # a native flavour has no level normalization: its client decodes the raw audio's log-probabilities
-    logp, frames = session.run(None, {"audio": wave[None, :], "audio_length": np.array([wave.size])})
+    # a native flavour takes the audio as sent: its client brings it to the training level first, as the
+    # python flavour does (no room tone here: no version folder says the model asks for one)
+    from edgeasr.features import model_input
+
+    sent = model_input(wave)
+    assert not np.allclose(sent[: min(sent.size, wave.size)], wave[: min(sent.size, wave.size)])
+    logp, frames = session.run(None, {"audio": sent[None, :], "audio_length": np.array([sent.size])})
     expected = greedy_decode(logp[0, : int(frames[0])]).text
     assert expected and backend._call(FakeClient(), wave) == expected
     name, shapes = seen[0]
     assert name == "edgeasr_onnx"
-    assert shapes == {"audio": ("FP32", [1, wave.size]), "audio_length": ("INT64", [1, 1])}
+    assert shapes == {"audio": ("FP32", [1, sent.size]), "audio_length": ("INT64", [1, 1])}
 
 
 def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
-    """The GPU path scores with the champion's beam search: the same text as on device, not greedy."""
+    """The GPU path scores with the champion's beam search and prepares the audio as on device (room tone included)."""
     import onnxruntime as ort
 
     from edgeasr.audio import load_audio
     from edgeasr.bench.runner import NativeTritonBackend, champion_decoder_dir
-    from edgeasr.features import apply_gain, level_gain_db
+    from edgeasr.decoding import greedy_decode
+    from edgeasr.recognizer import Recognizer
 
     folder = champion_decoder_dir(ROOT / "triton_models")
     if folder is None:
@@ -366,11 +372,10 @@ def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
         def as_numpy(self, name: str) -> np.ndarray:
             return self.outputs[name]
 
-    class NativeServer:  # what edgeasr_onnx answers: log-probabilities of the level-normalized audio
+    class NativeServer:  # what edgeasr_onnx answers: log-probabilities of the audio as sent
         def infer(self, model_name, inputs, model_version="", client_timeout=None):
             feeds = {i.name(): i for i in inputs}
             audio = np.frombuffer(feeds["audio"]._get_content(), np.float32).reshape(feeds["audio"].shape())
-            audio = apply_gain(audio[0], level_gain_db(audio[0])).reshape(1, -1)
             logp, frames = session.run(None, {"audio": audio, "audio_length": np.array([audio.shape[1]])})
             return Result({"logprobs": logp, "logprob_length": frames.reshape(-1, 1)})
 
@@ -378,7 +383,13 @@ def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
     beam = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder)
     greedy = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx")
     assert beam._call(NativeServer(), wave) == "is it windy in cincinnati right now"
-    assert greedy._call(NativeServer(), wave) == "is it winty in sincanat rit nof"
+    assert beam.pad_seconds == 0.5 and greedy.pad_seconds == 0.0  # the champion asks for room; no folder, none
+    device = greedy_decode(Recognizer(folder).logprobs(wave, 16000)).text
+    assert NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder).pad_seconds == 0.5
+    with_room = beam.decoder
+    beam.decoder = None  # the same client, greedy: what the device's frames say
+    assert beam._call(NativeServer(), wave) == device != greedy._call(NativeServer(), wave)
+    beam.decoder = with_room
 
 
 def test_peak_memory_is_the_process_own_not_its_parents() -> None:

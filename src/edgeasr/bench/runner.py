@@ -248,7 +248,9 @@ class NativeTritonBackend(TritonBackend):
     decodes the returned ``logprobs`` itself, as a GPU deployment's client would: with the shipped
     beam search of a python-flavour version folder (``decoder_dir``, its ``lm.arpa`` and
     ``decoder.json``), so the native path is scored with the same decoder as every other path, or
-    greedily where no such folder is given.
+    greedily where no such folder is given. A native flavour takes the audio as sent, so the client
+    prepares it as the python flavour does (:func:`edgeasr.features.model_input`: the training
+    level, long quiet ends cut, and the room tone that ``decoder_dir``'s model file asks for).
 
     Args:
         url: the server's gRPC address.
@@ -273,10 +275,18 @@ class NativeTritonBackend(TritonBackend):
         super().__init__(url, model_name, model_version)
         self.timeout_s = float(timeout_s)
         self.decoder = None
+        self.pad_seconds = 0.0  # room tone the served model asks for (read from decoder_dir's model file)
         if decoder_dir is not None:
+            import onnxruntime as ort
+
             from edgeasr.decoding import TOKENS, BeamSearchDecoder
+            from edgeasr.features import input_pad_seconds
 
             self.decoder = BeamSearchDecoder.from_dir(decoder_dir, list(TOKENS))
+            model = Path(decoder_dir) / "model.onnx"
+            if model.is_file():
+                meta = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_modelmeta()
+                self.pad_seconds = input_pad_seconds(meta.custom_metadata_map)
             self.description += f", beam search of {decoder_dir}"
         else:
             self.description += ", greedy decoding"
@@ -290,8 +300,9 @@ class NativeTritonBackend(TritonBackend):
         import tritonclient.grpc as grpcclient
 
         from edgeasr.decoding import greedy_decode
+        from edgeasr.features import model_input
 
-        wave = np.ascontiguousarray(audio, np.float32).reshape(1, -1)
+        wave = np.ascontiguousarray(model_input(np.asarray(audio, np.float32), self.pad_seconds)).reshape(1, -1)
         a = grpcclient.InferInput("audio", list(wave.shape), "FP32")
         a.set_data_from_numpy(wave)
         n = grpcclient.InferInput("audio_length", [1, 1], "INT64")
