@@ -24,7 +24,7 @@ SAMPLES = ROOT / "samples" / "manifest.jsonl"
 def model_dir() -> Path:
     """The shipped command model, version 2 (a model that transcribes: equalities below compare real words).
 
-    Its receptive field is finite (2.2 s a side), so windows and streams equal one pass exactly: the
+    Its receptive field is finite (1.47 s a side), so windows and streams equal one pass exactly: the
     runtime's windowing, streaming, room and level rules are held to that here. The default model
     (version 4) hears the whole input; the tests of it are at the end of this file.
     """
