@@ -80,9 +80,10 @@ def set_timing(
     and stream runs keep, not an exact receptive field.
     """
     values = {
-        FRAME_SECONDS_KEY: frame_seconds,
-        CONTEXT_SECONDS_KEY: context_seconds,
-        PAD_SECONDS_KEY: pad_seconds or None,
+        FRAME_SECONDS_KEY: None if frame_seconds is None else repr(float(frame_seconds)),
+        CONTEXT_SECONDS_KEY: None if context_seconds is None else repr(float(context_seconds)),
+        PAD_SECONDS_KEY: repr(float(pad_seconds)) if pad_seconds else None,
+        WHOLE_INPUT_KEY: "1" if whole_input else None,
     }
     kept = [p for p in proto.metadata_props if p.key not in values]
     del proto.metadata_props[:]
@@ -90,13 +91,7 @@ def set_timing(
     for key, value in values.items():
         if value is not None:
             entry = proto.metadata_props.add()
-            entry.key, entry.value = key, repr(float(value))
-    kept = [p for p in proto.metadata_props if p.key != WHOLE_INPUT_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    if whole_input:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = WHOLE_INPUT_KEY, "1"
+            entry.key, entry.value = key, value
 
 
 def onnx_session(path: Path):
