@@ -26,6 +26,7 @@ from edgeasr.features import (
     pink_noise,
     prepare_input,
     room_tone,
+    speech_segments,
     speech_span,
 )
 
@@ -189,3 +190,57 @@ def test_nothing_is_cut_from_speech_in_noise_silence_or_a_tight_clip() -> None:
     assert speech_span(silence) == (0, silence.size)
     assert speech_span(speech) == (0, speech.size)
     assert speech_span(np.zeros(0, np.float32)) == (0, 0)
+
+
+def _phrases_with_pauses(pauses: list[float]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """1.5 s phrases of :func:`_words_in_a_room`'s speech in a room, ``pauses`` (s) of room tone
+    between them and 1 s before and after; and where each phrase lies (samples)."""
+    speech, _ = _words_in_a_room(0.0)
+    tone = pink_noise(16000 * (2 + int(np.ceil(sum(pauses)))), np.random.default_rng(9)) * np.float32(10 ** (-70 / 20))
+    parts, where, at, used = [tone[:16000]], [], 16000, 16000
+    for pause in [*pauses, None]:
+        parts.append(speech)
+        where.append((at, at + speech.size))
+        at += speech.size
+        gap = 16000 if pause is None else round(pause * 16000)
+        parts.append(tone[used : used + gap])
+        used, at = used + gap, at + gap
+    return np.concatenate(parts).astype(np.float32), where
+
+
+def test_a_recording_is_cut_into_pieces_at_its_pauses_with_the_margins_of_the_corpora() -> None:
+    audio, where = _phrases_with_pauses([0.8, 0.2, 0.45])
+    pieces = speech_segments(audio)  # pauses of 0.3 s or more cut (features.PAUSE_SECONDS)
+    assert len(pieces) == 3  # the 0.2 s pause does not cut
+    expected = [(where[0][0], where[0][1]), (where[1][0], where[2][1]), (where[3][0], where[3][1])]
+    for (start, end), (first, last) in zip(pieces, expected, strict=True):
+        assert abs(start - (first - 2400)) <= 320 and abs(end - (last + 2400)) <= 320  # 0.15 s each side
+    # the first piece starts and the last ends where speech_span cuts the recording
+    assert (pieces[0][0], pieces[-1][1]) == speech_span(audio)
+    assert speech_segments(audio, pause_seconds=0.5) == [pieces[0], (pieces[1][0], pieces[2][1])]
+    assert speech_segments(audio, pause_seconds=0.0) == [speech_span(audio)]
+    # a pause shorter than the two margins never cuts (the pieces would overlap)
+    assert len(speech_segments(audio, pause_seconds=0.1)) == 3
+
+
+def test_one_phrase_is_one_piece_exactly_as_speech_span_cuts_it() -> None:
+    speech, roomy = _words_in_a_room(2.0)
+    assert speech_segments(roomy) == [speech_span(roomy)]
+    _, tight = _words_in_a_room(0.4)
+    assert speech_segments(tight) == [(0, tight.size)] == [speech_span(tight)]
+    assert speech_segments(speech, LevelConfig(trim=False)) == [(0, speech.size)]
+    assert speech_segments(np.zeros(0, np.float32)) == [(0, 0)]
+    silence = (1e-5 * np.random.default_rng(2).standard_normal(32000)).astype(np.float32)
+    assert speech_segments(silence) == [(0, silence.size)]
+
+
+def test_a_recording_heard_from_a_later_start_is_cut_on_the_recordings_own_frames() -> None:
+    """A stream that let a quiet lead go cuts where offline decoding of the whole recording cuts."""
+    audio, _ = _phrases_with_pauses([0.8, 0.45])
+    whole = speech_segments(audio)
+    start = whole[0][0]  # what a stream keeps: from 0.15 s before the first word
+    assert start % 320 != 0  # not on the 20 ms grid
+    later = speech_segments(audio[start:], origin=start)
+    assert [(a + start, b + start) for a, b in later] == whole
+    # measured on a grid of its own, the same audio is cut a frame away
+    assert [(a + start, b + start) for a, b in speech_segments(audio[start:])] != whole

@@ -486,7 +486,8 @@ def test_a_stream_of_a_whole_input_model_ends_as_offline_decoding(tmp_path: Path
         text = stream.finish().text
         return text, np.concatenate(stream._committed)
 
-    exact = Recognizer(marked, RecognizerOptions(decoder="greedy"))
+    # heard whole (no cut at its 0.2 s pause and the samples' quiet ends): one pass, as logprobs() gives
+    exact = Recognizer(marked, RecognizerOptions(decoder="greedy", pause_seconds=0.0))
     assert exact.whole_input and not Recognizer(plain).whole_input
     text, frames = streamed(exact)
     offline = exact.transcribe(audio, 16000).text
@@ -495,6 +496,73 @@ def test_a_stream_of_a_whole_input_model_ends_as_offline_decoding(tmp_path: Path
     # unmarked, the stream commits each frame after 0.5 s of context: not what one pass gives
     _, committed = streamed(Recognizer(plain, RecognizerOptions(decoder="greedy", context_seconds=0.5)))
     assert committed.shape == frames.shape and np.abs(committed - frames).max() > 0.1
+
+
+def _marked_whole_input_model(tmp_path: Path) -> Path:
+    """The tiny model whose frames hear the whole input, its file marked so (WHOLE_INPUT_KEY)."""
+    import onnx
+
+    from conftest import build_tiny_asr_onnx
+    from edgeasr.export.onnx import set_timing
+
+    proto = onnx.load(str(build_tiny_asr_onnx(tmp_path / "plain.onnx", seed=5, whole_input=True)))
+    set_timing(proto, 0.02, 0.5, whole_input=True)
+    onnx.save(proto, str(tmp_path / "marked.onnx"))
+    return tmp_path / "marked.onnx"
+
+
+def test_a_whole_input_model_hears_a_recording_in_pieces_cut_at_its_pauses(tmp_path: Path) -> None:
+    """Each phrase of a long recording is heard on its own (features.speech_segments), on every local path."""
+    from edgeasr.decoding import greedy_decode
+    from edgeasr.features import apply_gain, level_gain_db, pad_room_tone, speech_segments
+
+    waves, _ = _samples()
+    audio = np.concatenate([waves[0], np.zeros(16000, np.float32), waves[1]])  # a 1 s pause between phrases
+    rec = Recognizer(_marked_whole_input_model(tmp_path), RecognizerOptions(decoder="greedy"))
+    seen: list[np.ndarray] = []
+    rec.add_observer(lambda _audio, _result, logprobs: seen.append(logprobs))
+    result = rec.transcribe(audio, 16000)
+
+    # by hand: the recording leveled once, cut where the pause is, each piece with its room tone
+    leveled = apply_gain(audio, level_gain_db(audio))
+    spans = speech_segments(leveled)
+    assert len(spans) == 2 and spans[0][1] <= waves[0].size + 16000 <= spans[1][0] + 16000
+    frames = [rec._run(pad_room_tone(leveled[s:e], rec.pad_seconds)) for s, e in spans]
+    np.testing.assert_allclose(seen[0], np.concatenate(frames), atol=1e-5)
+    by_hand = [greedy_decode(f).text for f in frames]
+    assert all(len(t.split()) >= 2 for t in by_hand) and result.text == " ".join(by_hand)
+    # the second phrase's words are timed on the recording's clock, after the pause
+    second = len(by_hand[0].split())
+    assert result.words[second].start >= (waves[0].size + 16000) / 16000 - 0.2
+    assert result.words[second - 1].end <= waves[0].size / 16000 + 0.2
+
+    whole = Recognizer(rec.model_path, RecognizerOptions(decoder="greedy", pause_seconds=0.0))
+    assert whole.transcribe(audio, 16000).text != result.text  # heard whole, every frame hears the other phrase
+    stream = rec.create_stream()
+    for start in range(0, audio.size, 2560):
+        stream.accept_waveform(audio[start : start + 2560], 16000)
+    final = stream.finish()
+    assert final.text == result.text
+    assert [t for w in final.words for t in (w.start, w.end)] == pytest.approx(
+        [t for w in result.words for t in (w.start, w.end)]
+    )
+
+
+def test_a_whole_input_stream_with_a_long_quiet_lead_and_tail_cuts_as_offline(tmp_path: Path) -> None:
+    """The stream lets the lead go as it arrives; its pieces are still offline's, on the recording's frames."""
+    waves, _ = _samples()
+    rng = np.random.default_rng(8)
+    room = (10 ** (-65 / 20) * rng.standard_normal(3 * 16000 + 77)).astype(np.float32)  # not a whole 20 ms
+    audio = np.concatenate([room, waves[2], np.zeros(12000, np.float32), waves[3], room[:40000]])
+    rec = Recognizer(_marked_whole_input_model(tmp_path), RecognizerOptions(decoder="greedy"))
+    offline = rec.transcribe(audio, 16000)
+    stream = rec.create_stream()
+    for start in range(0, audio.size, 1600):
+        stream.accept_waveform(audio[start : start + 1600], 16000)
+    final = stream.finish()
+    assert stream._dropped > 0 and len(stream._committed) == 2  # the lead cut; two pieces
+    assert len(offline.text.split()) >= 4 and final.text == offline.text
+    assert [w.start for w in final.words] == pytest.approx([w.start for w in offline.words])
 
 
 DEFAULT = ROOT / "triton_models" / "edgeasr"  # the highest version: what Recognizer, demo and transcribe load
@@ -548,3 +616,27 @@ def test_a_stream_of_the_default_model_ends_as_offline_decoding(default_rec: Rec
     final = stream.finish()
     assert len(final.text.split()) > 15
     assert final.text == default_rec.transcribe(audio, 16000).text  # stream runs alone gave another text
+
+
+def test_the_default_model_reads_a_long_recording_of_many_commands_phrase_by_phrase(
+    default_rec: Recognizer, long_audio: np.ndarray
+) -> None:
+    """The eight samples in one 23 s recording: heard whole, the attention encoder read 42.4% of the words wrong."""
+    import jiwer
+
+    from edgeasr.features import apply_gain, level_gain_db, speech_segments
+
+    waves, refs = _samples()
+    result = default_rec.transcribe(long_audio, 16000)
+    assert result.text.startswith("is it windy in cincinnati right now")
+    assert jiwer.wer(" ".join(refs), result.text) < 0.25  # 15.3% measured (each sample alone: 8.5%)
+    whole = Recognizer(DEFAULT, RecognizerOptions(pause_seconds=0.0)).transcribe(long_audio, 16000)
+    assert jiwer.wer(" ".join(refs), whole.text) > 0.3  # 42.4% measured
+    stream = default_rec.create_stream()
+    for start in range(0, long_audio.size, 4000):
+        stream.accept_waveform(long_audio[start : start + 4000], 16000)
+    assert stream.finish().text == result.text
+    # a batch hears each recording's pieces as transcribe does (sample 05 has a pause in it: two pieces)
+    assert len(speech_segments(apply_gain(waves[4], level_gain_db(waves[4])))) == 2
+    batch = default_rec.transcribe_batch([waves[4], waves[0]])
+    assert [r.text for r in batch] == [default_rec.transcribe(w, 16000).text for w in (waves[4], waves[0])]

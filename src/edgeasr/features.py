@@ -31,6 +31,7 @@ __all__ = [
     "DFT_FACTORS",
     "LEVEL_FRAME",
     "PAD_SECONDS_KEY",
+    "PAUSE_SECONDS",
     "ROOM_TONE_DBFS",
     "FrontendConfig",
     "LevelConfig",
@@ -51,6 +52,7 @@ __all__ = [
     "prepare_input",
     "room_tone",
     "speech_frames",
+    "speech_segments",
     "speech_span",
 ]
 
@@ -62,6 +64,10 @@ PAD_SECONDS_KEY = "edgeasr.input_pad_seconds"
 
 ROOM_TONE_DBFS = -70.0
 """RMS of the room tone that input padding lays down (a quiet room through a device microphone)."""
+
+PAUSE_SECONDS = 0.3
+"""Non-speech between two words that cuts a whole-input model's recording into pieces heard one at a
+time (:func:`speech_segments`): the ``Recognizer``, its streams and the Triton model all use it."""
 
 DFT_FACTORS = (16, 32)
 """The 512-point DFT as N1 x N2: sample n = N2 * n1 + n2, bin k = k1 + N1 * k2."""
@@ -335,6 +341,46 @@ def speech_span(audio: np.ndarray, level: LevelConfig = LevelConfig(), sample_ra
     start = first - margin if first > after else 0
     end = last + margin if n - last > after else n
     return start, end
+
+
+def speech_segments(
+    leveled: np.ndarray,
+    level: LevelConfig = LevelConfig(),
+    pause_seconds: float = PAUSE_SECONDS,
+    origin: int = 0,
+    sample_rate: int = 16_000,
+) -> list[tuple[int, int]]:
+    """``[(start, end), ...]``: :func:`speech_span` cut at every pause, the pieces a whole-input model hears.
+
+    A model whose frames hear the whole input (an attention encoder) reads a long recording of many
+    phrases worse than each phrase alone: it was trained on single utterances. Where the active
+    frames (:func:`speech_frames`) leave a gap of at least ``pause_seconds`` (and at least twice
+    ``level.trim_margin_seconds``), the span is cut; each piece keeps that margin of quiet on both
+    sides of its words, as every corpus clip did. Without such a gap (an ordinary command or
+    sentence, or ``pause_seconds`` 0) the one piece is exactly :func:`speech_span`'s.
+
+    ``origin`` is where ``leveled`` starts in its recording (samples): the 20 ms frames are measured
+    on the recording's grid, so a stream that let a quiet lead go cuts where offline decoding of the
+    whole recording cuts.
+    """
+    n = int(np.asarray(leveled).size)
+    if n == 0 or not (level.trim and level.normalize):
+        return [(0, n)]
+    skip = (-int(origin)) % LEVEL_FRAME  # the samples before the recording's next frame boundary
+    active = speech_frames(np.asarray(leveled)[skip:], level)
+    if active.size == 0:
+        return [(0, n)]
+    starts = skip + active * LEVEL_FRAME
+    ends = np.minimum(starts + LEVEL_FRAME, n)
+    margin, after = round(level.trim_margin_seconds * sample_rate), round(level.trim_after_seconds * sample_rate)
+    first, last = int(starts[0]), int(ends[-1])
+    cuts: list[int] = []
+    if pause_seconds > 0:
+        gap = max(round(pause_seconds * sample_rate), 2 * margin)
+        cuts = np.flatnonzero(starts[1:] - ends[:-1] >= gap).tolist()
+    seg_starts = [first - margin if first > after else 0] + [int(starts[c + 1]) - margin for c in cuts]
+    seg_ends = [int(ends[c]) + margin for c in cuts] + [last + margin if n - last > after else n]
+    return list(zip(seg_starts, seg_ends, strict=True))
 
 
 def prepare_input(

@@ -19,8 +19,12 @@ right context: a frame is committed once the audio it depends on has arrived, so
 of a stream equals offline decoding of the same audio when the context covers the model's
 receptive field (the command model's, versions 1 and 2). A model whose frames hear the whole input
 (:data:`WHOLE_INPUT_KEY`: the default, versions 3 and 4, on a pretrained attention encoder) has no
-such field: its windows approximate one pass, and its stream's final text comes from one more pass
-over all the stream heard, so that it still equals offline decoding.
+such field. It was trained on single utterances, so it hears a recording in pieces cut where the
+words leave ``pause_seconds`` (0.3 s) of non-speech (:func:`edgeasr.features.speech_segments`), each
+piece run and searched on its own and the words joined (the eight samples in one 23 s recording:
+42.4% WER heard whole, 15.3% in pieces; ``bench/results/eval-cpu-2core-epyc/long-audio*``); a piece
+longer than a window is windowed, which only approximates one pass. Its stream's final text comes
+from one more pass over all the stream heard, in the same pieces, so that it equals offline decoding.
 
 A model whose file asks for room around the words (``edgeasr.input_pad_seconds``, written at
 export) hears that much quiet room tone before and after every utterance, offline, batched and
@@ -62,6 +66,7 @@ from edgeasr.decoding import (
 )
 from edgeasr.features import (
     LEVEL_FRAME,
+    PAUSE_SECONDS,
     LevelConfig,
     LevelMeter,
     apply_gain,
@@ -69,9 +74,11 @@ from edgeasr.features import (
     level_gain_db,
     model_input,
     not_speech,
+    pad_room_tone,
     prepare_input,
     room_tone,
     speech_frames,
+    speech_segments,
 )
 
 __all__ = [
@@ -110,6 +117,9 @@ class RecognizerOptions:
     # n-grams it narrows the general search, the domain search keeps its decoder-domain.json
     beam_size: int = 0
     level: LevelConfig = LevelConfig()  # level normalization before the model (edgeasr.features.LevelMeter)
+    # a whole-input model (WHOLE_INPUT_KEY) hears a recording in pieces cut where this much non-speech lies
+    # between words (edgeasr.features.speech_segments), each piece decoded on its own; 0 hears it whole
+    pause_seconds: float = PAUSE_SECONDS
 
 
 def resolve_model_dir(model: str | os.PathLike) -> Path:
@@ -241,6 +251,31 @@ class Recognizer:
         heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)
         return heard, start / SAMPLE_RATE - self.pad_seconds
 
+    def _pieces(self, leveled: np.ndarray, origin: int = 0) -> list[tuple[np.ndarray, float]]:
+        """The inputs the model hears of a leveled recording, one by one, each with its time offset (s).
+
+        One piece (:meth:`_input_of`) for a model with a finite receptive field; a whole-input model's
+        recording is cut at pauses (:func:`~edgeasr.features.speech_segments`, ``options.pause_seconds``)
+        and each piece given its room tone. ``origin``: where ``leveled`` starts in the recording.
+        """
+        if not self.whole_input:
+            heard, offset = self._input_of(leveled)
+            return [(heard, offset + origin / SAMPLE_RATE)]
+        spans = speech_segments(leveled, self.options.level, self.options.pause_seconds, origin)
+        x = np.asarray(leveled, dtype=np.float32)
+        return [
+            (pad_room_tone(x[s:e], self.pad_seconds), (origin + s) / SAMPLE_RATE - self.pad_seconds) for s, e in spans
+        ]
+
+    def _decode_pieces(
+        self, pieces: list[tuple[np.ndarray, float]], logprobs: list[np.ndarray], bias: Sequence[str] = ()
+    ) -> Transcript:
+        """The words of each piece's log-probabilities, on the recording's clock, joined in order."""
+        words = tuple(
+            w for (_, offset), lp in zip(pieces, logprobs, strict=True) for w in self.decode(lp, offset, bias).words
+        )
+        return Transcript(text=" ".join(w.text for w in words), words=words)
+
     def _unpadded(self, decoded: Transcript, samples: int) -> tuple[Word, ...]:
         """Words of a padded utterance's decoding on the recording's own clock (within ``[0, duration]``)."""
         if not self.pad_seconds:
@@ -267,7 +302,9 @@ class Recognizer:
 
         The frames cover the model's input: the recording with its quiet ends cut
         (:func:`~edgeasr.features.speech_span`) and the room tone the model asks for
-        (:attr:`pad_seconds` before and after it).
+        (:attr:`pad_seconds` before and after it), heard whole: :meth:`transcribe` hears a
+        whole-input model's recording in pieces cut at its pauses instead
+        (``options.pause_seconds``; the frames it decoded go to the observers).
         """
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         wave = self._prepare(audio, sample_rate, name)
@@ -322,32 +359,44 @@ class Recognizer:
             if self._observers:
                 self._notify(raw, result, np.zeros((0, len(self.tokens)), np.float32))
             return result
-        heard, offset = self._input_of(leveled)  # model_input(raw), the gain measured once
-        logprobs = self._windowed(heard)
-        decoded = self.decode(logprobs, offset, bias=bias)
+        pieces = self._pieces(leveled)  # model_input(raw), the gain measured once; cut at pauses if whole-input
+        logprobs = [self._windowed(heard) for heard, _ in pieces]
+        decoded = self._decode_pieces(pieces, logprobs, bias)
         result = Transcript(
             decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version
         )
         if self._observers:
-            self._notify(raw, result, logprobs)
+            self._notify(raw, result, np.concatenate(logprobs, axis=0))
         return result
 
     def transcribe_batch(self, waves: list[np.ndarray]) -> list[Transcript]:
-        """Transcribe 16 kHz float32 waveforms in one padded onnxruntime run (for throughput)."""
+        """Transcribe 16 kHz float32 waveforms in one padded onnxruntime run (for throughput).
+
+        A whole-input model's pieces run one by one instead: its frames would hear the zeros that pad
+        the shorter rows of a batch (version 4 read "for october third" as "force to with it" beside
+        a longer row), so its batch gives what :meth:`transcribe` gives.
+        """
         started = time.perf_counter()
         for i, w in enumerate(waves):
             check_waveform(w, name=f"audio[{i}]", limits=AudioLimits(max_seconds=self.options.window_seconds))
         leveled = [apply_gain(w, level_gain_db(w, self.options.level)) for w in waves]
-        inputs, offsets = zip(*(self._input_of(w) for w in leveled), strict=True)
-        lengths = np.array([w.size for w in inputs], np.int64)
-        batch = np.zeros((len(inputs), int(lengths.max())), np.float32)
-        for i, w in enumerate(inputs):
-            batch[i, : w.size] = w
-        logp, out_len = self.session.run(None, {"audio": batch, "audio_length": lengths})
+        pieces = [self._pieces(w) for w in leveled]  # one per wave, or a whole-input model's pieces
+        inputs = [heard for mine in pieces for heard, _ in mine]
+        if self.whole_input:  # its frames would hear the zeros that pad a shorter row: each piece alone
+            outputs = [self._run(x) for x in inputs]
+        else:
+            lengths = np.array([w.size for w in inputs], np.int64)
+            batch = np.zeros((len(inputs), int(lengths.max())), np.float32)
+            for i, w in enumerate(inputs):
+                batch[i, : w.size] = w
+            logp, out_len = self.session.run(None, {"audio": batch, "audio_length": lengths})
+            outputs = [logp[i, : int(out_len[i])] for i in range(len(inputs))]
         elapsed = time.perf_counter() - started
-        results = []
-        for i, w in enumerate(waves):
-            r = self.decode(logp[i, : int(out_len[i])], offsets[i])
+        results, row = [], 0
+        for w, mine in zip(waves, pieces, strict=True):
+            frames = outputs[row : row + len(mine)]
+            row += len(mine)
+            r = self._decode_pieces(mine, frames)
             results.append(Transcript(r.text, self._unpadded(r, w.size), elapsed, self.version))
         return results
 
@@ -404,9 +453,10 @@ class StreamingSession:
 
     A model whose frames can depend on the whole input (:attr:`Recognizer.whole_input`: attention over
     the utterance) cannot commit a frame for good: its partials come from the same bounded runs, and
-    its final transcript from one more pass over everything heard (room tone, lead cut and final gain
-    as offline), so it equals offline decoding of the same audio. Such a stream keeps all its audio
-    (64 kB per second) until :meth:`finish`.
+    its final transcript from one more pass over everything heard, cut into offline's pieces at the
+    final gain (:meth:`Recognizer._pieces`, on the recording's 20 ms frames whatever lead was let go;
+    a long quiet tail is cut there too), so it equals offline decoding of the same audio. Such a
+    stream keeps all its audio (64 kB per second) until :meth:`finish`.
     """
 
     def __init__(self, recognizer: Recognizer) -> None:
@@ -621,12 +671,25 @@ class StreamingSession:
             self._audio = np.concatenate([self._audio, self._trail])
             self._length += self._trail.size
             self._finished = True
-        if self._rec.whole_input:  # no frame was final before the whole input was known: one pass over it
-            self._pending = 0
-            frames = self._rec._windowed(self._heard(0)) if self._fed else self._all_frames()[:0]
-            self._committed, self._n_committed = [frames], frames.shape[0]
+        if self._rec.whole_input:  # no frame was final before the whole input was known: offline decoding
+            decoded = self._finish_whole()
         else:
             self._advance(final=True)
-        self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
-        decoded = self._rec.decode(self._all_frames(), self._dropped / SAMPLE_RATE - self._rec.pad_seconds)
+            self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
+            decoded = self._rec.decode(self._all_frames(), self._dropped / SAMPLE_RATE - self._rec.pad_seconds)
         return Transcript(text=decoded.text, words=self._rec._unpadded(decoded, self.samples_received))
+
+    def _finish_whole(self) -> Transcript:
+        """A whole-input model's final transcript: all it heard, at the final gain, in offline's pieces."""
+        self._pending = 0
+        self._tail = np.zeros((0, len(self._rec.tokens)), np.float32)
+        if not self._fed:
+            self._committed, self._n_committed = [], 0
+            return Transcript(text="", words=())
+        start = self._lead.size - self._base  # the whole stream is kept (_advance never lets it go)
+        heard = apply_gain(self._audio[start : start + self._fed], self._meter.gain_db())
+        pieces = self._rec._pieces(heard, origin=self._dropped)
+        frames = [self._rec._windowed(x) for x, _ in pieces]
+        self._committed = frames
+        self._n_committed = sum(f.shape[0] for f in frames)
+        return self._rec._decode_pieces(pieces, frames)

@@ -250,7 +250,9 @@ class NativeTritonBackend(TritonBackend):
     ``decoder.json``), so the native path is scored with the same decoder as every other path, or
     greedily where no such folder is given. A native flavour takes the audio as sent, so the client
     prepares it as the python flavour does (:func:`edgeasr.features.model_input`: the training
-    level, long quiet ends cut, and the room tone that ``decoder_dir``'s model file asks for).
+    level, long quiet ends cut, and the room tone that ``decoder_dir``'s model file asks for; for a
+    whole-input model, the pieces of :func:`edgeasr.features.speech_segments`, one request each,
+    their words joined).
 
     Args:
         url: the server's gRPC address.
@@ -276,17 +278,20 @@ class NativeTritonBackend(TritonBackend):
         self.timeout_s = float(timeout_s)
         self.decoder = None
         self.pad_seconds = 0.0  # room tone the served model asks for (read from decoder_dir's model file)
+        self.whole_input = False  # the served model hears the whole input: send it in pieces cut at pauses
         if decoder_dir is not None:
             import onnxruntime as ort
 
             from edgeasr.decoding import TOKENS, BeamSearchDecoder
             from edgeasr.features import input_pad_seconds
+            from edgeasr.recognizer import WHOLE_INPUT_KEY
 
             self.decoder = BeamSearchDecoder.from_dir(decoder_dir, list(TOKENS))
             model = Path(decoder_dir) / "model.onnx"
             if model.is_file():
                 meta = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_modelmeta()
                 self.pad_seconds = input_pad_seconds(meta.custom_metadata_map)
+                self.whole_input = meta.custom_metadata_map.get(WHOLE_INPUT_KEY) == "1"
             self.description += f", beam search of {decoder_dir}"
         else:
             self.description += ", greedy decoding"
@@ -297,12 +302,23 @@ class NativeTritonBackend(TritonBackend):
         return grpcclient.InferenceServerClient(self.url)
 
     def _call(self, client, audio: np.ndarray) -> str:
+        from edgeasr.features import apply_gain, level_gain_db, pad_room_tone, prepare_input, speech_segments
+
+        x = np.asarray(audio, np.float32)
+        leveled = apply_gain(x, level_gain_db(x))
+        if self.whole_input:
+            pieces = [pad_room_tone(leveled[s:e], self.pad_seconds) for s, e in speech_segments(leveled)]
+        else:
+            pieces = [prepare_input(leveled, self.pad_seconds)[0]]
+        return " ".join(t for t in (self._piece(client, p) for p in pieces) if t)
+
+    def _piece(self, client, piece: np.ndarray) -> str:
+        """The text of one model input (a request of its own)."""
         import tritonclient.grpc as grpcclient
 
         from edgeasr.decoding import greedy_decode
-        from edgeasr.features import model_input
 
-        wave = np.ascontiguousarray(model_input(np.asarray(audio, np.float32), self.pad_seconds)).reshape(1, -1)
+        wave = np.ascontiguousarray(piece, dtype=np.float32).reshape(1, -1)
         a = grpcclient.InferInput("audio", list(wave.shape), "FP32")
         a.set_data_from_numpy(wave)
         n = grpcclient.InferInput("audio_length", [1, 1], "INT64")

@@ -20,7 +20,10 @@ against the model card first; every request is checked as on device, with the sa
 (``audio.check_waveform``: empty, NaN or Inf, shorter than 50 ms, too long); each request is
 brought to the training level, its quiet ends cut and given the room tone its model asks for
 (``features.model_input``, as the on-device recognizer does; ``LOGPROBS`` then covers what the model
-heard, tone included), then ``TEXT`` comes
+heard, tone included). A model whose frames hear the whole input (the metadata key
+``edgeasr.whole_input``) hears each row in pieces cut at pauses (``features.speech_segments``, as the
+recognizer does): the pieces run and are searched one by one, ``TEXT`` joins their words and
+``LOGPROBS`` their frames, in order. ``TEXT`` comes
 from the beam search with the word n-gram when the folder ships one (``lm.arpa`` and
 ``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` too, both searches and the
 choice between them), else from
@@ -38,7 +41,8 @@ contact and device names, with no re-export).
 
 Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
-(``model.onnx``), ``vocab_file`` (``vocab.json``), ``decode_processes`` (1: the processes that
+(``model.onnx``), ``vocab_file`` (``vocab.json``), ``pause_seconds`` (``features.PAUSE_SECONDS``, the
+recognizer's default; 0 hears a whole-input model's rows whole), ``decode_processes`` (1: the processes that
 share out the rows of a batch, acoustic model and beam search, this stub included, through
 ``decoding.SearchPool``; the search holds the GIL, so this is what lets a batch use more than one
 core). The version directory must match its
@@ -216,7 +220,11 @@ class TritonPythonModel:
         )
         self.session = self._new_session()
         # room tone laid around every row, as the model asks (features.PAD_SECONDS_KEY; 0: none)
-        self.pad_seconds = self.features.input_pad_seconds(self.session.get_modelmeta().custom_metadata_map)
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.pad_seconds = self.features.input_pad_seconds(metadata)
+        # frames that hear the whole input (recognizer.WHOLE_INPUT_KEY): rows are heard in pieces cut at pauses
+        self.whole_input = metadata.get("edgeasr.whole_input") == "1"
+        self.pause_seconds = float(params.get("pause_seconds") or self.features.PAUSE_SECONDS)
         names = [i.name for i in self.session.get_inputs()]
         if names[:2] != ["audio", "audio_length"]:
             raise ValueError(f"ONNX model inputs must be ['audio', 'audio_length'], got {names}")
@@ -327,9 +335,16 @@ class TritonPythonModel:
         self._levels = [float(10.0 * np.log10(np.mean(np.square(row, dtype=np.float64)) + 1e-12)) for row in audio]
         leveled = [self.features.apply_gain(row, self.features.level_gain_db(row, self.level)) for row in audio]
         # what the model hears of each row (features.model_input, the gain measured once): its quiet
-        # ends cut and the room tone laid around it, as on device
-        self._inputs = [self.features.prepare_input(row, self.pad_seconds, self.level)[0] for row in leveled]
+        # ends cut and the room tone laid around it, as on device; a whole-input model's in pieces
+        self._inputs = [self._pieces(row) for row in leveled]
         return leveled
+
+    def _pieces(self, leveled):
+        """The model inputs of one leveled row: one, or a whole-input model's pieces (as ``Recognizer._pieces``)."""
+        if not self.whole_input:
+            return [self.features.prepare_input(leveled, self.pad_seconds, self.level)[0]]
+        spans = self.features.speech_segments(leveled, self.level, self.pause_seconds)
+        return [self.features.pad_room_tone(leveled[s:e], self.pad_seconds) for s, e in spans]
 
     def _not_speech(self, rows):
         """Per row: True for input that cannot be speech (no words for it, as on device)."""
@@ -352,12 +367,18 @@ class TritonPythonModel:
         if not valid:
             return responses
         silent = {i: self._not_speech(rows) for i, rows in valid}
-        jobs = [(inputs[i][j], biases.get(i, ()), silent[i][j]) for i, rows in valid for j in range(len(rows))]
-        done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])  # an error is its row's answer
-        start = 0
+        jobs, owner = [], []  # one job per piece of each row; owner: (request index, row) of each job
         for i, rows in valid:
-            mine = done[start : start + len(rows)]
-            start += len(rows)
+            for j in range(len(rows)):
+                for piece in inputs[i][j]:
+                    jobs.append((piece, biases.get(i, ()), silent[i][j]))
+                    owner.append((i, j))
+        done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])  # an error is its row's answer
+        per_row = {}
+        for key, result in zip(owner, done, strict=True):
+            per_row.setdefault(key, []).append(result)
+        for i, rows in valid:
+            mine = [self._joined(per_row[i, j]) for j in range(len(rows))]
             failed = next((d for d in mine if isinstance(d, Exception)), None)
             if failed is not None:  # a failure fails its own request, never the others of the batch
                 # one TritonError object per response: the python backend frees each response's
@@ -370,6 +391,17 @@ class TritonPythonModel:
             responses[i] = self._response(logprobs, texts)
             self.metrics.observe(rows, levels[i], texts, logprobs, silent[i])
         return responses
+
+    @staticmethod
+    def _joined(results):
+        """One row's (log-probabilities, text) from its pieces' results in order, or the first error."""
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None:
+            return failed
+        if len(results) == 1:
+            return results[0]
+        logprobs = np.concatenate([r[0] for r in results], axis=0)
+        return logprobs, " ".join(r[1] for r in results if r[1])
 
     def _response(self, per_row, texts):
         texts = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
