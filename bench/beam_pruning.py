@@ -23,7 +23,7 @@ from pathlib import Path
 import jiwer
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
-from edgeasr.decoding import DOMAIN_DECODER_FILE, DOMAIN_LM_FILE, LM_FILE, TOKENS, BeamSearchDecoder, BeamSearchOptions
+from edgeasr.decoding import DOMAIN_DECODER_FILE, DOMAIN_LM_FILE, TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm
 from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
 
@@ -87,9 +87,9 @@ def main() -> None:
         d = Path(args.model)
         domain_options = BeamSearchOptions.from_json(d / DOMAIN_DECODER_FILE)
         domain = BeamSearchDecoder(
-            d / DOMAIN_LM_FILE, list(TOKENS), BeamSearchOptions(**{**asdict(domain_options), **prune})
+            find_lm(d, DOMAIN_LM_FILE), list(TOKENS), BeamSearchOptions(**{**asdict(domain_options), **prune})
         )
-        return BeamSearchDecoder(d / LM_FILE, list(TOKENS), shipped, domain)
+        return BeamSearchDecoder(find_lm(d), list(TOKENS), shipped, domain)
 
     decoders = {s: pruned(s) for s in settings}
     seconds = {(s, n): [] for s in settings for n in data}

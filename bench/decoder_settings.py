@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import jiwer
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm
 from edgeasr.export.tuning import noisy_copies
 from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
@@ -39,7 +39,7 @@ def main() -> None:
         logprobs = [rec.logprobs(w, 16000) for w in waves]
         data[name] = ([r["text"] for r in rows], logprobs, sum(w.size for w in waves) / 16000)
     for overrides in [{}, *candidates]:
-        decoder = BeamSearchDecoder(f"{model}/lm.arpa", list(TOKENS), replace(shipped, **overrides))
+        decoder = BeamSearchDecoder(find_lm(model), list(TOKENS), replace(shipped, **overrides))
         out = {"cand": overrides}
         for name, (refs, logprobs, audio_s) in data.items():
             best = float("inf")

@@ -1,7 +1,8 @@
 """What a word n-gram costs a decoder at load: bytes on disk, n-grams, and the seconds to build its search.
 
 Each ``--lm NAME=PATH`` is loaded as the runtime loads a version's ``lm.arpa`` (``BeamSearchDecoder``:
-KenLM parsing the ARPA text, plain or gzip-compressed, then the lexicon trie), ``--rounds`` times in
+KenLM parsing the ARPA text, plain or gzip-compressed, or mapping a KenLM binary (``lm.bin``, its
+lexicon read from ``.words``), then the lexicon trie), ``--rounds`` times in
 this process; the fastest round is reported. This is most of a cold start of a model that ships a
 large n-gram (``bench/cold_start.py`` times the whole of it).
 
@@ -17,12 +18,15 @@ from pathlib import Path
 
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, open_arpa
+from edgeasr.decoding import KENLM_BINARY_MAGIC, TOKENS, BeamSearchDecoder, open_arpa
 
 
 def _ngrams(path: Path) -> list[int]:
-    """The ``ngram N=count`` lines of an ARPA file's header."""
+    """The ``ngram N=count`` lines of an ARPA file's header (none for a KenLM binary)."""
     counts = []
+    with open(path, "rb") as fh:
+        if fh.read(len(KENLM_BINARY_MAGIC)) == KENLM_BINARY_MAGIC:
+            return counts
     with open_arpa(path) as fh:
         for line in fh:
             if line.startswith("ngram "):
@@ -62,8 +66,8 @@ def main() -> None:
         f"{'n-gram':<28} {'MB':>6} {'n-grams by order':<36} {'load s':>7}",
     ]
     for r in rows:
-        counts = "/".join(str(c) for c in r["ngrams"])
-        lines.append(f"{r['name']:<28} {r['bytes'] / 1e6:6.1f} {counts:<36} {r['load_s']:7.2f}")
+        counts = "/".join(str(c) for c in r["ngrams"]) or "(KenLM binary)"
+        lines.append(f"{r['name']:<28} {r['bytes'] / 1e6:6.1f} {counts:<36} {r['load_s']:7.3f}")
     write_results(args.out, vars(args), rows, lines)
 
 

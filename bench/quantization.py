@@ -29,7 +29,7 @@ import onnxruntime as ort
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 from onnxruntime import quantization as q
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, greedy_decode
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm, greedy_decode
 from edgeasr.export.quantize import _CalibrationReader, frontend_nodes, quantize_onnx
 from edgeasr.export.tuning import noisy_copies
 from edgeasr.manifest import load_row_audio, read_manifest
@@ -73,7 +73,7 @@ def main() -> None:
     cal, _ = _load(args.calibration, args.calibration_utterances)
     half = cal[: len(cal) // 2]
     options = BeamSearchOptions.from_json(Path(args.decoder) / "decoder.json")
-    beam = BeamSearchDecoder(Path(args.decoder) / "lm.arpa", list(TOKENS), options)
+    beam = BeamSearchDecoder(find_lm(args.decoder), list(TOKENS), options)
 
     with tempfile.TemporaryDirectory() as tmp:
         variants = {"fp32": Path(args.fp32)}

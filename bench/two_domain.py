@@ -39,7 +39,7 @@ import jiwer
 import numpy as np
 from _results import write_results  # bench/_results.py (scripts run as python bench/NAME.py)
 
-from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, prefer_domain
+from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm, prefer_domain
 from edgeasr.manifest import load_row_audio, read_manifest
 from edgeasr.recognizer import Recognizer, RecognizerOptions
 
@@ -72,10 +72,10 @@ def main() -> None:
     rec = Recognizer(args.model, RecognizerOptions(threads=1, decoder="greedy"))
     model_dir = Path(args.model)
     open_search = BeamSearchDecoder(
-        model_dir / "lm.arpa", list(TOKENS), BeamSearchOptions.from_json(model_dir / "decoder.json")
+        find_lm(model_dir), list(TOKENS), BeamSearchOptions.from_json(model_dir / "decoder.json")
     )
     domain_search = BeamSearchDecoder(
-        Path(args.domain) / "lm.arpa", list(TOKENS), BeamSearchOptions.from_json(Path(args.domain) / "decoder.json")
+        find_lm(args.domain), list(TOKENS), BeamSearchOptions.from_json(Path(args.domain) / "decoder.json")
     )
     weight = open_search.options.lm_weight
     data: dict[str, dict] = {}

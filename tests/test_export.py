@@ -319,3 +319,52 @@ def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
 
     text = Recognizer(tmp_path / "int8").transcribe(root / "samples" / "01-flite-rms.wav").text
     assert jiwer.cer("is it windy in cincinnati right now", text) < 0.35  # greedy, no n-gram: it still reads
+
+
+def test_a_binary_n_gram_ships_in_place_of_the_arpa_and_searches_the_same(tmp_path) -> None:
+    """lm_binary: lm.bin + lm.words (KenLM's trie, tuned on as shipped), the same words and scores as the ARPA."""
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from ctc_emissions import spell
+    from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm
+    from edgeasr.export.kenlm import find_build_binary
+    from edgeasr.export.tuning import tune_beam_search
+    from edgeasr.training.language_model import NGramModel
+
+    if find_build_binary() is None:
+        pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
+    general = NGramModel.estimate(["what time is it", "is it late", "it is time", "call mom"], order=3)
+    arpa = general.write_arpa(tmp_path / "general.arpa")
+    shipped = tmp_path / "shipped"  # a domain search as a version folder ships it (ARPA)
+    shipped.mkdir()
+    NGramModel.estimate(["set a timer", "stop the timer"], order=2).write_arpa(shipped / "lm.arpa")
+    BeamSearchOptions(lm_weight=1.5, word_score=-1.0).to_json(shipped / "decoder.json")
+    target = ExportTarget(
+        decoder="beam",
+        lm=str(arpa),
+        lm_binary=True,
+        lm_weights=(1.0,),
+        word_scores=(0.0,),
+        domain_decoder=str(shipped),
+        domain_check_manifest="unused.jsonl",
+        domain_weights=(0.7,),
+        domain_word_biases=(0.0,),
+    )
+    check, refs = [spell("what time is it"), spell("is it late")], ["what time is it", "is it late"]
+    out = tmp_path / "out"
+    out.mkdir()
+    files, _ = tune_beam_search(check, refs, target, out, None, [spell("set a timer")], ["set a timer"])
+    assert set(files) == {"lm.bin", "lm.words", "decoder.json", "lm-domain.arpa", "decoder-domain.json"}
+    assert files["lm.bin"].read_bytes().startswith(b"mmap lm ")
+    assert sorted(files["lm.words"].read_text().split()) == general.vocabulary
+    folder = tmp_path / "version"
+    folder.mkdir()
+    for name, src in files.items():
+        (folder / name).write_bytes(src.read_bytes())
+    assert find_lm(folder).name == "lm.bin" and find_lm(folder, "lm-domain.arpa").name == "lm-domain.arpa"
+    binary = BeamSearchDecoder.from_dir(folder, list(TOKENS))
+    text = BeamSearchDecoder(arpa, list(TOKENS), binary.options, binary.domain)
+    for emissions in [*check, spell("call mom"), spell("set a timer")]:
+        (words_b, scores_b), (words_t, scores_t) = binary.search_scored(emissions), text.search_scored(emissions)
+        assert words_b == words_t and words_b
+        assert scores_b["score"] == pytest.approx(scores_t["score"], abs=1e-4)
+        assert scores_b["lm"] == pytest.approx(scores_t["lm"], abs=1e-4)

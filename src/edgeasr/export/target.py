@@ -35,6 +35,9 @@ class ExportTarget:
     model_name: str = "edgeasr"  # model name in the Triton repository
     decoder: str = "greedy"  # "greedy", or "beam": ship the word n-gram and tuned beam-search settings
     lm: str = ""  # beam: the ARPA word n-gram (``edgeasr lm build``), relative to the working directory
+    # beam: ship the n-gram as KenLM's binary trie (lm.bin and its lexicon lm.words: it loads in milliseconds
+    # where ARPA takes tenths of a second) in place of lm.arpa; needs build_binary (edgeasr.export.kenlm)
+    lm_binary: bool = False
     lm_weights: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2)  # beam: LM weights tried on the check manifest
     word_scores: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0)  # beam: word insertion scores tried with them
     beam_size: int = 64  # beam: hypotheses kept per frame

@@ -61,6 +61,16 @@ def _arpa_order(path: Path) -> int:
     return order
 
 
+def _lm_files(lm: Path | None, name: str) -> dict[str, Path]:
+    """The files of word n-gram ``lm`` shipped as ``name`` (``lm.arpa``; a binary as ``lm.bin`` and ``lm.words``)."""
+    if lm is None:
+        raise FileNotFoundError(f"no word n-gram to ship as {name}")
+    if lm.suffix != ".bin":
+        return {name: lm}
+    stem = Path(name).with_suffix("")
+    return {f"{stem}.bin": lm, f"{stem}.words": lm.with_suffix(".words")}
+
+
 def tune_beam_search(
     logprobs: list[np.ndarray],
     refs: list[str],
@@ -101,9 +111,13 @@ def tune_beam_search(
     lm = Path(target.lm)
     if not lm.is_file():
         raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm`)")
+    order = _arpa_order(lm)
+    if target.lm_binary:  # the binary trie is what ships, so it is what the grid is tuned on
+        from edgeasr.export.kenlm import write_binary_lm
+
+        lm = write_binary_lm(lm, out_dir / Path(decoding.LM_FILE).with_suffix(".bin"))
     wer_greedy = greedy_wer(logprobs, refs)
     grid, best = [], None  # best: (key, index in grid, decoder, its clean answers); only its decoder is kept
-    order = _arpa_order(lm)
     for lm_weight in target.lm_weights:
         for word_score in target.word_scores:
             options = BeamSearchOptions(
@@ -136,7 +150,8 @@ def tune_beam_search(
     )
     if best_wer > wer_greedy:
         raise ExportCheckError(f"the beam search ({best_wer:.4f}) does not beat greedy decoding ({wer_greedy:.4f})")
-    files = {decoding.LM_FILE: lm, decoding.DECODER_FILE: out_dir / decoding.DECODER_FILE}
+    files = {decoding.DECODER_FILE: out_dir / decoding.DECODER_FILE}
+    files.update(_lm_files(lm, decoding.LM_FILE))
     domain: dict = {}
     if target.domain_decoder:
         options, domain = tune_domain_choice(
@@ -144,7 +159,7 @@ def tune_beam_search(
         )
         best_wer = domain["wer"]
         folder = Path(target.domain_decoder)
-        files[decoding.DOMAIN_LM_FILE] = folder / decoding.LM_FILE
+        files.update(_lm_files(decoding.find_lm(folder), decoding.DOMAIN_LM_FILE))
         files[decoding.DOMAIN_DECODER_FILE] = folder / decoding.DECODER_FILE
     options.to_json(out_dir / decoding.DECODER_FILE)
     tuning = {
@@ -204,9 +219,9 @@ def tune_domain_choice(
     if not domain_logprobs:
         raise ExportCheckError("domain_decoder needs in-domain check utterances (domain_check_manifest)")
     folder = Path(target.domain_decoder)
-    # the files the version will ship as lm-domain.arpa and decoder-domain.json
+    # the files the version will ship as lm-domain.arpa (or .bin) and decoder-domain.json
     domain = BeamSearchDecoder(
-        folder / decoding.LM_FILE, list(TOKENS), BeamSearchOptions.from_json(folder / decoding.DECODER_FILE)
+        decoding.find_lm(folder), list(TOKENS), BeamSearchOptions.from_json(folder / decoding.DECODER_FILE)
     )
     answers = {  # per set: references, general answers, domain answers
         "check": (refs, general_found, [domain.search_scored(lp) for lp in logprobs]),

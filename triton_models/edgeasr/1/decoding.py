@@ -19,7 +19,9 @@ under :data:`FRAME_SECONDS_KEY`); index 0 is the CTC blank.
   that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
   language model with the model's characters, so every output word is a known word; the space
   token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
-  n-gram) and ``decoder.json`` (:class:`BeamSearchOptions`, tuned on the dev split). A version
+  n-gram; or ``lm.bin``, the same n-gram in KenLM's binary format, which loads in milliseconds,
+  with its lexicon in ``lm.words``: :func:`find_lm`) and ``decoder.json`` (:class:`BeamSearchOptions`,
+  tuned on the dev split). A version
   may also ship a second, domain n-gram (``lm-domain.arpa`` with its own ``decoder-domain.json``,
   the product's closed command vocabulary beside a general one): each utterance is then searched
   with both and the domain transcript is taken when its acoustic score plus ``domain_weight``
@@ -63,6 +65,7 @@ __all__ = [
     "DOMAIN_LM_FILE",
     "FRAME_SECONDS",
     "FRAME_SECONDS_KEY",
+    "KENLM_BINARY_MAGIC",
     "LM_FILE",
     "MODULE_FILE",
     "TOKENS",
@@ -72,9 +75,11 @@ __all__ = [
     "Transcript",
     "Word",
     "decode_path",
+    "find_lm",
     "greedy_decode",
     "greedy_path",
     "has_beam_search",
+    "lm_vocabulary",
     "open_arpa",
     "prefer_domain",
 ]
@@ -98,6 +103,11 @@ DECODER_FILE = "decoder.json"
 """The beam-search settings (:class:`BeamSearchOptions`) of such a folder."""
 DOMAIN_LM_FILE = "lm-domain.arpa"
 """The optional second (domain) word n-gram of such a folder, searched beside ``lm.arpa``."""
+KENLM_BINARY_MAGIC = b"mmap lm "
+"""The first bytes of a KenLM binary n-gram (``build_binary``). Such a file stands in a folder as
+``<stem>.bin`` beside ``<stem>.arpa``'s name, with its lexicon (the ARPA unigrams, one per line) in
+``<stem>.words``: KenLM maps a binary in milliseconds where it parses an ARPA file for tenths of a
+second, but does not list its words."""
 DOMAIN_DECODER_FILE = "decoder-domain.json"
 """The domain search's own settings (:class:`BeamSearchOptions`), shipped with ``lm-domain.arpa``."""
 MODULE_FILE = "decoding.py"
@@ -256,7 +266,36 @@ def _quiet_stderr():
 def has_beam_search(model_dir: str | os.PathLike) -> bool:
     """Whether a model version folder ships a language model and decoder settings."""
     d = Path(model_dir)
-    return (d / LM_FILE).is_file() and (d / DECODER_FILE).is_file()
+    return find_lm(d) is not None and (d / DECODER_FILE).is_file()
+
+
+def find_lm(model_dir: str | os.PathLike, name: str = LM_FILE) -> Path | None:
+    """A folder's word n-gram ``name`` (:data:`LM_FILE` or :data:`DOMAIN_LM_FILE`): its KenLM binary
+    (``lm.bin``, see :data:`KENLM_BINARY_MAGIC`) where the folder ships one, else the ARPA file, else None."""
+    arpa = Path(model_dir) / name
+    binary = arpa.with_suffix(".bin")
+    if binary.is_file():
+        return binary
+    return arpa if arpa.is_file() else None
+
+
+def lm_vocabulary(path: str | os.PathLike) -> list[str]:
+    """The words of a word n-gram (without ``<s>``, ``</s>`` and ``<unk>``), in the order of its unigrams.
+
+    An ARPA file (plain or gzip) lists them; a KenLM binary has them beside it in ``<stem>.words``.
+
+    Raises:
+        FileNotFoundError: a binary n-gram without its ``.words`` file.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        binary = fh.read(len(KENLM_BINARY_MAGIC)) == KENLM_BINARY_MAGIC
+    if not binary:
+        return _read_arpa_vocabulary(path)
+    words = path.with_suffix(".words")
+    if not words.is_file():
+        raise FileNotFoundError(f"{path}: a KenLM binary n-gram needs its lexicon beside it ({words.name})")
+    return [w for w in words.read_text(encoding="utf-8").split("\n") if w]
 
 
 def open_arpa(path: str | os.PathLike) -> TextIO:
@@ -374,7 +413,8 @@ class BeamSearchDecoder:
         """Build the lexicon trie and load the n-gram.
 
         Args:
-            lm_path: an ARPA file; its unigrams are the lexicon.
+            lm_path: an ARPA file, whose unigrams are the lexicon, or a KenLM binary with its
+                ``.words`` beside it (:func:`lm_vocabulary`).
             tokens: the acoustic model's tokens (blank first, ``" "`` the word separator).
             options: search settings (defaults: :class:`BeamSearchOptions`).
             domain: a second search over a domain n-gram; each utterance is searched with both
@@ -409,7 +449,7 @@ class BeamSearchDecoder:
         self._space = space
         self.lm_path = Path(lm_path)
         index = {t: i for i, t in enumerate(self.tokens)}
-        vocabulary = [w for w in _read_arpa_vocabulary(self.lm_path) if all(c in index and c != " " for c in w)]
+        vocabulary = [w for w in lm_vocabulary(self.lm_path) if all(c in index and c != " " for c in w)]
         if not vocabulary:
             raise ValueError(f"{lm_path}: no word of the language model can be spelled with the model's tokens")
         self.vocabulary = vocabulary
@@ -482,7 +522,7 @@ class BeamSearchDecoder:
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, tokens: list[str], **overrides) -> BeamSearchDecoder:
-        """The decoder a model version folder ships (``lm.arpa`` + ``decoder.json``), options overridable.
+        """The decoder a model version folder ships (``lm.arpa`` or ``lm.bin``, and ``decoder.json``), overridable.
 
         A folder that also ships ``lm-domain.arpa`` (with ``decoder-domain.json``) gets the two-n-gram
         search; ``overrides`` (a narrower beam, say) apply to the general search, the one whose
@@ -493,11 +533,15 @@ class BeamSearchDecoder:
         if overrides:
             options = BeamSearchOptions(**{**asdict(options), **overrides})
         domain = None
-        if (d / DOMAIN_LM_FILE).is_file():
+        domain_lm = find_lm(d, DOMAIN_LM_FILE)
+        if domain_lm is not None:
             if not (d / DOMAIN_DECODER_FILE).is_file():
-                raise FileNotFoundError(f"{d}: {DOMAIN_LM_FILE} without its settings ({DOMAIN_DECODER_FILE})")
-            domain = cls(d / DOMAIN_LM_FILE, tokens, BeamSearchOptions.from_json(d / DOMAIN_DECODER_FILE))
-        return cls(d / LM_FILE, tokens, options, domain)
+                raise FileNotFoundError(f"{d}: {domain_lm.name} without its settings ({DOMAIN_DECODER_FILE})")
+            domain = cls(domain_lm, tokens, BeamSearchOptions.from_json(d / DOMAIN_DECODER_FILE))
+        general = find_lm(d)
+        if general is None:
+            raise FileNotFoundError(f"{d}: no {LM_FILE} (nor its binary {Path(LM_FILE).with_suffix('.bin').name})")
+        return cls(general, tokens, options, domain)
 
     def search(
         self, logprobs: np.ndarray, bias: Sequence[str] = (), boost: float = BIAS_BOOST

@@ -1,0 +1,69 @@
+"""KenLM binary n-grams: found before ARPA, read with their lexicon, the same search as the ARPA they came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeasr.decoding import KENLM_BINARY_MAGIC, TOKENS, find_lm, has_beam_search, lm_vocabulary
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = ROOT / "triton_models" / "edgeasr" / "2"  # the command model, its n-gram shipped as ARPA
+
+
+def test_a_folder_s_binary_n_gram_is_found_before_its_arpa(tmp_path: Path) -> None:
+    (tmp_path / "decoder.json").write_text("{}")
+    assert find_lm(tmp_path) is None and not has_beam_search(tmp_path)
+    (tmp_path / "lm.arpa").write_text("\\data\\\n")
+    assert find_lm(tmp_path) == tmp_path / "lm.arpa" and has_beam_search(tmp_path)
+    (tmp_path / "lm.bin").write_bytes(KENLM_BINARY_MAGIC + b"\0" * 8)
+    assert find_lm(tmp_path) == tmp_path / "lm.bin"
+    assert find_lm(tmp_path, "lm-domain.arpa") is None
+    (tmp_path / "lm-domain.bin").write_bytes(KENLM_BINARY_MAGIC)
+    assert find_lm(tmp_path, "lm-domain.arpa") == tmp_path / "lm-domain.bin"
+
+
+def test_a_binary_n_gram_without_its_lexicon_is_a_clear_error(tmp_path: Path) -> None:
+    binary = tmp_path / "lm.bin"
+    binary.write_bytes(KENLM_BINARY_MAGIC + b"\0" * 8)
+    with pytest.raises(FileNotFoundError, match=r"lexicon beside it \(lm\.words\)"):
+        lm_vocabulary(binary)
+    (tmp_path / "lm.words").write_text("call\nmom\n")
+    assert lm_vocabulary(binary) == ["call", "mom"]
+
+
+def test_a_wrong_kenlm_download_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeasr.export import kenlm
+
+    fake = tmp_path / "kenlm-0.3.0.tar.gz"
+    fake.write_bytes(b"not the KenLM source")
+    monkeypatch.setattr(kenlm, "KENLM_SDIST", (fake.as_uri(), "0" * 64))
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        kenlm.install_build_binary(tmp_path / "home")
+    assert not (tmp_path / "home" / "bin" / "build_binary").exists()
+
+
+def test_the_command_n_gram_as_a_binary_reads_the_samples_as_its_arpa(tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions
+    from edgeasr.export.kenlm import find_build_binary, write_binary_lm
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.recognizer import Recognizer
+
+    if find_build_binary() is None:
+        pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
+    binary = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "lm.bin")
+    assert lm_vocabulary(binary) == lm_vocabulary(COMMAND / "lm.arpa") and len(lm_vocabulary(binary)) > 1500
+    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
+    fast = BeamSearchDecoder(binary, list(TOKENS), options)
+    text = BeamSearchDecoder(COMMAND / "lm.arpa", list(TOKENS), options)
+    rec = Recognizer(COMMAND)
+    samples = ROOT / "samples" / "manifest.jsonl"
+    answers = []
+    for row in read_manifest(samples):
+        logprobs = rec.logprobs(resolve_audio_path(row, samples))
+        words = fast.search(logprobs)
+        assert words == text.search(logprobs)
+        answers.append(" ".join(w for w, _, _ in words))
+    assert answers[0] == "is it windy in cincinnati right now"
