@@ -449,7 +449,8 @@ class BeamSearchDecoder:
         self._space = space
         self.lm_path = Path(lm_path)
         index = {t: i for i, t in enumerate(self.tokens)}
-        vocabulary = [w for w in lm_vocabulary(self.lm_path) if all(c in index and c != " " for c in w)]
+        letters = frozenset(index) - {" "}  # the spellable words (a set test: most of a cold start is this loop's kind)
+        vocabulary = [w for w in lm_vocabulary(self.lm_path) if letters.issuperset(w)]
         if not vocabulary:
             raise ValueError(f"{lm_path}: no word of the language model can be spelled with the model's tokens")
         self.vocabulary = vocabulary
