@@ -155,6 +155,11 @@ def test_the_domain_bias_moves_the_choice_and_a_missing_settings_file_is_an_erro
     assert prefer_domain(general, domain, BeamSearchOptions(lm_weight=0.5)) is False  # -13 against -11
     nothing = {"acoustic": float("-inf"), "lm": 0.0}
     assert prefer_domain(nothing, domain, BeamSearchOptions()) is True  # the general search found nothing
+    # an empty domain answer never beats a general one with words, however it scores ("yes": not a command)
+    silent_domain = {"acoustic": -0.3, "lm": -9.3, "words": 0}
+    yes = {"acoustic": -1.5, "lm": -9.5, "words": 1}
+    assert prefer_domain(yes, silent_domain, BeamSearchOptions(lm_weight=1.7, domain_weight=0.1)) is False
+    assert prefer_domain({**yes, "words": 0}, silent_domain, BeamSearchOptions(lm_weight=1.7, domain_weight=0.1))
     for name in ("lm.arpa", "decoder.json", "lm-domain.arpa"):
         shutil.copyfile(two_lms / name, tmp_path / name)
     with pytest.raises(FileNotFoundError, match=r"decoder-domain\.json"):
@@ -335,11 +340,11 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
                 assert list(pool.map(lambda w: client.transcribe(w).text, waves)) == expected
         # phrase biasing as a request parameter, the same on both paths (a word the lexicon lacks: the
         # command model's test_transcribe_command_takes_bias_phrases below)
-        wave = load_audio(ROOT / "samples" / "06-espeak-ng-en-gb-x-gbcwmd_kaukovalta.wav")
-        expected = "set a four hours timer"
-        assert device.transcribe(wave, 16000, bias=["four hours timer"]).text == expected
-        assert client.transcribe(wave, bias=["four hours timer"]).text == expected
-        assert client.transcribe(wave).text == "set a four as timer"  # per request only
+        wave = load_audio(ROOT / "samples" / "05-kokoro-jf_nezumi_0.3_jf_tebukuro_0.3_jm_kumo_0.4.wav")
+        expected = "add vet appointment to my calendar force to third"  # "for october third": the bias wins a word
+        assert device.transcribe(wave, 16000, bias=["october third"]).text == expected
+        assert client.transcribe(wave, bias=["october third"]).text == expected
+        assert client.transcribe(wave).text == "add vet appointment to my calendar force to the"  # per request only
         # a long recording of many commands: heard in pieces cut at its pauses, as on device
         pause = np.zeros(4800, np.float32)
         joined = np.concatenate([x for w in waves for x in (w, pause)])  # 23 s

@@ -383,11 +383,20 @@ def prefer_domain(general: dict[str, float], domain: dict[str, float], options: 
     general-7 (``bench/two_domain.py``), no sentence bias got the in-domain test split under 10%
     for less than 1.5 points of real speech (mostly one-word clips); the per-word one for 0.05.
 
+    A domain search that found no word never wins over a general one that did: the closed
+    vocabulary could not spell what was said, so it is not one of the product's phrases. Without
+    this rule the command n-gram's empty answer outscored the open search's "yes" on 1.1% of the
+    real-speech replay (``bench/results/canary-shipped/v6-empty/``: 14 of 1,000 clips read as
+    nothing, most of them a lone "yes", which the command vocabulary lacks).
+
     Args:
-        general: the general search's ``acoustic`` and ``lm`` scores (:meth:`BeamSearchDecoder.search_scored`).
+        general: the general search's ``acoustic`` and ``lm`` scores (:meth:`BeamSearchDecoder.search_scored`),
+            with ``words`` where known.
         domain: the domain search's, with ``words`` (how many it found).
         options: the general search's settings (``lm_weight``, ``domain_weight``, ``domain_word_bias``).
     """
+    if not domain.get("words") and general.get("words"):
+        return False
     ours, theirs = _choice_sides(general, domain, options)
     return bool(theirs >= ours)
 
