@@ -18,7 +18,7 @@ lies inside it, and the frames are stitched before decoding. Streaming uses the 
 right context: a frame is committed once the audio it depends on has arrived, so the final text
 of a stream equals offline decoding of the same audio when the context covers the model's
 receptive field (the command model's, versions 1 and 2). A model whose frames hear the whole input
-(:data:`WHOLE_INPUT_KEY`: the default, versions 3 and 4, on a pretrained attention encoder) has no
+(:data:`WHOLE_INPUT_KEY`: the default, versions 3, 4, 7 and 8, on a pretrained attention encoder) has no
 such field. It was trained on single utterances, so it hears a recording in pieces cut where the
 words leave ``pause_seconds`` (0.3 s) of non-speech (:func:`edgeasr.features.speech_segments`), each
 piece run and searched on its own and the words joined (the eight samples in one 23 s recording:
