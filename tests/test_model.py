@@ -30,7 +30,9 @@ def test_shipped_recipes_stay_under_five_million_parameters() -> None:
         assert CTCModel(recipe.model).num_parameters() <= 5_000_000, path.name
     assert totals["pretrained-1"] > 5_000_000 and totals["pretrained-2"] > 5_000_000
     assert 4_000_000 < totals["pretrained-3"] <= 5_000_000  # versions 3 and 4
-    assert totals["pretrained-4"] == totals["pretrained-5"] == totals["pretrained-3"]  # trained on: the default, 7 and 8
+    assert (
+        totals["pretrained-4"] == totals["pretrained-5"] == totals["pretrained-3"]
+    )  # trained on: the default, 7 and 8
 
 
 def test_output_shape_and_lengths() -> None:
