@@ -22,6 +22,7 @@ from edgeasr.features import (
     log_mel,
     mel_filterbank,
     model_input,
+    model_pieces,
     pad_room_tone,
     pink_noise,
     prepare_input,
@@ -244,3 +245,18 @@ def test_a_recording_heard_from_a_later_start_is_cut_on_the_recordings_own_frame
     assert [(a + start, b + start) for a, b in later] == whole
     # measured on a grid of its own, the same audio is cut a frame away
     assert [(a + start, b + start) for a, b in speech_segments(audio[start:])] != whole
+
+
+def test_what_a_model_hears_piece_by_piece() -> None:
+    """prepare_input's one piece for a finite receptive field; speech_segments' pieces, each with room, for a whole-input one."""
+    audio, _ = _phrases_with_pauses([0.8, 0.45])
+    (heard, start), = model_pieces(audio, 0.5)
+    expected, first = prepare_input(audio, 0.5)
+    assert start == first and np.array_equal(heard, expected)
+    pieces = model_pieces(audio, 0.5, whole_input=True)
+    spans = speech_segments(audio)
+    assert len(pieces) == len(spans) == 3
+    for (piece, begin), (s, e) in zip(pieces, spans, strict=True):
+        assert begin == s and piece.size == (e - s) + 16000
+        np.testing.assert_array_equal(piece[8000:-8000], audio[s:e])
+    assert len(model_pieces(audio, 0.5, whole_input=True, pause_seconds=0.0)) == 1

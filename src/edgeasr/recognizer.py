@@ -74,12 +74,10 @@ from edgeasr.features import (
     input_pad_seconds,
     level_gain_db,
     model_input,
+    model_pieces,
     not_speech,
-    pad_room_tone,
-    prepare_input,
     room_tone,
     speech_frames,
-    speech_segments,
 )
 
 __all__ = [
@@ -246,27 +244,17 @@ class Recognizer:
     def _prepare(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None, name: str) -> np.ndarray:
         return model_input(self._load(audio, sample_rate, name), self.pad_seconds, self.options.level)
 
-    def _input_of(self, leveled: np.ndarray) -> tuple[np.ndarray, float]:
-        """What the model hears of a leveled recording (:func:`~edgeasr.features.prepare_input`), and
-        the time offset (s) that puts its frames on the recording's clock."""
-        heard, start = prepare_input(leveled, self.pad_seconds, self.options.level)
-        return heard, start / SAMPLE_RATE - self.pad_seconds
-
     def _pieces(self, leveled: np.ndarray, origin: int = 0) -> list[tuple[np.ndarray, float]]:
         """The inputs the model hears of a leveled recording, one by one, each with its time offset (s).
 
-        One piece (:meth:`_input_of`) for a model with a finite receptive field; a whole-input model's
-        recording is cut at pauses (:func:`~edgeasr.features.speech_segments`, ``options.pause_seconds``)
-        and each piece given its room tone. ``origin``: where ``leveled`` starts in the recording.
+        :func:`~edgeasr.features.model_pieces`: one piece (quiet ends cut, room tone laid around) for a
+        model with a finite receptive field; a whole-input model's recording cut at pauses
+        (``options.pause_seconds``). ``origin``: where ``leveled`` starts in the recording.
         """
-        if not self.whole_input:
-            heard, offset = self._input_of(leveled)
-            return [(heard, offset + origin / SAMPLE_RATE)]
-        spans = speech_segments(leveled, self.options.level, self.options.pause_seconds, origin)
-        x = np.asarray(leveled, dtype=np.float32)
-        return [
-            (pad_room_tone(x[s:e], self.pad_seconds), (origin + s) / SAMPLE_RATE - self.pad_seconds) for s, e in spans
-        ]
+        pieces = model_pieces(
+            leveled, self.pad_seconds, self.options.level, self.whole_input, self.options.pause_seconds, origin
+        )
+        return [(heard, (origin + start) / SAMPLE_RATE - self.pad_seconds) for heard, start in pieces]
 
     def _decode_pieces(
         self, pieces: list[tuple[np.ndarray, float]], logprobs: list[np.ndarray], bias: Sequence[str] = ()

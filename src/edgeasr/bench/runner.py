@@ -251,7 +251,7 @@ class NativeTritonBackend(TritonBackend):
     greedily where no such folder is given. A native flavour takes the audio as sent, so the client
     prepares it as the python flavour does (:func:`edgeasr.features.model_input`: the training
     level, long quiet ends cut, and the room tone that ``decoder_dir``'s model file asks for; for a
-    whole-input model, the pieces of :func:`edgeasr.features.speech_segments`, one request each,
+    whole-input model, the pieces of :func:`edgeasr.features.model_pieces`, one request each,
     their words joined).
 
     Args:
@@ -302,15 +302,11 @@ class NativeTritonBackend(TritonBackend):
         return grpcclient.InferenceServerClient(self.url)
 
     def _call(self, client, audio: np.ndarray) -> str:
-        from edgeasr.features import apply_gain, level_gain_db, pad_room_tone, prepare_input, speech_segments
+        from edgeasr.features import apply_gain, level_gain_db, model_pieces
 
         x = np.asarray(audio, np.float32)
-        leveled = apply_gain(x, level_gain_db(x))
-        if self.whole_input:
-            pieces = [pad_room_tone(leveled[s:e], self.pad_seconds) for s, e in speech_segments(leveled)]
-        else:
-            pieces = [prepare_input(leveled, self.pad_seconds)[0]]
-        return " ".join(t for t in (self._piece(client, p) for p in pieces) if t)
+        pieces = model_pieces(apply_gain(x, level_gain_db(x)), self.pad_seconds, whole_input=self.whole_input)
+        return " ".join(t for t in (self._piece(client, p) for p, _ in pieces) if t)
 
     def _piece(self, client, piece: np.ndarray) -> str:
         """The text of one model input (a request of its own)."""

@@ -340,11 +340,9 @@ class TritonPythonModel:
         return leveled
 
     def _pieces(self, leveled):
-        """The model inputs of one leveled row: one, or a whole-input model's pieces (as ``Recognizer._pieces``)."""
-        if not self.whole_input:
-            return [self.features.prepare_input(leveled, self.pad_seconds, self.level)[0]]
-        spans = self.features.speech_segments(leveled, self.level, self.pause_seconds)
-        return [self.features.pad_room_tone(leveled[s:e], self.pad_seconds) for s, e in spans]
+        """The model inputs of one leveled row: one, or a whole-input model's pieces (``features.model_pieces``)."""
+        pieces = self.features.model_pieces(leveled, self.pad_seconds, self.level, self.whole_input, self.pause_seconds)
+        return [heard for heard, _ in pieces]
 
     def _not_speech(self, rows):
         """Per row: True for input that cannot be speech (no words for it, as on device)."""

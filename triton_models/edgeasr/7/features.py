@@ -46,6 +46,7 @@ __all__ = [
     "log_mel",
     "mel_filterbank",
     "model_input",
+    "model_pieces",
     "not_speech",
     "pad_room_tone",
     "pink_noise",
@@ -394,6 +395,28 @@ def prepare_input(
     """
     start, end = speech_span(leveled, level)
     return pad_room_tone(np.asarray(leveled, dtype=np.float32)[start:end], pad_seconds), start
+
+
+def model_pieces(
+    leveled: np.ndarray,
+    pad_seconds: float = 0.0,
+    level: LevelConfig = LevelConfig(),
+    whole_input: bool = False,
+    pause_seconds: float = PAUSE_SECONDS,
+    origin: int = 0,
+) -> list[tuple[np.ndarray, int]]:
+    """What a model hears of a level-normalized recording, piece by piece: ``[(input, start), ...]``.
+
+    One piece, :func:`prepare_input`'s, for a model with a finite receptive field; for a model whose
+    frames hear the whole input (``whole_input``), the pieces of :func:`speech_segments` (cut at
+    ``pause_seconds`` of non-speech; ``origin`` as there), each with ``pad_seconds`` of room tone
+    around it. ``start`` is where the piece's audio begins in ``leveled`` (samples). The
+    ``Recognizer``, its streams, the Triton model and the native client all hear a recording so.
+    """
+    if not whole_input:
+        return [prepare_input(leveled, pad_seconds, level)]
+    x = np.asarray(leveled, dtype=np.float32)
+    return [(pad_room_tone(x[s:e], pad_seconds), s) for s, e in speech_segments(x, level, pause_seconds, origin)]
 
 
 def model_input(audio: np.ndarray, pad_seconds: float = 0.0, level: LevelConfig = LevelConfig()) -> np.ndarray:
