@@ -248,9 +248,9 @@ def test_a_recording_heard_from_a_later_start_is_cut_on_the_recordings_own_frame
 
 
 def test_what_a_model_hears_piece_by_piece() -> None:
-    """prepare_input's one piece for a finite receptive field; speech_segments' pieces, each with room, for a whole-input one."""
+    """One piece (prepare_input's) for a finite receptive field; speech_segments' pieces for a whole-input model."""
     audio, _ = _phrases_with_pauses([0.8, 0.45])
-    (heard, start), = model_pieces(audio, 0.5)
+    ((heard, start),) = model_pieces(audio, 0.5)
     expected, first = prepare_input(audio, 0.5)
     assert start == first and np.array_equal(heard, expected)
     pieces = model_pieces(audio, 0.5, whole_input=True)
