@@ -21,11 +21,11 @@ receptive field (the command model's, versions 1 and 2). A model whose frames he
 (:data:`WHOLE_INPUT_KEY`: the default, versions 3, 4, 7 and 8, on a pretrained attention encoder) has no
 such field. It was trained on single utterances, so it hears a recording in pieces cut where the
 words leave ``pause_seconds`` (0.3 s) of non-speech (:func:`edgeasr.features.speech_segments`), each
-piece run and searched on its own and the words joined (the eight samples in one 23 s recording,
-version 8: 32.2% WER heard whole, 6.8% in pieces, as each alone; ``bench/results/eval-cpu-2core-epyc/
-long-audio.txt``); a piece
-longer than a window is windowed, which only approximates one pass. Its stream's final text comes
-from one more pass over all the stream heard, in the same pieces, so that it equals offline decoding.
+piece run and searched on its own and the words joined (:func:`edgeasr.features.model_pieces`; the
+eight samples in one 23 s recording, version 8: 32.2% WER heard whole, 6.8% in pieces, as each alone:
+``bench/results/eval-cpu-2core-epyc/long-audio.txt``); a piece longer than a window is windowed,
+which only approximates one pass. Its stream's final text comes from one more pass over all the
+stream heard, in the same pieces, so that it equals offline decoding.
 
 A model whose file asks for room around the words (``edgeasr.input_pad_seconds``, written at
 export) hears that much quiet room tone before and after every utterance, offline, batched and
