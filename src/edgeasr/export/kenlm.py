@@ -117,9 +117,13 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
     arpa, out = Path(arpa), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        plain = Path(tmp) / "lm.arpa"
-        with open_arpa(arpa) as src, open(plain, "w", encoding="utf-8") as dst:  # build_binary reads plain text
-            shutil.copyfileobj(src, dst, 1 << 20)
+        plain = arpa
+        with open(arpa, "rb") as fh:
+            compressed = fh.read(2) == b"\x1f\x8b"
+        if compressed:  # this build_binary reads plain text only
+            plain = Path(tmp) / "lm.arpa"
+            with open_arpa(arpa) as src, open(plain, "w", encoding="utf-8") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
         built = Path(tmp) / "lm.bin"
         done = subprocess.run([str(exe), "-T", tmp, "trie", str(plain), str(built)], capture_output=True, text=True)
         if done.returncode or not built.is_file():

@@ -331,17 +331,7 @@ def speech_span(audio: np.ndarray, level: LevelConfig = LevelConfig(), sample_ra
     quiet recording's words would fall below it) or when no frame is active (silence is left to
     :func:`not_speech`).
     """
-    n = int(np.asarray(audio).size)
-    if not (level.trim and level.normalize) or n == 0:  # measured on leveled audio only
-        return 0, n
-    active = speech_frames(audio, level)
-    if active.size == 0:
-        return 0, n
-    margin, after = round(level.trim_margin_seconds * sample_rate), round(level.trim_after_seconds * sample_rate)
-    first, last = int(active[0]) * LEVEL_FRAME, min(n, (int(active[-1]) + 1) * LEVEL_FRAME)
-    start = first - margin if first > after else 0
-    end = last + margin if n - last > after else n
-    return start, end
+    return speech_segments(audio, level, 0.0, sample_rate=sample_rate)[0]  # the one piece of no cut
 
 
 def speech_segments(
