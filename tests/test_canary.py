@@ -89,6 +89,22 @@ def test_replay_keeps_the_message_of_each_failed_request(tmp_path: Path) -> None
     assert served == {"requests": 3, "errors": 3, "error_messages": {"RuntimeError: challenger exploded": 3}}
 
 
+def test_a_shuffled_replay_is_the_manifest_in_a_seeded_order(tiny_corpus: Path) -> None:
+    """--shuffle SEED: every row once, in random.Random(SEED)'s order, the same on every run; --limit after it."""
+    import random
+
+    from edgeasr.manifest import read_manifest
+
+    manifest = tiny_corpus / "train.jsonl"
+    rows = [str(r["audio_filepath"]) for r in read_manifest(manifest)]
+    expected = list(rows)
+    random.Random(0).shuffle(expected)
+    shuffled = [u.name for u in load_utterances(manifest, shuffle=0)]
+    assert shuffled == expected and shuffled != rows and sorted(shuffled) == sorted(rows)
+    assert [u.name for u in load_utterances(manifest, 5, shuffle=0)] == expected[:5]
+    assert [u.name for u in load_utterances(manifest)] == rows
+
+
 @pytest.mark.parametrize("shadow", [True, False])
 def test_a_failing_challenger_is_answered_by_the_champion(tmp_path: Path, shadow: bool) -> None:
     live = tmp_path / "live.json"

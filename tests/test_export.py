@@ -322,7 +322,8 @@ def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
 
 
 def test_a_binary_n_gram_ships_in_place_of_the_arpa_and_searches_the_same(tmp_path) -> None:
-    """lm_binary: lm.bin + lm.words (KenLM's trie, tuned on as shipped), the same words and scores as the ARPA."""
+    """lm_binary: lm.bin + lm.words (KenLM's trie, tuned on as shipped), the same words and scores as the ARPA;
+    the domain search's ARPA ships as its binary too (lm-domain.bin + lm-domain.words)."""
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from ctc_emissions import spell
     from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm
@@ -353,16 +354,20 @@ def test_a_binary_n_gram_ships_in_place_of_the_arpa_and_searches_the_same(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     files, _ = tune_beam_search(check, refs, target, out, None, [spell("set a timer")], ["set a timer"])
-    assert set(files) == {"lm.bin", "lm.words", "decoder.json", "lm-domain.arpa", "decoder-domain.json"}
+    shipped_names = {"lm.bin", "lm.words", "decoder.json", "lm-domain.bin", "lm-domain.words", "decoder-domain.json"}
+    assert set(files) == shipped_names
     assert files["lm.bin"].read_bytes().startswith(b"mmap lm ")
+    assert files["lm-domain.bin"].read_bytes().startswith(b"mmap lm ")
     assert sorted(files["lm.words"].read_text().split()) == general.vocabulary
+    assert sorted(files["lm-domain.words"].read_text().split()) == ["a", "set", "stop", "the", "timer"]
     folder = tmp_path / "version"
     folder.mkdir()
     for name, src in files.items():
         (folder / name).write_bytes(src.read_bytes())
-    assert find_lm(folder).name == "lm.bin" and find_lm(folder, "lm-domain.arpa").name == "lm-domain.arpa"
+    assert find_lm(folder).name == "lm.bin" and find_lm(folder, "lm-domain.arpa").name == "lm-domain.bin"
     binary = BeamSearchDecoder.from_dir(folder, list(TOKENS))
-    text = BeamSearchDecoder(arpa, list(TOKENS), binary.options, binary.domain)
+    text_domain = BeamSearchDecoder(shipped / "lm.arpa", list(TOKENS), binary.domain.options)
+    text = BeamSearchDecoder(arpa, list(TOKENS), binary.options, text_domain)
     for emissions in [*check, spell("call mom"), spell("set a timer")]:
         (words_b, scores_b), (words_t, scores_t) = binary.search_scored(emissions), text.search_scored(emissions)
         assert words_b == words_t and words_b

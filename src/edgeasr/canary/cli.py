@@ -71,7 +71,7 @@ def _cmd_shadow(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    utterances = load_utterances(args.manifest, args.limit)
+    utterances = load_utterances(args.manifest, args.limit, args.shuffle)
     make = _client_factory(args.url, policy.model, policy.timeout_s)
     proxy = ShadowProxy(
         make(policy.champion),
@@ -178,7 +178,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         if problem:
             print(f"edgeasr canary rollout: {problem}", file=sys.stderr)
             return EXIT_ERROR
-    utterances = load_utterances(args.manifest, args.limit)
+    utterances = load_utterances(args.manifest, args.limit, args.shuffle)
     router = CanaryRouter(
         live,
         _client_factory(args.url, policy.model, policy.timeout_s),
@@ -278,6 +278,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC HOST:PORT")
             p.add_argument("--manifest", required=True, help="JSONL manifest replayed as traffic (texts = references)")
             p.add_argument("--limit", type=int, default=None, help="use only the first N manifest rows")
+            p.add_argument(
+                "--shuffle",
+                type=int,
+                default=None,
+                metavar="SEED",
+                help="replay the rows in a seeded random order (random.Random(SEED)), so each analysis mixes "
+                "a manifest ordered by source; unset = manifest order",
+            )
 
     p = sub.add_parser("shadow", help="mirror traffic to the challenger and compare", formatter_class=fmt)
     common(p)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -142,15 +143,20 @@ class Utterance:
     duration_s: float  # seconds
 
 
-def load_utterances(manifest: str | os.PathLike, limit: int | None = None) -> list[Utterance]:
+def load_utterances(
+    manifest: str | os.PathLike, limit: int | None = None, shuffle: int | None = None
+) -> list[Utterance]:
     """Read a manifest's audio (16 kHz) and labels into memory.
 
     Args:
         manifest: a JSONL manifest.
-        limit: read at most this many rows.
+        limit: read at most this many rows (after the shuffle).
+        shuffle: a seed: the rows in the order ``random.Random(shuffle).shuffle`` gives them, so that
+            every analysis window of a manifest ordered by source (the real-speech dev side) mixes
+            the sources; None keeps the manifest's order.
 
     Returns:
-        The utterances, in manifest order.
+        The utterances, in manifest order (or the seeded order).
 
     Raises:
         FileNotFoundError: the manifest or an audio file is missing.
@@ -158,7 +164,10 @@ def load_utterances(manifest: str | os.PathLike, limit: int | None = None) -> li
     """
     from edgeasr.manifest import load_row_audio, read_manifest
 
-    rows = read_manifest(manifest)[:limit]
+    rows = read_manifest(manifest)
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(rows)
+    rows = rows[:limit]
     if not rows:
         raise ValueError(f"{manifest}: no rows")
     out = []

@@ -13,8 +13,8 @@ Every export is checked before anything is written:
    ``decoder.json``; the version folder runs them with its copy of :mod:`edgeasr.decoding`. With
    ``domain_decoder`` (two n-grams) the choice between the two searches is tuned after them
    (:func:`~edgeasr.export.tuning.tune_domain_choice`, held to ``domain_max_wer`` on
-   ``domain_check_manifest``) and the domain search ships as ``lm-domain.arpa`` and
-   ``decoder-domain.json``.
+   ``domain_check_manifest``) and the domain search ships as ``lm-domain.arpa`` (with ``lm_binary``:
+   ``lm-domain.bin`` and ``lm-domain.words``) and ``decoder-domain.json``.
 
 A failed check writes nothing, prints the numbers, and :class:`ExportCheckError` makes the command
 exit non-zero. A passing export becomes version N+1 of the model in the repository (see

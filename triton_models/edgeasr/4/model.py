@@ -25,9 +25,8 @@ heard, tone included). A model whose frames hear the whole input (the metadata k
 recognizer does): the pieces run and are searched one by one, ``TEXT`` joins their words and
 ``LOGPROBS`` their frames, in order. ``TEXT`` comes
 from the beam search with the word n-gram when the folder ships one (``lm.arpa``, or ``lm.bin`` and
-``lm.words``, and ``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` too, both searches and the
-choice between them), else from
-greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
+``lm.words``, and ``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` (or ``.bin``) too, both
+searches and the choice between them), else from greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; each row of the valid ones then runs through
 onnxruntime unpadded (on CPU a padded batch cost 1.7x as much per audio second) and is decoded,
