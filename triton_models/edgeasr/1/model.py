@@ -23,10 +23,10 @@ brought to the training level, its quiet ends cut and given the room tone its mo
 heard, tone included). A model whose frames hear the whole input (the metadata key
 ``edgeasr.whole_input``) hears each row in pieces cut at pauses (``features.speech_segments``, as the
 recognizer does): the pieces run and are searched one by one, ``TEXT`` joins their words and
-``LOGPROBS`` their frames, in order. ``TEXT`` comes
-from the beam search with the word n-gram when the folder ships one (``lm.arpa``, or ``lm.bin`` and
-``lm.words``, and ``decoder.json``, which needs flashlight-text; with ``lm-domain.arpa`` (or ``.bin``) too, both
-searches and the choice between them), else from greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
+``LOGPROBS`` their frames, in order. ``TEXT`` comes from the beam search with the word n-gram when the
+folder ships one (``lm.arpa``, or ``lm.bin`` and ``lm.words``, and ``decoder.json``, which needs
+flashlight-text; with ``lm-domain.arpa`` (or ``.bin``) too, both searches and the choice between them),
+else from greedy decoding: the same code, and so the same text, as the on-device recognizer for that folder.
 
 ``execute`` validates each request on its own; each row of the valid ones then runs through
 onnxruntime unpadded (on CPU a padded batch cost 1.7x as much per audio second) and is decoded,
