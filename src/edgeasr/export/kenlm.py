@@ -25,7 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from edgeasr.decoding import KENLM_BINARY_MAGIC, lm_vocabulary, open_arpa
+from edgeasr.decoding import is_kenlm_binary, lm_vocabulary, open_arpa
 
 __all__ = ["KENLM_SDIST", "BuildBinaryMissing", "find_build_binary", "install_build_binary", "write_binary_lm"]
 
@@ -128,9 +128,8 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
         done = subprocess.run([str(exe), "-T", tmp, "trie", str(plain), str(built)], capture_output=True, text=True)
         if done.returncode or not built.is_file():
             raise RuntimeError(f"build_binary {arpa} failed: {done.stderr[-2000:]}")
-        with open(built, "rb") as fh:
-            if fh.read(len(KENLM_BINARY_MAGIC)) != KENLM_BINARY_MAGIC:
-                raise RuntimeError(f"build_binary {arpa}: the output is not a KenLM binary")
+        if not is_kenlm_binary(built):
+            raise RuntimeError(f"build_binary {arpa}: the output is not a KenLM binary")
         out.with_suffix(".words").write_text("\n".join(lm_vocabulary(plain)) + "\n", encoding="utf-8")
         built.replace(out)
     return out

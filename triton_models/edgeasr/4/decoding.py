@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -80,6 +81,7 @@ __all__ = [
     "greedy_decode",
     "greedy_path",
     "has_beam_search",
+    "is_kenlm_binary",
     "lm_vocabulary",
     "open_arpa",
     "prefer_domain",
@@ -289,7 +291,7 @@ def lm_vocabulary(path: str | os.PathLike) -> list[str]:
         FileNotFoundError: a binary n-gram without its ``.words`` file.
     """
     path = Path(path)
-    if not _is_kenlm_binary(path):
+    if not is_kenlm_binary(path):
         return _read_arpa_vocabulary(path)
     words = path.with_suffix(".words")
     if not words.is_file():
@@ -297,7 +299,7 @@ def lm_vocabulary(path: str | os.PathLike) -> list[str]:
     return [w for w in words.read_text(encoding="utf-8").split("\n") if w]
 
 
-def _is_kenlm_binary(path: Path) -> bool:
+def is_kenlm_binary(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a KenLM binary n-gram (told by its first bytes, :data:`KENLM_BINARY_MAGIC`)."""
     with open(path, "rb") as fh:
         return fh.read(len(KENLM_BINARY_MAGIC)) == KENLM_BINARY_MAGIC
@@ -459,10 +461,15 @@ class BeamSearchDecoder:
         self.domain = domain
         if " " not in self.tokens:
             raise ValueError("the tokens have no word separator ' '")
+        if len(self.tokens) > 256:  # a lexicon search spells words by character (see _spelling below)
+            raise ValueError(f"a lexicon search spells words by character: {len(self.tokens)} tokens is too many")
         space = self.tokens.index(" ")
         self._space = space
         self.lm_path = Path(lm_path)
         index = {t: i for i, t in enumerate(self.tokens)}
+        # each token's index as one character, so a word is spelled by str.translate and encode (in C), not by
+        # a Python loop per letter
+        self._spelling = str.maketrans({t: chr(i) for t, i in index.items() if len(t) == 1})
         letters = frozenset(index) - {" "}  # the spellable words (a set test: most of a cold start is this loop's kind)
         listed = list(dict.fromkeys(lm_vocabulary(self.lm_path)))  # unique, so a word's index is its position
         vocabulary = [w for w in listed if letters.issuperset(w)]
@@ -470,7 +477,7 @@ class BeamSearchDecoder:
             raise ValueError(f"{lm_path}: no word of the language model can be spelled with the model's tokens")
         self.vocabulary = vocabulary
         words_file = self.lm_path.with_suffix(".words")
-        if len(vocabulary) == len(listed) and _is_kenlm_binary(self.lm_path) and words_file.is_file():
+        if len(vocabulary) == len(listed) and is_kenlm_binary(self.lm_path) and words_file.is_file():
             words = Dictionary(str(words_file))  # one word a line, read in C++ (a 28k lexicon: 0.01 s, not 0.03)
         else:
             words = Dictionary()
@@ -479,11 +486,6 @@ class BeamSearchDecoder:
         words.add_entry("<unk>")
         if words.entry_size() != len(vocabulary) + 1:
             raise ValueError(f"{lm_path}: its lexicon does not list each word once on its own line")
-        # each token's index as one character, so a word is spelled by str.translate and encode (in C), not by
-        # a Python loop; a lexicon search spells by character, so there are far fewer than 256 tokens
-        if len(self.tokens) > 256:
-            raise ValueError(f"a lexicon search spells words by character: {len(self.tokens)} tokens is too many")
-        self._spelling = str.maketrans({t: chr(i) for t, i in index.items() if len(t) == 1})
         words.set_default_index(words.get_index("<unk>"))
         self._words = words
         self._index = index
@@ -500,11 +502,9 @@ class BeamSearchDecoder:
         start, score, insert, spelling = lm.start(False), lm.score, trie.insert, self._spelling
         # the lexicon's word i has dictionary index i (__init__); the words of ``extra`` are looked up.
         # Most of a cold start is this loop: 28k words, each spelled, scored and inserted.
-        for wi, w in enumerate(self.vocabulary):
+        indexed = itertools.chain(enumerate(self.vocabulary), ((words.get_index(w), w) for w in extra))
+        for wi, w in indexed:
             insert(list(w.translate(spelling).encode("latin-1")), wi, score(start, wi)[1])
-        for w in extra:
-            wi = words.get_index(w)
-            insert([self._index[c] for c in w], wi, score(start, wi)[1])
         trie.smear(smearing.MAX)
         o = self.options
         return lexicon_decoder(
