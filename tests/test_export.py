@@ -203,6 +203,12 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
     assert ExportTarget.from_toml(tmp_path / "t.toml").lm_weights == (1.0, 2.0)
 
 
+def test_int8_storage_needs_an_int8_target(tmp_path) -> None:
+    (tmp_path / "t.toml").write_text('[target]\nint8_storage = ["Conv"]\n')
+    with pytest.raises(ValueError, match="int8_storage needs precision = 'int8'"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+
+
 def test_beam_tuning_with_noisy_copies_prefers_the_weight_that_holds_up_in_noise(tmp_path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from ctc_emissions import spell
@@ -294,7 +300,8 @@ def test_export_that_cannot_write_is_one_line_and_leaves_nothing(tiny_checkpoint
 
 def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
     """quantize_ops = ["MatMul"]: the pretrained encoder's linear layers run in int8, its convolutions
-    and the frontend in float, and the committed pretrained checkpoint reads the samples as before."""
+    and the frontend in float (int8_storage = ["Conv"]: their weights stored in int8, widened at load),
+    and the committed pretrained checkpoint reads the samples as before."""
     from pathlib import Path
 
     import onnx
@@ -303,17 +310,22 @@ def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
     root = Path(__file__).resolve().parents[1]
     (tmp_path / "t.toml").write_text(
         '[target]\nformat = "edge"\nprecision = "int8"\nquantization = "dynamic"\nquantize_ops = ["MatMul"]\n'
-        "parity_utterances = 4\nmax_wer_increase = 0.02\n"
+        'int8_storage = ["Conv"]\nparity_utterances = 4\nmax_wer_increase = 0.02\n'
     )
     target = ExportTarget.from_toml(tmp_path / "t.toml")
-    assert target.quantize_ops == ("MatMul",)
+    assert target.quantize_ops == ("MatMul",) and target.int8_storage == ("Conv",)
     samples = root / "samples" / "manifest.jsonl"
     checkpoint = root / "recipes" / "checkpoints" / "pretrained-1.pt"
     export_checkpoint(checkpoint, target, check_manifest=samples, out=tmp_path / "int8")
     card = ModelCard.from_json(tmp_path / "int8")
     assert card.extra["quantized_ops"] == ["MatMul"] and card.metrics["wer_int8"] <= card.metrics["wer_fp32"] + 0.02
-    kinds = [n.op_type for n in onnx.load(str(tmp_path / "int8" / "model.onnx")).graph.node]
+    assert card.extra["int8_storage"] == ["Conv"]
+    graph = onnx.load(str(tmp_path / "int8" / "model.onnx")).graph
+    kinds = [n.op_type for n in graph.node]
     assert "ConvInteger" not in kinds and kinds.count("Conv") >= 2  # convolutions stay in float ...
+    stored = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    assert {"encoder.conv1.weight.int8", "encoder.conv2.weight.int8"} <= stored  # ... stored in int8
+    assert "encoder.positions" not in {i.name for i in graph.initializer}  # Whisper's sinusoids: generated
     assert kinds.count("MatMulInteger") == 16  # ... 4 blocks x 4 linear layers (QKV as one) in int8
     import jiwer
 

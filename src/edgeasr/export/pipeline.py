@@ -38,7 +38,7 @@ import numpy as np
 
 from edgeasr.decoding import TOKENS, greedy_decode
 from edgeasr.export.onnx import check_parity, export_onnx, logprobs_of, onnx_logprobs, onnx_session
-from edgeasr.export.quantize import quantize_onnx
+from edgeasr.export.quantize import quantize_onnx, store_weights_int8
 from edgeasr.export.target import ExportCheckError, ExportResult, ExportTarget
 from edgeasr.export.tuning import greedy_wer, noisy_copies, tune_beam_search
 from edgeasr.features import pad_room_tone
@@ -157,6 +157,14 @@ def export_checkpoint(
                 _calibration(waves, target),
                 target.quantize_ops,
             )
+            if target.int8_storage:
+                stored = store_weights_int8(final, Path(tmp) / "model_int8_stored.onnx", target.int8_storage)
+                final = Path(tmp) / "model_int8_stored.onnx"
+                print(
+                    f"int8 storage of {', '.join(target.int8_storage)} weights: {len(stored['stored_int8'])} stored, "
+                    f"{len(stored['generated'])} position table(s) generated, "
+                    f"{stored['bytes_before'] / 2**20:.2f} -> {stored['bytes_after'] / 2**20:.2f} MiB"
+                )
             final_logprobs = logprobs_of(final, waves)
             int8_wer = greedy_wer(final_logprobs, refs)
             metrics["wer_int8"] = int8_wer
@@ -207,6 +215,7 @@ def export_checkpoint(
                 "target": target.name,
                 "quantization": target.quantization if target.precision == "int8" else None,
                 "quantized_ops": list(target.quantize_ops) if target.precision == "int8" else None,
+                "int8_storage": list(target.int8_storage) if target.precision == "int8" else None,
                 "recipe": ckpt["recipe"].get("name"),
                 "train_steps": ckpt.get("step"),
                 "frontend": dataclasses.asdict(model.frontend.cfg),

@@ -26,6 +26,11 @@ class ExportTarget:
     # int8 only: the operator types that run in int8 (() : every kind onnxruntime quantizes); e.g.
     # ["MatMul"] keeps convolutions in float where ConvInteger is slower than float (x86 without VNNI)
     quantize_ops: tuple[str, ...] = ()
+    # int8 only: operator types whose float weights are stored in int8 (one scale per output channel) and
+    # widened back to float as onnxruntime loads the model: a smaller file, the same float kernels (e.g.
+    # ["Conv"] beside quantize_ops = ["MatMul"]); a sinusoidal position table is then generated in the
+    # graph instead of stored (edgeasr.export.quantize.store_weights_int8)
+    int8_storage: tuple[str, ...] = ()
     calibration_utterances: int = 64  # static int8: calibration audio: half check utterances, half their 10 dB copies
     opset: int = 18  # ONNX opset (the dynamo exporter writes 18 natively)
     parity_utterances: int = 16  # utterances compared between torch and ONNX
@@ -69,11 +74,14 @@ class ExportTarget:
         for key in ("lm_weights", "word_scores", "tune_noise_snr", "domain_weights", "domain_word_biases"):
             if key in table:
                 table[key] = tuple(float(v) for v in table[key])
-        if "quantize_ops" in table:
-            table["quantize_ops"] = tuple(str(v) for v in table["quantize_ops"])
+        for key in ("quantize_ops", "int8_storage"):
+            if key in table:
+                table[key] = tuple(str(v) for v in table[key])
         target = cls(**table)
         if target.decoder not in ("greedy", "beam"):
             raise ValueError(f"{path}: decoder must be greedy or beam, not {target.decoder!r}")
+        if target.int8_storage and target.precision != "int8":
+            raise ValueError(f"{path}: int8_storage needs precision = 'int8'")
         if target.decoder == "beam" and not target.lm:
             raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
         if target.domain_decoder and (target.decoder != "beam" or not target.domain_check_manifest):
