@@ -11,7 +11,7 @@
 # synth` continues an interrupted run in the same folder. Kokoro reads at about 1.2x real time on one core here
 # (30 sentences, 95.6 s of audio, in 80 s), RHVoice and Piper 30-100x faster. Nothing here is committed.
 #
-# 2026-12-05 (second session): 3,000 sentences, RHVoice half, Kokoro 0.3, Piper 0.2 (was 4,000, Kokoro half: hours
+# 2026-12-06: 3,000 sentences, RHVoice half, Kokoro 0.3, Piper 0.2 (was 4,000, Kokoro half: hours
 # on 2 cores, and the first run died with its session). RHVoice's HTS voices are the parametric synthesis closest
 # to SVOX Pico, the held-out engine the model is furthest from.
 set -euo pipefail
