@@ -116,11 +116,14 @@ _MIN_STORED_ELEMENTS = 4096
 _SINUSOID_TOLERANCE = 1e-3
 
 
+def _sinusoid_rates(width: int) -> np.ndarray:
+    """The angular rates of Whisper's position encodings: ``10000^(-i / (width/2 - 1))``, i < width/2."""
+    return np.exp(-np.log(10000.0) / (width // 2 - 1) * np.arange(width // 2))
+
+
 def _sinusoid_table(rows: int, width: int) -> np.ndarray:
-    """Whisper's position encodings: sin then cos of ``position * 10000^(-i / (width/2 - 1))``."""
-    increment = np.log(10000.0) / (width // 2 - 1)
-    inverse = np.exp(-increment * np.arange(width // 2))
-    scaled = np.arange(rows)[:, None] * inverse[None, :]
+    """Whisper's position encodings: sin then cos of ``position * rate`` (:func:`_sinusoid_rates`)."""
+    scaled = np.arange(rows)[:, None] * _sinusoid_rates(width)[None, :]
     return np.concatenate([np.sin(scaled), np.cos(scaled)], axis=1)
 
 
@@ -182,7 +185,7 @@ def store_weights_int8(onnx_path: Path, out_path: Path, op_types: tuple[str, ...
             rows, width = weight.shape
             if np.abs(_sinusoid_table(rows, width) - weight).max() > _SINUSOID_TOLERANCE:
                 continue
-            inverse = np.exp(-np.log(10000.0) / (width // 2 - 1) * np.arange(width // 2)).astype(np.float32)
+            inverse = _sinusoid_rates(width).astype(np.float32)
             graph.initializer.remove(init)
             graph.initializer.extend(
                 [
