@@ -47,7 +47,9 @@ for m in ["work/corpus/dev.jsonl", "work/corpus/test.jsonl", "work/real/dev.json
 lines = [s.strip() for f in ("work/lm/bible-all.txt", "work/lm/chatterbot-all.txt") for s in open(f, encoding="utf-8")]
 new = [s for s in dict.fromkeys(lines) if s and 3 <= len(s.split()) <= 20 and label(s) and label(s) not in avoid]
 random.Random(7).shuffle(new)
-open("work/voices2/text.txt", "w", encoding="utf-8").write("\n".join(new[:3000]) + "\n")
+# each source's "# source: ...; licence: ..." line first: `edgeasr data synth` records them in summary.json
+heads = [s.strip() for f in ("work/lm/bible-all.txt", "work/lm/chatterbot-all.txt") for s in open(f, encoding="utf-8") if s.startswith("# source:")]
+open("work/voices2/text.txt", "w", encoding="utf-8").write("\n".join(heads + new[:3000]) + "\n")
 print(f"voices2: {len(new)} new sentences, 3000 kept")
 PYEOF
 $EDGEASR data synth --text $W/voices2/text.txt --engines kokoro,piper,rhvoice --engine-weights kokoro=0.3,piper=0.2,rhvoice=0.5 \
