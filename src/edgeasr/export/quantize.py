@@ -73,7 +73,11 @@ def quantize_onnx(
             real-dev clips) dynamic int8 of every Conv and MatMul runs the acoustic model at 0.86x
             the speed of fp32 (``ConvInteger`` is slow there), of the ``MatMul`` nodes only at 1.35x
             with beam WER within 0.3 points, and static QDQ of both at 1.49x but 4 points worse
-            (bench/results/eval-cpu-2core-epyc/int8-ops.txt): ``("MatMul",)`` keeps what wins.
+            (bench/results/eval-cpu-2core-epyc/int8-ops.txt): ``("MatMul",)`` keeps what wins. On a
+            2-core Xeon with VNNI (pretrained-7, 200 real-dev clips) the ``MatMul`` nodes alone ran at
+            1.68x and static QDQ of the convolutions under them at 2.16x, 0.37 points worse
+            (bench/results/cpu-2core-xeon-pretrained-7/int8-ops.txt): over the 0.3-point allowance, and
+            the beam search, the same in both, is most of the whole path's time.
     """
     from onnxruntime import quantization as q
 
