@@ -27,30 +27,9 @@ have() { [ -s "$1" ]; }
 have $W/lm/bible-all.txt || $EDGEASR data sentences --source bible --num 0 --min-words 2 --max-words 40 --out $W/lm/bible-all.txt
 have $W/lm/chatterbot-all.txt || $EDGEASR data sentences --source chatterbot --num 0 --min-words 1 --max-words 40 --out $W/lm/chatterbot-all.txt
 have $W/heldout/wordnet.txt || $EDGEASR data sentences --out $W/heldout/wordnet.txt --num 300
-[ -s $W/voices2/text.txt ] || $PY - <<'PYEOF'
-import random
-
-from edgeasr.manifest import read_manifest
-from edgeasr.text import TextNormalizationError, normalize_text
-
-
-def label(sentence: str) -> str:
-    try:
-        return normalize_text(sentence)
-    except TextNormalizationError:
-        return ""
-
-
-avoid = {label(s) for f in ("work/general/text.txt", "work/heldout/wordnet.txt") for s in open(f, encoding="utf-8")}
-for m in ["work/corpus/dev.jsonl", "work/corpus/test.jsonl", "work/real/dev.jsonl", "work/real/cathy-check.jsonl"]:
-    avoid |= {str(r["text"]).strip() for r in read_manifest(m)}
-lines = [s.strip() for f in ("work/lm/bible-all.txt", "work/lm/chatterbot-all.txt") for s in open(f, encoding="utf-8")]
-new = [s for s in dict.fromkeys(lines) if s and 3 <= len(s.split()) <= 20 and label(s) and label(s) not in avoid]
-random.Random(7).shuffle(new)
-# each source's "# source: ...; licence: ..." line first: `edgeasr data synth` records them in summary.json
-heads = [s.strip() for f in ("work/lm/bible-all.txt", "work/lm/chatterbot-all.txt") for s in open(f, encoding="utf-8") if s.startswith("# source:")]
-open("work/voices2/text.txt", "w", encoding="utf-8").write("\n".join(heads + new[:3000]) + "\n")
-print(f"voices2: {len(new)} new sentences, 3000 kept")
-PYEOF
+[ -s $W/voices2/text.txt ] || $PY recipes/fresh_sentences.py --seed 7 --pool $W/lm/bible-all.txt,$W/lm/chatterbot-all.txt=3000 \
+  --avoid $W/general/text.txt --avoid $W/heldout/wordnet.txt --avoid-manifest $W/corpus/dev.jsonl \
+  --avoid-manifest $W/corpus/test.jsonl --avoid-manifest $W/real/dev.jsonl --avoid-manifest $W/real/cathy-check.jsonl \
+  --out $W/voices2/text.txt
 $EDGEASR data synth --text $W/voices2/text.txt --engines kokoro,piper,rhvoice --engine-weights kokoro=0.3,piper=0.2,rhvoice=0.5 \
   --out $W/voices2 --dev-fraction 0 --test-fraction 0 --workers "${WORKERS:-2}" --seed 11 --quiet
