@@ -1,4 +1,4 @@
-"""Micro-benchmarks (pytest-benchmark): the frontend, one ONNX run per batch size, greedy decoding.
+"""Micro-benchmarks (pytest-benchmark): the frontend, one ONNX run per batch size, greedy decoding, augmentation.
 
 Not part of the default test run (pyproject's ``testpaths`` is ``tests``). Run, save and compare
 as ``bench/README.md`` describes, e.g.::
@@ -135,3 +135,23 @@ def test_greedy_decoding(benchmark) -> None:
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     result = benchmark(greedy_decode, logp)
     assert isinstance(result.text, str)
+
+
+def test_augmenter(benchmark) -> None:
+    """The data stage's augmentation of one 3 s clip with the default options, babble pool of 3 clips.
+
+    Training augments each clip in a data worker while the step runs: this is what a worker pays
+    per clip (it was a timed test in ``tests/`` until CI's machine measured 11 ms where this one
+    measured 1-3 ms; speed goals live here).
+    """
+    from edgeasr.data.augment import Augmenter, AugmentOptions
+
+    rate = 16_000
+    t = np.arange(3 * rate) / rate
+    clip = (0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    pool = [np.roll(clip[:rate], k * 97) for k in range(3)]
+    augmenter = Augmenter(AugmentOptions(), noise_pool=pool)
+    rng = np.random.default_rng(0)
+    benchmark.extra_info.update(audio_seconds=3.0)
+    out = benchmark(augmenter, clip, rng)
+    assert out.dtype == np.float32 and out.size > 0 and np.all(np.isfinite(out))

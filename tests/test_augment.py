@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -169,23 +167,3 @@ def test_options_are_checked() -> None:
         AugmentOptions(pad_prob=2.0)
     with pytest.raises(ValueError):
         AugmentOptions(pad_seconds_range=(-1.0, 1.0))
-
-
-def test_average_cost_under_5_ms_for_3_s() -> None:
-    pool = [voice(1.0, f) for f in (110, 150, 190)]
-    aug = Augmenter(AugmentOptions(), noise_pool=pool)
-    rng = np.random.default_rng(0)
-    x = voice(3.0)
-    for _ in range(10):
-        aug(x, rng)
-    # CPU time of this process (not wall time), best of three rounds: the budget is about the
-    # augmenter's own cost, not about other jobs sharing the machine.
-    n = 100
-    rounds = []
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(n):
-            aug(x, rng)
-        rounds.append((time.process_time() - start) / n * 1000)
-    per_call_ms = min(rounds)
-    assert per_call_ms < 5.0, f"{per_call_ms:.2f} ms CPU per 3 s clip"

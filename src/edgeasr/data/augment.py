@@ -29,7 +29,8 @@ worker's ``numpy.random.Generator``; every step fires with its own probability, 
    a phone line or a low bit-rate link); off by default.
 
 Babble needs a noise pool (other utterances); without one, babble's share goes to pink noise.
-Cost: about 1-3 ms per 3 s clip on average with the defaults (see tests/test_augment.py).
+Cost per 3 s clip with the defaults: measured by ``bench/test_micro.py::test_augmenter`` (pytest-benchmark;
+``bench/README.md`` says how to save and compare runs).
 """
 
 from __future__ import annotations
