@@ -18,6 +18,7 @@ from edgeasr.decoding import (
     TOKENS,
     BeamSearchDecoder,
     BeamSearchOptions,
+    domain_out_of_reach,
     greedy_decode,
     has_beam_search,
     prefer_domain,
@@ -83,6 +84,11 @@ def test_options_round_trip_and_refuse_unknown_keys(tmp_path: Path, lm_path: Pat
     options = BeamSearchOptions(lm_weight=0.8, word_score=-2.0)
     options.to_json(tmp_path / "decoder.json")
     assert BeamSearchOptions.from_json(tmp_path / "decoder.json") == options
+    assert "domain_precheck_beam" not in json.loads((tmp_path / "decoder.json").read_text())  # off: earlier readers
+    checked = BeamSearchOptions(domain_precheck_beam=50, domain_precheck_margin=3.0)
+    checked.to_json(tmp_path / "decoder.json")
+    assert BeamSearchOptions.from_json(tmp_path / "decoder.json") == checked
+    options.to_json(tmp_path / "decoder.json")
     assert not has_beam_search(tmp_path)
     shutil.copyfile(lm_path, tmp_path / "lm.arpa")
     assert has_beam_search(tmp_path)
@@ -164,6 +170,28 @@ def test_the_domain_bias_moves_the_choice_and_a_missing_settings_file_is_an_erro
         shutil.copyfile(two_lms / name, tmp_path / name)
     with pytest.raises(FileNotFoundError, match=r"decoder-domain\.json"):
         BeamSearchDecoder.from_dir(tmp_path, list(TOKENS))
+
+
+def test_the_domain_precheck_skips_the_full_domain_search_only_where_the_general_one_wins(two_lms: Path) -> None:
+    command, question = _spell("set a timer"), _spell("what time is it")
+    full = BeamSearchDecoder.from_dir(two_lms, list(TOKENS))
+    checked = BeamSearchDecoder.from_dir(
+        two_lms, list(TOKENS), domain_precheck_beam=4, domain_precheck_threshold=5.0, domain_precheck_margin=0.0
+    )
+    assert full.domain._narrow is None and checked.domain._narrow is not None
+    words, scores = checked.search_scored(question)
+    assert _text(words) == "what time is it" and scores["domain"] is False and scores["domain_full"] is False
+    assert words == full.search(question) and scores["domain_score"] < scores["general_score"]
+    words, scores = checked.search_scored(command)
+    assert _text(words) == "set a timer" and scores["domain"] is True and scores["domain_full"] is True
+    assert words == full.search(command) and full.search_scored(command)[1]["domain_full"] is True
+    # a biased search always runs the full domain search
+    assert checked.search_scored(question, bias=["time"])[1]["domain_full"] is True
+    general, rough = {"acoustic": -10.0, "lm": -2.0, "words": 2}, {"acoustic": -12.0, "lm": -1.0, "words": 2}
+    assert domain_out_of_reach(general, rough, BeamSearchOptions(domain_precheck_margin=0.0)) is True  # -13 < -12
+    assert domain_out_of_reach(general, rough, BeamSearchOptions(domain_precheck_margin=1.0)) is False  # -13 = -13
+    assert domain_out_of_reach(general, {**rough, "words": 0}, BeamSearchOptions(domain_precheck_margin=1e3)) is True
+    assert domain_out_of_reach({**general, "words": 0}, {**rough, "words": 0}, BeamSearchOptions()) is False
 
 
 def _long_pauses(text: str, pause: int = 12) -> np.ndarray:

@@ -268,11 +268,32 @@ def test_two_n_gram_tuning_picks_the_choice_that_keeps_both_kinds_of_speech(tmp_
     shipped_options = json.loads((out / "decoder.json").read_text())
     assert (shipped_options["domain_weight"], shipped_options["domain_word_bias"]) == (0.7, 0.0)
     assert files["lm-domain.arpa"] == shipped / "lm.arpa" and files["decoder-domain.json"] == shipped / "decoder.json"
+    checked = dataclasses.replace(
+        target, domain_precheck_beam=4, domain_precheck_threshold=5.0, domain_precheck_margin=0.0
+    )
+    _, tuning = tune_beam_search(check, check_refs, checked, out, None, commands, command_refs)
+    precheck = tuning["domain_choice"]["precheck"]
+    assert precheck["check"] == {
+        "wer": 0.0,
+        "wer_full": 0.0,
+        "skipped": 1.0,
+    }  # the questions: out of the domain's reach
+    assert precheck["domain"] == {"wer": 0.0, "wer_full": 0.0, "skipped": 0.0}  # the commands: searched in full
+    shipped_options = json.loads((out / "decoder.json").read_text())
+    assert (shipped_options["domain_precheck_beam"], shipped_options["domain_precheck_margin"]) == (4, 0.0)
+    with pytest.raises(ExportCheckError, match="domain precheck raises"):
+        tune_beam_search(
+            check, check_refs, dataclasses.replace(checked, domain_precheck_max_wer_increase=-1.0), out, None,
+            commands, command_refs,
+        )  # fmt: skip
     strict = dataclasses.replace(target, domain_word_biases=(-1e3,))
     with pytest.raises(ExportCheckError, match="no domain choice"):
         tune_beam_search(check, check_refs, strict, out, None, commands, command_refs)
     (tmp_path / "t.toml").write_text(f'[target]\ndecoder = "beam"\nlm = "x.arpa"\ndomain_decoder = "{shipped}"\n')
     with pytest.raises(ValueError, match="domain_check_manifest"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\ndomain_precheck_beam = 50\n')
+    with pytest.raises(ValueError, match="domain_precheck_beam needs a domain_decoder"):
         ExportTarget.from_toml(tmp_path / "t.toml")
 
 

@@ -59,6 +59,13 @@ class ExportTarget:
     domain_check_manifest: str = ""  # two n-grams: in-domain utterances whose WER the choice must keep low
     domain_check_utterances: int = 300  # two n-grams: how many of them
     domain_max_wer: float = 0.10  # two n-grams: the highest WER the chosen setting may make on them
+    # two n-grams: a narrow domain search first, the full one only where it comes within the margin of the
+    # general search (edgeasr.decoding.domain_out_of_reach): its beam (0: off), threshold and margin, shipped in
+    # decoder.json and checked on both check sets, each of whose WER it may raise by at most the last key
+    domain_precheck_beam: int = 0
+    domain_precheck_threshold: float = 8.0
+    domain_precheck_margin: float = 5.0
+    domain_precheck_max_wer_increase: float = 0.003
     # room tone (s) the runtime lays before and after each utterance, recorded in the model file
     # (edgeasr.features.PAD_SECONDS_KEY); negative: the checkpoint's own model.input_pad_seconds
     input_pad_seconds: float = -1.0
@@ -88,6 +95,10 @@ class ExportTarget:
             raise ValueError(f"{path}: domain_decoder needs decoder = 'beam' and a domain_check_manifest")
         if target.format not in ("onnx", "edge", "tensorrt"):
             raise ValueError(f"{path}: format must be onnx, edge or tensorrt, not {target.format!r}")
+        if target.domain_precheck_beam and not target.domain_decoder:
+            raise ValueError(f"{path}: domain_precheck_beam needs a domain_decoder")
+        if target.domain_precheck_beam < 0 or target.domain_precheck_margin < 0:
+            raise ValueError(f"{path}: domain_precheck_beam and domain_precheck_margin must be at least 0")
         if target.input_pad_seconds > 5.0:
             raise ValueError(f"{path}: input_pad_seconds must be at most 5 s, not {target.input_pad_seconds}")
         if target.precision not in ("fp32", "fp16", "int8"):

@@ -284,4 +284,55 @@ def tune_domain_choice(
     options = dataclasses.replace(
         general.options, domain_weight=pick["domain_weight"], domain_word_bias=pick["domain_word_bias"]
     )
-    return options, {**pick, **alone, "utterances_domain": len(domain_refs), "grid": grid}
+    precheck = {}
+    if target.domain_precheck_beam:
+        options = dataclasses.replace(
+            options,
+            domain_precheck_beam=target.domain_precheck_beam,
+            domain_precheck_threshold=target.domain_precheck_threshold,
+            domain_precheck_margin=target.domain_precheck_margin,
+        )
+        precheck = _check_precheck(general, domain, options, logprobs, refs, domain_logprobs, domain_refs, pick, target)
+    return options, {**pick, **alone, **precheck, "utterances_domain": len(domain_refs), "grid": grid}
+
+
+def _check_precheck(
+    general: BeamSearchDecoder,
+    domain: BeamSearchDecoder,
+    options: BeamSearchOptions,
+    logprobs: list[np.ndarray],
+    refs: list[str],
+    domain_logprobs: list[np.ndarray],
+    domain_refs: list[str],
+    pick: dict,
+    target: ExportTarget,
+) -> dict:
+    """Both check sets searched as the version will search them, with the narrow domain precheck.
+
+    Raises:
+        ExportCheckError: the precheck raises either set's WER by more than
+            ``target.domain_precheck_max_wer_increase`` over the full choice (``pick``).
+    """
+    import jiwer
+
+    searched = BeamSearchDecoder(general.lm_path, list(general.tokens), options, domain=domain)
+    numbers = {}
+    for name, lps, ref, full in (
+        ("check", logprobs, refs, pick["wer"]),
+        ("domain", domain_logprobs, domain_refs, pick["wer_domain"]),
+    ):
+        found = [searched.search_scored(lp) for lp in lps]
+        wer = float(jiwer.wer(ref, [_text(words) for words, _ in found]))
+        skipped = sum(not scores["domain_full"] for _, scores in found) / max(len(found), 1)
+        numbers[name] = {"wer": wer, "wer_full": full, "skipped": skipped}
+        print(
+            f"domain precheck (beam {options.domain_precheck_beam}, threshold {options.domain_precheck_threshold}, "
+            f"margin {options.domain_precheck_margin}) on the {name} set: WER {100 * wer:.2f}% against "
+            f"{100 * full:.2f}% with the full search everywhere; the full search skipped on {100 * skipped:.0f}%"
+        )
+        if wer - full > target.domain_precheck_max_wer_increase:
+            raise ExportCheckError(
+                f"the domain precheck raises the {name} set's WER by {100 * (wer - full):.2f} points "
+                f"(limit {100 * target.domain_precheck_max_wer_increase:.2f}); raise domain_precheck_margin"
+            )
+    return {"precheck": numbers}
