@@ -635,7 +635,8 @@ def test_the_default_model_reads_a_long_recording_of_many_commands_phrase_by_phr
     in_pieces = jiwer.wer(" ".join(refs), result.text)
     assert in_pieces < 0.1  # 1.7% measured, as each sample alone (version 11: 8.5%; version 4: 15.3% against 8.5%)
     whole = Recognizer(DEFAULT, RecognizerOptions(pause_seconds=0.0)).transcribe(long_audio, 16000)
-    assert jiwer.wer(" ".join(refs), whole.text) > in_pieces + 0.1  # 13.6% measured (v11: 30.5%, v4: 42.4%)
+    # 13.6% measured on an AVX512-VNNI Xeon, 10.2% on an AVX2 EPYC (dynamic int8 rounds per CPU); v11: 30.5%, v4: 42.4%
+    assert jiwer.wer(" ".join(refs), whole.text) > in_pieces + 0.05
     stream = default_rec.create_stream()
     for start in range(0, long_audio.size, 4000):
         stream.accept_waveform(long_audio[start : start + 4000], 16000)
