@@ -187,6 +187,19 @@ def test_the_domain_precheck_skips_the_full_domain_search_only_where_the_general
     assert words == full.search(command) and full.search_scored(command)[1]["domain_full"] is True
     # a biased search always runs the full domain search
     assert checked.search_scored(question, bias=["time"])[1]["domain_full"] is True
+    # a general transcript made of the domain's words alone is searched in full at once: a precheck that would
+    # skip every full search (a margin of minus a million) is never asked
+    blind = BeamSearchOptions(domain_precheck_beam=4, domain_precheck_margin=-1e6)
+    same = BeamSearchDecoder(
+        two_lms / "lm-domain.arpa",
+        list(TOKENS),
+        blind,
+        domain=BeamSearchDecoder(two_lms / "lm-domain.arpa", list(TOKENS)),
+    )
+    words, scores = same.search_scored(command)
+    assert _text(words) == "set a timer" and scores["domain_full"] is True
+    always = BeamSearchDecoder.from_dir(two_lms, list(TOKENS), domain_precheck_beam=4, domain_precheck_margin=-1e6)
+    assert always.search_scored(command)[1]["domain_full"] is False  # asked (no general word is the domain's): skipped
     general, rough = {"acoustic": -10.0, "lm": -2.0, "words": 2}, {"acoustic": -12.0, "lm": -1.0, "words": 2}
     assert domain_out_of_reach(general, rough, BeamSearchOptions(domain_precheck_margin=0.0)) is True  # -13 < -12
     assert domain_out_of_reach(general, rough, BeamSearchOptions(domain_precheck_margin=1.0)) is False  # -13 = -13

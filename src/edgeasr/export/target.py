@@ -63,7 +63,7 @@ class ExportTarget:
     # general search (edgeasr.decoding.domain_out_of_reach): its beam (0: off), threshold and margin, shipped in
     # decoder.json and checked on both check sets, each of whose WER it may raise by at most the last key
     domain_precheck_beam: int = 0
-    domain_precheck_threshold: float = 8.0
+    domain_precheck_threshold: float = 16.0
     domain_precheck_margin: float = 5.0
     domain_precheck_max_wer_increase: float = 0.003
     # room tone (s) the runtime lays before and after each utterance, recorded in the model file

@@ -238,7 +238,7 @@ class BeamSearchOptions:
     # narrow one's side of the choice comes within ``domain_precheck_margin`` of the general side (0: off, the
     # full domain search runs on every utterance; :func:`domain_out_of_reach`)
     domain_precheck_beam: int = 0
-    domain_precheck_threshold: float = 8.0  # the narrow domain search's beam_threshold (natural log)
+    domain_precheck_threshold: float = 16.0  # the narrow domain search's beam_threshold (natural log)
     domain_precheck_margin: float = 5.0  # how far below the general side the narrow one must fall to skip the full
 
     @classmethod
@@ -427,9 +427,12 @@ def domain_out_of_reach(general: dict[str, float], rough: dict[str, float], opti
     the closed vocabulary far behind (its side of :func:`prefer_domain` tens of points below), a
     command does not. The full search is skipped when the narrow side falls more than
     ``domain_precheck_margin`` below the general side, or when the narrow search found no word and
-    the general one did. Measured on version 13's acoustic model (1,250 real-speech clips, margin 0
-    to 5): no choice changed; on read sentences the closed search cost more than the open one (6.5-9.5
-    against 5.0-6.9 ms per audio second), its narrow check 0.5 ms (``bench/results/``, issue 18).
+    the general one did. :meth:`BeamSearchDecoder.search_scored` asks only where the general
+    transcript holds a word the domain lexicon lacks (one made of the product's words alone may be a
+    command, and is searched in full at once). What decides is the narrow threshold: at 8 a command's
+    path is pruned in its first frames and no margin brings it back; 16 changed no transcript of 400
+    in-domain and 400 real-speech check utterances
+    (``bench/results/eval-cpu-2core-epyc/domain-precheck-v13-dev.txt``).
 
     Args:
         general: the general search's scores (:meth:`BeamSearchDecoder.search_scored`).
@@ -510,6 +513,7 @@ class BeamSearchDecoder:
         if not vocabulary:
             raise ValueError(f"{lm_path}: no word of the language model can be spelled with the model's tokens")
         self.vocabulary = vocabulary
+        self._known = frozenset(vocabulary)
         words_file = self.lm_path.with_suffix(".words")
         if len(vocabulary) == len(listed) and is_kenlm_binary(self.lm_path) and words_file.is_file():
             words = Dictionary(str(words_file))  # one word a line, read in C++ (a 28k lexicon: 0.01 s, not 0.03)
@@ -664,7 +668,9 @@ class BeamSearchDecoder:
         words, scores = self._search_one(logprobs, bias, boost)
         if self.domain is None:
             return words, scores
-        if self.domain._narrow is not None and not bias:  # a biased search always runs the full domain search
+        # the precheck runs where the general transcript holds a word the domain lexicon lacks: one made only of
+        # the product's words may be a command (and a biased search always runs the full domain search)
+        if self.domain._narrow is not None and not bias and not self.domain._known.issuperset(w for w, _, _ in words):
             _, rough = self.domain._search_one(logprobs, bias, boost, narrow=True)
             if domain_out_of_reach(scores, rough, self.options):
                 general_score, domain_score = _choice_sides(scores, rough, self.options)
