@@ -31,5 +31,6 @@ have $W/heldout/wordnet.txt || $EDGEASR data sentences --out $W/heldout/wordnet.
   --avoid $W/general/text.txt --avoid $W/heldout/wordnet.txt --avoid-manifest $W/corpus/dev.jsonl \
   --avoid-manifest $W/corpus/test.jsonl --avoid-manifest $W/real/dev.jsonl --avoid-manifest $W/real/cathy-check.jsonl \
   --out $W/voices2/text.txt
+[ -z "${TEXT_ONLY:-}" ] || exit 0  # TEXT_ONLY=1: the sentences alone (a later script avoids them)
 $EDGEASR data synth --text $W/voices2/text.txt --engines kokoro,piper,rhvoice --engine-weights kokoro=0.3,piper=0.2,rhvoice=0.5 \
   --out $W/voices2 --dev-fraction 0 --test-fraction 0 --workers "${WORKERS:-2}" --seed 11 --quiet

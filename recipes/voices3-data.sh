@@ -26,6 +26,7 @@ have $W/heldout/wordnet.txt || $EDGEASR data sentences --out $W/heldout/wordnet.
   --pool $W/lm/bible-all.txt,$W/lm/chatterbot-all.txt=1500 --avoid $W/general/text.txt --avoid $W/heldout/wordnet.txt \
   --avoid $W/voices2/text.txt --avoid-manifest $W/corpus/dev.jsonl --avoid-manifest $W/corpus/test.jsonl \
   --avoid-manifest $W/real/dev.jsonl --avoid-manifest $W/real/cathy-check.jsonl --out $W/voices3/text.txt
+[ -z "${TEXT_ONLY:-}" ] || exit 0  # TEXT_ONLY=1: the sentences alone (a later script avoids them)
 $EDGEASR data synth --text $W/voices3/text.txt --engines kokoro,piper,rhvoice --engine-weights kokoro=0.3,piper=0.2,rhvoice=0.5 \
   --speed-range 0.8,1.25 --pitch-range=-3,3 \
   --out $W/voices3 --dev-fraction 0 --test-fraction 0 --workers "${WORKERS:-2}" --seed 13 --quiet
