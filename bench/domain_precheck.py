@@ -9,8 +9,8 @@ once per utterance; each setting then decodes every split on one thread, setting
 search without a precheck); ``full``: the share of utterances on which the full domain search still ran.
 
     python bench/domain_precheck.py --model triton_models/edgeasr/13 test=work/corpus/test.jsonl \\
-        real-dev=work/real/dev.jsonl --settings off,50/8/5,50/8/0,100/10/5 \\
-        --out bench/results/eval-cpu-2core-epyc/domain-precheck
+        real-dev=work/real/dev.jsonl --settings off,100/16/5 \\
+        --out bench/results/eval-cpu-2core-epyc/domain-precheck-v13
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("splits", nargs="+", help="NAME=MANIFEST")
     parser.add_argument("--model", default="triton_models/edgeasr/13", help="a version folder with two n-grams")
     parser.add_argument("--limit", type=int, default=300, help="utterances per split")
-    parser.add_argument("--settings", default="off,50/8/5,50/8/0,100/10/5", help="off or BEAM/THRESHOLD/MARGIN, ...")
+    parser.add_argument("--settings", default="off,100/16/5", help="off or BEAM/THRESHOLD/MARGIN, ...")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
     args = parser.parse_args()
