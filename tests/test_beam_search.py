@@ -178,7 +178,7 @@ def test_the_domain_precheck_skips_the_full_domain_search_only_where_the_general
     checked = BeamSearchDecoder.from_dir(
         two_lms, list(TOKENS), domain_precheck_beam=4, domain_precheck_threshold=5.0, domain_precheck_margin=0.0
     )
-    assert full.domain._narrow is None and checked.domain._narrow is not None
+    assert full._domain_narrow is None and checked._domain_narrow is not None
     words, scores = checked.search_scored(question)
     assert _text(words) == "what time is it" and scores["domain"] is False and scores["domain_full"] is False
     assert words == full.search(question) and scores["domain_score"] < scores["general_score"]

@@ -532,7 +532,7 @@ class BeamSearchDecoder:
             self._lm = KenLM(str(self.lm_path), words)
         self._decoder, self._trie = self._build(self._lm, words, {})
         self._biased: dict[tuple[tuple[str, ...], float], tuple[object, object, object]] = {}
-        self._narrow = None  # this search with a narrower beam, when a general search prechecks with it
+        self._domain_narrow = None  # the precheck: the domain search with a narrower beam, over the domain's trie
         if domain is not None and self.options.domain_precheck_beam > 0:
             narrow = BeamSearchOptions(
                 **{
@@ -541,7 +541,7 @@ class BeamSearchDecoder:
                     "beam_threshold": self.options.domain_precheck_threshold,
                 }
             )
-            domain._narrow = domain._decoder_over(domain._trie, domain._lm, domain._words, narrow)
+            self._domain_narrow = domain._decoder_over(domain._trie, domain._lm, domain._words, narrow)
 
     def _build(self, lm, words, extra: dict[str, float]):
         """The flashlight decoder over the lexicon (plus ``extra`` words with their unigram scores), and its trie."""
@@ -670,8 +670,8 @@ class BeamSearchDecoder:
             return words, scores
         # the precheck runs where the general transcript holds a word the domain lexicon lacks: one made only of
         # the product's words may be a command (and a biased search always runs the full domain search)
-        if self.domain._narrow is not None and not bias and not self.domain._known.issuperset(w for w, _, _ in words):
-            _, rough = self.domain._search_one(logprobs, bias, boost, narrow=True)
+        if self._domain_narrow is not None and not bias and not self.domain._known.issuperset(w for w, _, _ in words):
+            _, rough = self.domain._search_one(logprobs, bias, boost, decoder=self._domain_narrow)
             if domain_out_of_reach(scores, rough, self.options):
                 general_score, domain_score = _choice_sides(scores, rough, self.options)
                 kept: dict[str, float | bool] = dict(scores)
@@ -685,11 +685,12 @@ class BeamSearchDecoder:
         return (found if take else words), chosen
 
     def _search_one(
-        self, logprobs: np.ndarray, bias: Sequence[str], boost: float, narrow: bool = False
+        self, logprobs: np.ndarray, bias: Sequence[str], boost: float, decoder=None
     ) -> tuple[list[tuple[str, int, int]], dict[str, float]]:
         """This search's best words and scores (``score``: acoustic + its own ``lm_weight`` x n-gram).
 
-        ``narrow``: with the narrower beam a general search's precheck set up (no bias).
+        ``decoder``: another flashlight decoder over this search's lexicon (a general search's narrow
+        precheck; no bias), in place of this search's own.
         """
         lm_weight = self.options.lm_weight
         nothing = {"acoustic": float("-inf"), "lm": 0.0, "score": float("-inf"), "words": 0}  # always loses
@@ -697,8 +698,8 @@ class BeamSearchDecoder:
             return [], nothing
         kept = self._searched_frames(logprobs)
         emissions = np.ascontiguousarray(logprobs if kept is None else logprobs[kept], dtype=np.float32)
-        if narrow:
-            decoder, dictionary = self._narrow, self._words
+        if decoder is not None:
+            dictionary = self._words
         else:
             decoder, dictionary = self._bias(bias, boost) if bias else (self._decoder, self._words)
         results = decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])
