@@ -1,7 +1,10 @@
 """Cold start in fresh processes: import + ``Recognizer(...)`` + the first transcript, and ``edgeasr transcribe``.
 
-    python bench/cold_start.py --model triton_models/edgeasr --audio samples/01-flite-rms.wav \\
-        --runs 5 --out bench/results/cold-start-cpu-2core-epyc/cold-start
+Each ``--model`` is measured in turn, round after round, so that several (a version and the one before it)
+share whatever the machine is doing; each round runs every model once in process and once as the command.
+
+    python bench/cold_start.py --model triton_models/edgeasr/13 --model triton_models/edgeasr/15 \\
+        --audio samples/01-flite-rms.wav --runs 7 --out bench/results/cold-start-cpu-2core-epyc/cold-start
 """
 
 from __future__ import annotations
@@ -22,42 +25,49 @@ print(time.perf_counter() - t0, text)
 """
 
 
+def _measure(model: str, audio: str) -> dict:
+    """One fresh process for the library, one for the command."""
+    code = IN_PROCESS.format(model=model, audio=audio)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    seconds, text = out.strip().split(" ", 1)
+    started = time.perf_counter()
+    cli = subprocess.run(
+        [sys.executable, "-m", "edgeasr", "transcribe", audio, "--model", model],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        "model": model,
+        "in_process_s": round(float(seconds), 4),
+        "command_s": round(time.perf_counter() - started, 4),
+        "text": text,
+        "command_text": cli.stdout.strip(),
+    }
+
+
+def _spread(values: list[float]) -> str:
+    v = sorted(values)
+    return f"min {v[0]:.3f} s, median {v[len(v) // 2]:.3f} s, max {v[-1]:.3f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="triton_models/edgeasr")
+    parser.add_argument("--model", action="append", help="a model (repeat to alternate several); default the default")
     parser.add_argument("--audio", default="samples/01-flite-rms.wav")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="rounds: each model this many fresh processes of each kind")
     parser.add_argument("--out", required=True, help="output stem: writes .json and .txt")
     args = parser.parse_args()
-    rows = []
-    for _ in range(args.runs):
-        code = IN_PROCESS.format(model=args.model, audio=args.audio)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        seconds, text = out.strip().split(" ", 1)
-        started = time.perf_counter()
-        cli = subprocess.run(
-            [sys.executable, "-m", "edgeasr", "transcribe", args.audio, "--model", args.model],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows.append(
-            {
-                "in_process_s": round(float(seconds), 4),
-                "command_s": round(time.perf_counter() - started, 4),
-                "text": text,
-                "command_text": cli.stdout.strip(),
-            }
-        )
-    inproc = sorted(r["in_process_s"] for r in rows)
-    command = sorted(r["command_s"] for r in rows)
-    lines = [
-        f"{args.runs} fresh processes each; {args.model}, {args.audio}: {rows[0]['text']!r}",
-        f"in process (import + Recognizer + first transcript): min {inproc[0]:.3f} s, median "
-        f"{inproc[len(inproc) // 2]:.3f} s, max {inproc[-1]:.3f} s",
-        f"`python -m edgeasr transcribe` (whole command): min {command[0]:.3f} s, median "
-        f"{command[len(command) // 2]:.3f} s, max {command[-1]:.3f} s",
-    ]
+    models = args.model or ["triton_models/edgeasr"]
+    rows = [_measure(model, args.audio) for _ in range(args.runs) for model in models]
+    lines = [f"{args.runs} rounds of fresh processes, the models in turn; {args.audio}"]
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        lines += [
+            f"{model}: {mine[0]['text']!r}",
+            f"  in process (import + Recognizer + first transcript): {_spread([r['in_process_s'] for r in mine])}",
+            f"  `python -m edgeasr transcribe` (whole command): {_spread([r['command_s'] for r in mine])}",
+        ]
     write_results(args.out, vars(args), rows, lines)
 
 

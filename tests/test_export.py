@@ -143,6 +143,9 @@ def test_edge_bundle_loads_without_torch_and_refuses_tampering(tiny_checkpoint, 
         fh.write(b"\0")
     with pytest.raises(IntegrityError, match=r"model\.onnx"):
         Recognizer(bundle)
+    (bundle / "model.onnx").write_bytes(b"not a model")  # onnxruntime fails too, while the card is checked
+    with pytest.raises(IntegrityError, match=r"model\.onnx"):
+        Recognizer(bundle)
     with pytest.raises(FileExistsError):
         export_checkpoint(tiny_checkpoint, target, check_manifest=tiny_corpus / "dev.jsonl", out=bundle)
     assert not os.path.exists(str(bundle) + ".partial")

@@ -67,3 +67,42 @@ def test_the_command_n_gram_as_a_binary_reads_the_samples_as_its_arpa(tmp_path: 
         assert words == text.search(logprobs)
         answers.append(" ".join(w for w, _, _ in words))
     assert answers[0] == "is it windy in cincinnati right now"
+
+
+def test_a_binary_n_gram_s_stored_scores_are_kenlm_s_own_and_change_no_search(tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    import shutil
+
+    import numpy as np
+
+    from edgeasr.decoding import SCORES_SUFFIX, BeamSearchDecoder, BeamSearchOptions
+    from edgeasr.export.kenlm import find_build_binary, write_binary_lm
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.recognizer import Recognizer
+
+    if find_build_binary() is None:
+        pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
+    binary = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "stored" / "lm.bin")
+    stored = np.fromfile(binary.with_suffix(SCORES_SUFFIX), dtype="<f4")
+    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
+    text = BeamSearchDecoder(COMMAND / "lm.arpa", list(TOKENS), options)  # scores asked of KenLM, from the ARPA
+    start = text._lm.start(False)
+    assert stored.size == len(text.vocabulary) > 1500
+    assert stored.tolist() == [text._lm.score(start, i)[1] for i in range(stored.size)]
+    assert len(set(stored.tolist())) > 100  # real scores, not one value
+    asked = tmp_path / "asked"
+    asked.mkdir()
+    for suffix in (".bin", ".words"):
+        shutil.copy(binary.with_suffix(suffix), asked / f"lm{suffix}")
+    fast, slow = (
+        BeamSearchDecoder(binary, list(TOKENS), options),
+        BeamSearchDecoder(asked / "lm.bin", list(TOKENS), options),
+    )
+    rec = Recognizer(COMMAND)
+    samples = ROOT / "samples" / "manifest.jsonl"
+    for row in read_manifest(samples):
+        logprobs = rec.logprobs(resolve_audio_path(row, samples))
+        assert fast.search_scored(logprobs) == slow.search_scored(logprobs)
+    binary.with_suffix(SCORES_SUFFIX).write_bytes(stored[:-1].tobytes())  # one word short
+    with pytest.raises(ValueError, match="not 4 per word of its lexicon"):
+        BeamSearchDecoder(binary, list(TOKENS), options)

@@ -108,7 +108,7 @@ class RecognizerOptions:
     # half width where its file records one (edgeasr.decoding.CONTEXT_SECONDS_KEY)
     context_seconds: float = 2.0
     max_seconds: float = 3600.0  # longer inputs are refused (AudioError)
-    verify_card: bool = True  # check the model files against model_card.json before loading
+    verify_card: bool = True  # check the model files against model_card.json (while they load; refused before use)
     endpoint_seconds: float = 0.8  # streaming: trailing non-speech frames that end an utterance
     stream_update_seconds: float = 0.32  # streaming: new audio that triggers a model run (partials update this often)
     decoder: str = "auto"  # "auto": the beam search the model ships (lm.arpa), else greedy; "greedy"; "beam"
@@ -157,26 +157,46 @@ class Recognizer:
             FileNotFoundError: no model there.
             edgeasr.modelcard.IntegrityError: the files do not match their model card.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         import onnxruntime as ort
 
         self.options = options or RecognizerOptions()
         self.model_path = resolve_model_dir(model)
         folder = self.model_path.parent
         self.card: dict = {}
-        if (folder / "model_card.json").is_file():
-            from edgeasr.modelcard import ModelCard
+        # The card's hashes, the onnxruntime session and the beam search's lexicon trie are made at once: hashing
+        # and most of the session's making let go of the GIL, the trie holds it. Nothing is used, nor the
+        # constructor returns, before the hashes are checked.
+        background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edgeasr-load")
+        checked = None
+        try:
+            if (folder / "model_card.json").is_file():
+                from edgeasr.modelcard import ModelCard
 
-            card = ModelCard.from_json(folder)
-            if self.options.verify_card:
-                card.verify(folder)
-            self.card = card.to_dict()
-        vocab = folder / "vocab.json"
-        self.tokens: tuple[str, ...] = tuple(json.loads(vocab.read_text())) if vocab.is_file() else TOKENS
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.options.threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
+                card = ModelCard.from_json(folder)
+                if self.options.verify_card:
+                    checked = background.submit(card.verify, folder)
+                self.card = card.to_dict()
+            vocab = folder / "vocab.json"
+            self.tokens: tuple[str, ...] = tuple(json.loads(vocab.read_text())) if vocab.is_file() else TOKENS
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = self.options.threads
+            so.inter_op_num_threads = 1
+            so.log_severity_level = 3
+            session = background.submit(
+                ort.InferenceSession, str(self.model_path), so, providers=["CPUExecutionProvider"]
+            )
+            self.beam_search = self._load_decoder(folder)
+            self.session = session.result()
+        except BaseException:
+            if checked is not None:
+                checked.result()  # a file that fails its card explains whatever failed to load: that error first
+            raise
+        finally:
+            background.shutdown(wait=False)
+        if checked is not None:
+            checked.result()
         self.frame_seconds, model_context = model_timing(self.session)
         # quiet room tone laid before and after every utterance, as the model asks (0: none)
         self.pad_seconds = input_pad_seconds(self.session.get_modelmeta().custom_metadata_map)
@@ -189,7 +209,6 @@ class Recognizer:
         self._stride = self.samples_per_frame // _FEATURE_HOP
         self.version = str(self.card.get("version", ""))
         self._observers: list[Callable[[np.ndarray, Transcript, np.ndarray], None]] = []
-        self.beam_search = self._load_decoder(folder)
 
     def _load_decoder(self, folder: Path):
         """The model's beam-search decoder, or None for greedy decoding (per ``options.decoder``)."""

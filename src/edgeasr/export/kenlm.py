@@ -25,7 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from edgeasr.decoding import is_kenlm_binary, lm_vocabulary, open_arpa
+from edgeasr.decoding import SCORES_SUFFIX, is_kenlm_binary, lexicon_scores, lm_vocabulary, open_arpa
 
 __all__ = ["KENLM_SDIST", "BuildBinaryMissing", "find_build_binary", "install_build_binary", "write_binary_lm"]
 
@@ -99,10 +99,12 @@ def _compile(cmd: list[str], cwd: Path) -> None:
 
 
 def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write ``arpa`` (plain or gzip) as KenLM's binary trie at ``out`` and its lexicon beside it (``.words``).
+    """Write ``arpa`` (plain or gzip) as KenLM's binary trie at ``out``, its lexicon beside it (``.words``) and each
+    lexicon word's first-word score (``.scores``, :func:`edgeasr.decoding.lexicon_scores`).
 
     The lexicon is the ARPA unigrams in order (:func:`edgeasr.decoding.lm_vocabulary`), so a decoder
-    built on the binary spells the same words with the same scores.
+    built on the binary spells the same words with the same scores; the stored scores spare a load
+    asking KenLM for them word by word.
 
     Raises:
         BuildBinaryMissing: no ``build_binary`` here (``./run setup`` builds it).
@@ -130,6 +132,9 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
             raise RuntimeError(f"build_binary {arpa} failed: {done.stderr[-2000:]}")
         if not is_kenlm_binary(built):
             raise RuntimeError(f"build_binary {arpa}: the output is not a KenLM binary")
-        out.with_suffix(".words").write_text("\n".join(lm_vocabulary(plain)) + "\n", encoding="utf-8")
+        built.with_suffix(".words").write_text("\n".join(lm_vocabulary(plain)) + "\n", encoding="utf-8")
+        lexicon_scores(built).tofile(built.with_suffix(SCORES_SUFFIX))
+        for suffix in (".words", SCORES_SUFFIX):
+            built.with_suffix(suffix).replace(out.with_suffix(suffix))
         built.replace(out)
     return out

@@ -62,13 +62,17 @@ def _arpa_order(path: Path) -> int:
 
 
 def _lm_files(lm: Path | None, name: str) -> dict[str, Path]:
-    """The files of word n-gram ``lm`` shipped as ``name`` (``lm.arpa``; a binary as ``lm.bin`` and ``lm.words``)."""
+    """The files of word n-gram ``lm`` shipped as ``name`` (``lm.arpa``; a binary as ``lm.bin`` and ``lm.words``,
+    with ``lm.scores`` where it has them: :data:`edgeasr.decoding.SCORES_SUFFIX`)."""
     if lm is None:
         raise FileNotFoundError(f"no word n-gram to ship as {name}")
     if lm.suffix != ".bin":
         return {name: lm}
     stem = Path(name).with_suffix("")
-    return {f"{stem}.bin": lm, f"{stem}.words": lm.with_suffix(".words")}
+    files = {f"{stem}.bin": lm, f"{stem}.words": lm.with_suffix(".words")}
+    if lm.with_suffix(decoding.SCORES_SUFFIX).is_file():
+        files[f"{stem}{decoding.SCORES_SUFFIX}"] = lm.with_suffix(decoding.SCORES_SUFFIX)
+    return files
 
 
 def _binary(arpa: Path, out_dir: Path, name: str) -> Path:
