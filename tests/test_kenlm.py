@@ -106,3 +106,17 @@ def test_a_binary_n_gram_s_stored_scores_are_kenlm_s_own_and_change_no_search(tm
     binary.with_suffix(SCORES_SUFFIX).write_bytes(stored[:-1].tobytes())  # one word short
     with pytest.raises(ValueError, match="not 4 per word of its lexicon"):
         BeamSearchDecoder(binary, list(TOKENS), options)
+
+
+def test_the_shipped_default_stores_its_n_grams_own_first_word_scores() -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    import numpy as np
+
+    from edgeasr.decoding import SCORES_SUFFIX, lexicon_scores
+    from edgeasr.recognizer import resolve_model_dir
+
+    default = resolve_model_dir(ROOT / "triton_models" / "edgeasr").parent  # the highest version
+    for stem in ("lm", "lm-domain"):
+        stored = np.fromfile(default / f"{stem}{SCORES_SUFFIX}", dtype="<f4")
+        assert stored.size == len(lm_vocabulary(default / f"{stem}.bin")) > 1500
+        assert stored.tolist() == lexicon_scores(default / f"{stem}.bin").tolist()
