@@ -334,15 +334,15 @@ def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
     root = Path(__file__).resolve().parents[1]
     (tmp_path / "t.toml").write_text(
         '[target]\nformat = "edge"\nprecision = "int8"\nquantization = "dynamic"\nquantize_ops = ["MatMul"]\n'
-        'int8_storage = ["Conv"]\nparity_utterances = 4\nmax_wer_increase = 0.02\n'
-    )
+        'int8_storage = ["Conv"]\nparity_utterances = 4\nmax_wer_increase = 0.06\n'
+    )  # 8 samples, 59 words: one word is 1.7 points, and dynamic int8 rounds differently per CPU (an AVX2 EPYC: +3.4)
     target = ExportTarget.from_toml(tmp_path / "t.toml")
     assert target.quantize_ops == ("MatMul",) and target.int8_storage == ("Conv",)
     samples = root / "samples" / "manifest.jsonl"
     checkpoint = root / "recipes" / "checkpoints" / "pretrained-1.pt"
     export_checkpoint(checkpoint, target, check_manifest=samples, out=tmp_path / "int8")
     card = ModelCard.from_json(tmp_path / "int8")
-    assert card.extra["quantized_ops"] == ["MatMul"] and card.metrics["wer_int8"] <= card.metrics["wer_fp32"] + 0.02
+    assert card.extra["quantized_ops"] == ["MatMul"] and card.metrics["wer_int8"] <= card.metrics["wer_fp32"] + 0.06
     assert card.extra["int8_storage"] == ["Conv"]
     graph = onnx.load(str(tmp_path / "int8" / "model.onnx")).graph
     kinds = [n.op_type for n in graph.node]
@@ -358,8 +358,8 @@ def test_int8_of_chosen_operators_leaves_the_rest_in_float(tmp_path) -> None:
 
 
 def test_a_binary_n_gram_ships_in_place_of_the_arpa_and_searches_the_same(tmp_path) -> None:
-    """lm_binary: lm.bin + lm.words (KenLM's trie, tuned on as shipped), the same words and scores as the ARPA;
-    the domain search's ARPA ships as its binary too (lm-domain.bin + lm-domain.words)."""
+    """lm_binary: lm.bin + lm.words + lm.scores (KenLM's trie, tuned on as shipped), the same words and scores as the
+    ARPA; the domain search's ARPA ships as its binary too (lm-domain.bin + lm-domain.words + lm-domain.scores)."""
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
     from ctc_emissions import spell
     from edgeasr.decoding import TOKENS, BeamSearchDecoder, BeamSearchOptions, find_lm
@@ -390,7 +390,8 @@ def test_a_binary_n_gram_ships_in_place_of_the_arpa_and_searches_the_same(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     files, _ = tune_beam_search(check, refs, target, out, None, [spell("set a timer")], ["set a timer"])
-    shipped_names = {"lm.bin", "lm.words", "decoder.json", "lm-domain.bin", "lm-domain.words", "decoder-domain.json"}
+    shipped_names = {"lm.bin", "lm.words", "lm.scores", "decoder.json", "lm-domain.bin", "lm-domain.words"}
+    shipped_names |= {"lm-domain.scores", "decoder-domain.json"}  # .scores: each word's first-word score
     assert set(files) == shipped_names
     assert files["lm.bin"].read_bytes().startswith(b"mmap lm ")
     assert files["lm-domain.bin"].read_bytes().startswith(b"mmap lm ")
