@@ -166,8 +166,8 @@ class Recognizer:
         folder = self.model_path.parent
         self.card: dict = {}
         # The card's hashes, the onnxruntime session and the beam search's lexicon trie are made at once: hashing
-        # and most of the session's making let go of the GIL, the trie holds it. Nothing is used, nor the
-        # constructor returns, before the hashes are checked.
+        # and most of the session's making let go of the GIL, the trie holds it. The files are read while their
+        # hashes are checked, but the constructor returns (and the model serves) only once the check has passed.
         background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edgeasr-load")
         checked = None
         try:

@@ -347,7 +347,11 @@ def _first_word_scores(lm, count: int) -> list[float]:
 
 
 def _stored_scores(path: Path, count: int) -> list[float] | None:
-    """The ``.scores`` file beside binary n-gram ``path`` as floats, or None where there is none of ``count`` words."""
+    """The ``.scores`` file beside binary n-gram ``path`` as floats, or None where there is none.
+
+    Raises:
+        ValueError: the file does not hold one float32 for each of the lexicon's ``count`` words.
+    """
     stored = path.with_suffix(SCORES_SUFFIX)
     if not stored.is_file():
         return None
@@ -522,7 +526,8 @@ class BeamSearchDecoder:
 
         Raises:
             ImportError: flashlight-text is not installed (``pip install flashlight-text``).
-            ValueError: the ARPA file has no word the tokens can spell.
+            ValueError: the ARPA file has no word the tokens can spell, or a binary's stored first-word scores
+                (:data:`SCORES_SUFFIX`) do not match its lexicon.
         """
         try:
             from flashlight.lib.text.decoder import (
