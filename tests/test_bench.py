@@ -239,13 +239,25 @@ def test_suite_end_to_end(capsys, tmp_path, two_precision_repository, tiny_corpu
         "40",
         "--ab-rounds",
         "2",
+        "--heldout",
+        f"heldout={tiny_corpus / 'dev.jsonl'}",
+        "--cold-start-runs",
+        "1",
+        "--cold-start-audio",
+        str(ROOT / "samples" / "01-flite-rms.wav"),
         "--budgets",
         str(budgets),
         "--out",
         str(out_dir),
     )
     result = json.loads((out_dir / "results.json").read_text())
-    assert set(result["runs"]) == {"device-fp32", "device-int8", "triton", "triton-nobatch"}
+    assert set(result["runs"]) == {"device-fp32", "device-int8", "device-heldout", "triton", "triton-nobatch"}
+    heldout = result["runs"]["device-heldout"]
+    assert set(heldout["summary"]["splits"]) == {"heldout"} and heldout["summary"]["speed_x_realtime"] > 0
+    assert [lv["concurrency"] for lv in heldout["levels"]] == [1]
+    int8 = result["runs"]["device-int8"]["summary"]
+    assert 0 < int8["cold_start_s"] < int8["cold_start_command_s"]  # the command also starts an interpreter
+    assert "cold start (" in out
     assert result["served"]["version"] == 2 and result["served"]["precision"] == "int8"
     ratios = result["ratios"]
     for key in ("int8_wer_increase", "int8_speedup", "triton_over_device_p50", "batching_gain", "batching_gain_sweep"):
@@ -256,7 +268,9 @@ def test_suite_end_to_end(capsys, tmp_path, two_precision_repository, tiny_corpu
     assert result["runs"]["triton"]["levels"][-1]["mode"] == "open"
     assert result["runs"]["device-int8"]["summary"]["peak_memory_mb"] > 0
     reports = {r["target"]: r for r in result["budgets"]}
-    assert set(reports) == {"device-cpu-int8", "triton-cpu", "triton-gpu", "loose"}
+    assert set(reports) == {"device-cpu-int8", "triton-cpu", "device-heldout", "triton-gpu", "loose"}
+    checked = {c["limit_name"] for c in reports["device-cpu-int8"]["checks"]}
+    assert {"max_cold_start_s", "max_cold_start_command_s"} <= checked and not reports["device-heldout"]["skipped"]
     assert reports["triton-gpu"]["skipped"] and "SKIPPED" in out
     assert reports["loose"]["passed"]
     missed = [r for r in reports.values() if not r["skipped"] and not r["passed"]]

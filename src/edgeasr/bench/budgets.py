@@ -33,9 +33,10 @@ __all__ = [
     "load_budgets",
 ]
 
-SOURCES = ("", "device-fp32", "device-int8", "triton", "triton-nobatch", "triton-gpu", "eval")
-"""Measurements a target can name as ``source``: a suite run's, "" = the single run's result, or
-"eval" = the JSON report of ``edgeasr eval --out`` (accuracy per split, beside the peers)."""
+SOURCES = ("", "device-fp32", "device-int8", "device-heldout", "triton", "triton-nobatch", "triton-gpu", "eval")
+"""Measurements a target can name as ``source``: a suite run's ("device-heldout": the int8 version on device over
+the suite's ``--heldout`` manifests), "" = the single run's result, or "eval" = the JSON report of
+``edgeasr eval --out`` (accuracy per split, beside the peers)."""
 
 LIMIT_MEASURES = {
     "max_wer": "wer",
@@ -50,6 +51,8 @@ LIMIT_MEASURES = {
     "min_batching_gain": "batching_gain",
     "max_int8_wer_increase": "int8_wer_increase",
     "min_int8_speedup": "int8_speedup",
+    "max_cold_start_s": "cold_start_s",
+    "max_cold_start_command_s": "cold_start_command_s",
 }
 """Limit name -> the key of the measured dict it is held against."""
 
@@ -75,6 +78,8 @@ class Budget:
     min_batching_gain: float | None = None  # Triton throughput, dynamic batching on / off, at 8
     max_int8_wer_increase: float | None = None  # int8 WER minus fp32 WER (absolute, 0.005 = 0.5 points)
     min_int8_speedup: float | None = None  # int8 speed over fp32 speed on device, same run (suite)
+    max_cold_start_s: float | None = None  # median cold start in process: import + Recognizer + first transcript
+    max_cold_start_command_s: float | None = None  # median of the whole `edgeasr transcribe` command (suite)
     split_wer: dict = field(default_factory=dict)  # eval: split -> largest WER allowed, e.g. {test = 0.10}
     below_peer: dict = field(default_factory=dict)  # eval: split -> peer whose WER there must be beaten
     wer_gap: dict = field(default_factory=dict)  # eval: "a - b" -> largest WER(a) - WER(b), two split names

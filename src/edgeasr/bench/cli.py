@@ -91,6 +91,16 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device-concurrency", default="1", help="closed-loop levels of the on-device runs")
     g.add_argument("--gain-concurrency", type=int, default=8, help="concurrency of the batching on/off A/B")
     g.add_argument("--ab-rounds", type=int, default=3, help="alternating batching on/off rounds (median ratio)")
+    g.add_argument(
+        "--heldout",
+        action="append",
+        metavar="NAME=PATH",
+        help="held-out speech for the int8 version on device, one thread (suite run device-heldout; repeatable)",
+    )
+    g.add_argument(
+        "--cold-start-runs", type=int, default=5, help="fresh processes timing the int8 version's cold start (0: none)"
+    )
+    g.add_argument("--cold-start-audio", default="samples/01-flite-rms.wav", help="the file the cold start reads")
     g.add_argument("--gpu-url", default=None, help="a GPU Triton (NVIDIA image) to measure as target triton-gpu")
     g.add_argument("--gpu-model-name", default="edgeasr", help="model on --gpu-url (edgeasr_onnx/_trt: native)")
 

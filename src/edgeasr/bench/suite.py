@@ -15,7 +15,11 @@ ratios are what to read):
    ``--gain-concurrency`` (8) that alternates on and off for ``--ab-rounds`` rounds and reports
    the median ratio of throughputs (the ``batching_gain``), so slow drift of a shared machine
    touches both sides alike.
-4. **GPU**: with ``--gpu-url`` (NVIDIA's Triton image with a native flavour, see
+4. **Held-out speech and the cold start**: with ``--heldout`` the int8 version also runs on device, one thread,
+   over manifests of speech it never heard (``device-heldout``); ``--cold-start-runs`` fresh processes time its
+   cold start, in process and as ``edgeasr transcribe`` (:mod:`edgeasr.bench.coldstart`; reported with
+   ``device-int8``, whose budget holds them).
+5. **GPU**: with ``--gpu-url`` (NVIDIA's Triton image with a native flavour, see
    ``Dockerfile.gpu``) the same sweep is measured as ``triton-gpu``; elsewhere the target is
    skipped with the reason stated.
 
@@ -90,6 +94,9 @@ class SuiteOptions:
     gpu_url: str = ""  # a GPU Triton server to measure as "triton-gpu" ("" = none)
     gpu_model_name: str = "edgeasr"  # the model on gpu_url (Dockerfile.gpu: "edgeasr"; *_onnx/*_trt: ONNX contract)
     limit: int = 0  # rows per manifest (0 = all)
+    heldout: tuple[str, ...] = ()  # manifests of held-out speech for "device-heldout" (int8, concurrency 1); () = none
+    cold_start_runs: int = 5  # fresh processes of each kind timing the int8 version's cold start (0 = none)
+    cold_start_audio: str = "samples/01-flite-rms.wav"  # the file the cold start transcribes
     progress: bool = True  # progress bars on stderr
 
 
@@ -268,6 +275,18 @@ def run_suite(specs: list[str], opts: SuiteOptions) -> dict:
             runs[f"device-{precision}"] = _measure_device(
                 root / opts.model_name / str(version), specs, opts, f"device-{precision}"
             )
+    int8_dir = root / opts.model_name / str(versions["int8"]) if versions["int8"] else None
+    if opts.heldout and int8_dir is not None:
+        runs["device-heldout"] = _measure_device(
+            int8_dir, list(opts.heldout), replace(opts, device_concurrency=(1,)), "device-heldout"
+        )
+    if opts.cold_start_runs > 0 and int8_dir is not None:  # before Triton starts: the machine as a device has it
+        from edgeasr.bench.coldstart import measure_cold_start
+
+        cold = measure_cold_start(str(int8_dir), opts.cold_start_audio, opts.cold_start_runs)
+        runs["device-int8"]["cold_start"] = cold
+        runs["device-int8"]["summary"]["cold_start_s"] = cold["cold_start_s"]
+        runs["device-int8"]["summary"]["cold_start_command_s"] = cold["cold_start_command_s"]
     served = opts.triton_version or versions["int8"] or versions["fp32"]
     served_precision = "int8" if served == versions["int8"] else "fp32" if served == versions["fp32"] else "?"
     workload = load_workloads(specs, opts.limit)
@@ -367,6 +386,15 @@ def _report_text(result: dict) -> str:
         )
         for run in result["runs"].values():
             print_table(run)
+            cold = run.get("cold_start")
+            if cold:
+                print(
+                    f"cold start ({cold['rows'][0]['model']}, {len(cold['rows'])} fresh processes each, bytecode "
+                    f"{cold['bytecode']}): in process median {cold['cold_start_s']:.3f} s "
+                    f"({cold['in_process_min_max_s'][0]:.3f}-{cold['in_process_min_max_s'][1]:.3f}), "
+                    f"`edgeasr transcribe` median {cold['cold_start_command_s']:.3f} s "
+                    f"({cold['command_min_max_s'][0]:.3f}-{cold['command_min_max_s'][1]:.3f}); read {cold['text']!r}"
+                )
         ab = result["batching_ab"]
         if ab:
             rounds = ", ".join(f"{p['on']:.1f}/{p['off']:.1f}" for p in ab["rounds"])
@@ -423,6 +451,9 @@ def run_suite_command(args: argparse.Namespace) -> int:
         gpu_url=args.gpu_url or "",
         gpu_model_name=args.gpu_model_name,
         limit=args.limit,
+        heldout=tuple(args.heldout or ()),
+        cold_start_runs=args.cold_start_runs,
+        cold_start_audio=args.cold_start_audio,
         progress=not args.quiet,
     )
     from edgeasr.serving.server import ServerError
