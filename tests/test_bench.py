@@ -283,6 +283,17 @@ def test_suite_end_to_end(capsys, tmp_path, two_precision_repository, tiny_corpu
     assert backends == set(result["runs"])
 
 
+def test_a_suite_with_no_cold_start_audio_or_no_model_says_so_and_measures_nothing(capsys, tmp_path) -> None:
+    manifest = f"test={ROOT / 'samples' / 'manifest.jsonl'}"
+    missing = tmp_path / "missing.wav"
+    out_dir = tmp_path / "results"
+    args = ["--suite", "--manifest", manifest, "--cold-start-audio", str(missing), "--out", str(out_dir)]
+    code, out = _bench(capsys, *args)
+    assert code == 2 and f"--cold-start-audio {missing}: no such file" in out and not out_dir.exists()
+    code, out = _bench(capsys, "--suite", "--manifest", manifest, "--model-repository", str(tmp_path))
+    assert code == 2 and "edgeasr bench:" in out and str(tmp_path) in out
+
+
 SHIPPED_MODEL = ROOT / "triton_models" / "edgeasr"
 SAMPLES = ROOT / "samples" / "manifest.jsonl"
 

@@ -258,13 +258,15 @@ def run_suite(specs: list[str], opts: SuiteOptions) -> dict:
         ``{"runs": {label: result}, "ratios", "batching_ab", "served", "machine", "gpu"}``.
 
     Raises:
-        FileNotFoundError: the repository lacks the model or a requested version.
+        FileNotFoundError: the repository lacks the model or a requested version, or the cold start's audio is missing.
         edgeasr.serving.server.ServerError: the Triton server did not start.
     """
     from edgeasr.serving.server import TritonServer
     from edgeasr.tritonconfig import config_text, read_config
 
     root = Path(opts.model_repository)
+    if opts.cold_start_runs > 0 and not Path(opts.cold_start_audio).is_file():
+        raise FileNotFoundError(f"--cold-start-audio {opts.cold_start_audio}: no such file (or --cold-start-runs 0)")
     have = find_precision_versions(root, opts.model_name)
     versions = {"fp32": opts.fp32_version or have.get("fp32"), "int8": opts.int8_version or have.get("int8")}
     if not any(versions.values()):
@@ -462,6 +464,9 @@ def run_suite_command(args: argparse.Namespace) -> int:
         result = run_suite(args.manifest, opts)
     except ServerError as exc:
         print(f"edgeasr bench: the Triton server did not start: {exc}")
+        return 2
+    except FileNotFoundError as exc:
+        print(f"edgeasr bench: {exc}")
         return 2
     result["budgets"] = gate_suite(result, budgets, targets)
     text = _report_text(result)
