@@ -381,11 +381,13 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
                 assert list(pool.map(lambda w: client.transcribe(w).text, waves)) == expected
         # phrase biasing as a request parameter, the same on both paths (a word the lexicon lacks: the
         # command model's test_transcribe_command_takes_bias_phrases below)
-        wave = load_audio(ROOT / "samples" / "real" / "06-speech-commands.flac")  # a real speaker's one-word command
-        expected = "bed"  # the reference: the bias wins the word it reads as "add" unbiased
-        assert device.transcribe(wave, 16000, bias=["bed"]).text == expected
-        assert client.transcribe(wave, bias=["bed"]).text == expected
-        assert client.transcribe(wave).text == "add"  # per request only
+        wave = load_audio(ROOT / "samples" / "real" / "02-cathy.flac")  # a real speaker's read sentence
+        # the reference is "clubs and balls and cities grew to be only memories": the biased word wins, and with it
+        # the words around it, where the unbiased search hears "basins it is"
+        expected = "clubs and balls and cities great be only memories"
+        assert device.transcribe(wave, 16000, bias=["balls"]).text == expected
+        assert client.transcribe(wave, bias=["balls"]).text == expected
+        assert client.transcribe(wave).text == "clubs and basins it is great be only memories"  # per request only
         # a long recording of many commands: heard in pieces cut at its pauses, as on device
         pause = np.zeros(4800, np.float32)
         joined = np.concatenate([x for w in waves for x in (w, pause)])  # 23 s
