@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -68,6 +69,19 @@ def test_phrase_biasing_makes_a_new_name_possible_and_leaves_other_speech_alone(
     music = _spell("play music")
     assert [w for w, _, _ in decoder.search(music, bias=["maggie", "zebra"])] == ["play", "music"]
     assert [w for w, _, _ in decoder.search(logp)] == plain  # the plain search is unchanged afterwards
+
+
+def test_the_bias_boost_sets_how_strongly_and_a_bad_one_is_refused(lm_path: Path) -> None:
+    from edgeasr.decoding import MAX_BIAS_BOOST, bias_boost
+
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    logp = _spell("call mum", doubtful={6: {"u": 0.5, "o": 0.4}})  # "mom" is the n-gram's, "mum" a new word
+    assert [w for w, _, _ in decoder.search(logp, bias=["mum"], boost=0.0)] == ["call", "mom"]  # possible only
+    assert [w for w, _, _ in decoder.search(logp, bias=["mum"], boost=MAX_BIAS_BOOST)] == ["call", "mum"]
+    assert bias_boost("2.5") == 2.5 and bias_boost(0) == 0.0  # a request parameter's text reads as its number
+    for bad in (-0.1, 10.5, float("nan"), "strong", None, True):
+        with pytest.raises(ValueError, match=r"bias boost must be a number from 0 to 10 "):
+            decoder.search(logp, bias=["mum"], boost=bad)
 
 
 def test_empty_input_and_wrong_shapes(lm_path: Path) -> None:
@@ -345,7 +359,7 @@ def test_beam_decoder_on_a_model_without_one_is_a_clear_error(tiny_repository: P
 @pytest.mark.triton
 def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -> None:
     from edgeasr.audio import load_audio
-    from edgeasr.client import TritonClient
+    from edgeasr.client import ClientError, TritonClient
     from edgeasr.manifest import read_manifest, resolve_audio_path
     from edgeasr.recognizer import Recognizer
     from edgeasr.serving.server import ServerError, TritonServer, find_tritonserver
@@ -388,6 +402,14 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         assert device.transcribe(wave, 16000, bias=["balls"]).text == expected
         assert client.transcribe(wave, bias=["balls"]).text == expected
         assert client.transcribe(wave).text == "clubs and basins it is great be only memories"  # per request only
+        # how strongly, per request: 0 makes the word possible without favouring it; out of range is refused with
+        # the device's message, and the server goes on serving
+        weak = device.transcribe(wave, 16000, bias=["balls"], bias_boost=0.0).text
+        assert "balls" not in weak.split() and client.transcribe(wave, bias=["balls"], bias_boost=0.0).text == weak
+        with pytest.raises(ValueError, match="bias boost must be") as refused:
+            device.transcribe(wave, 16000, bias=["balls"], bias_boost=11.0)
+        with pytest.raises(ClientError, match=re.escape(str(refused.value))):
+            client.transcribe(wave, bias=["balls"], bias_boost=11.0)
         # a long recording of many commands: heard in pieces cut at its pauses, as on device
         pause = np.zeros(4800, np.float32)
         joined = np.concatenate([x for w in waves for x in (w, pause)])  # 23 s
@@ -479,6 +501,32 @@ def test_triton_serves_the_two_n_gram_choice_of_the_device(tmp_path: Path) -> No
         assert [client.transcribe(w).text for w in waves] == expected
     finally:
         server.stop()
+
+
+@shipped
+def test_a_bad_bias_boost_is_the_same_error_from_the_recognizer_and_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from edgeasr.recognizer import Recognizer
+
+    wav = ROOT / "samples" / "01-flite-rms.wav"
+    with pytest.raises(ValueError, match="bias boost must be a number from 0 to 10") as refused:
+        Recognizer(COMMAND).transcribe(wav, bias=["sinsanaki"], bias_boost=-1.0)
+    run = [sys.executable, "-m", "edgeasr", "transcribe", str(wav), "--model", str(COMMAND), "--bias", "sinsanaki"]
+    done = subprocess.run([*run, "--bias-boost", "-1"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == f"edgeasr transcribe: {refused.value}".replace("-1.0", "-1")
+    # the shipped default on a real speaker's "clubs and balls and cities grew to be only memories": a boost of 0
+    # makes "balls" possible without favouring it, 4 favours it (the default, 2, too: the Triton test below)
+    cathy = [sys.executable, "-m", "edgeasr", "transcribe", str(ROOT / "samples" / "real" / "02-cathy.flac")]
+    said = {
+        boost: subprocess.run([*cathy, "--bias", "balls", "--bias-boost", boost], capture_output=True, text=True)
+        for boost in ("0", "4")
+    }
+    assert [d.returncode for d in said.values()] == [0, 0]
+    assert "balls" not in said["0"].stdout.split() and "basins" in said["0"].stdout.split()
+    assert "balls and cities" in said["4"].stdout
 
 
 def test_transcribe_command_takes_bias_phrases() -> None:

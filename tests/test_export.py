@@ -270,7 +270,14 @@ def test_two_n_gram_tuning_picks_the_choice_that_keeps_both_kinds_of_speech(tmp_
     assert choice["wer_general_domain"] > 0.5  # the general search alone cannot say the commands
     shipped_options = json.loads((out / "decoder.json").read_text())
     assert (shipped_options["domain_weight"], shipped_options["domain_word_bias"]) == (0.7, 0.0)
-    assert files["lm-domain.arpa"] == shipped / "lm.arpa" and files["decoder-domain.json"] == shipped / "decoder.json"
+    assert files["lm-domain.arpa"] == shipped / "lm.arpa" and files["decoder-domain.json"] == out / "decoder-domain.json"
+    assert BeamSearchOptions.from_json(out / "decoder-domain.json") == BeamSearchOptions.from_json(
+        shipped / "decoder.json"
+    )  # the domain folder's settings, as they were (domain_beam_threshold 0)
+    narrowed = dataclasses.replace(target, domain_beam_threshold=7.5)
+    tune_beam_search(check, check_refs, narrowed, out, None, commands, command_refs)
+    written = BeamSearchOptions.from_json(out / "decoder-domain.json")
+    assert written.beam_threshold == 7.5 and written.lm_weight == 1.5 and written.word_score == -1.0
     checked = dataclasses.replace(
         target, domain_precheck_beam=4, domain_precheck_threshold=5.0, domain_precheck_margin=0.0
     )
@@ -297,6 +304,9 @@ def test_two_n_gram_tuning_picks_the_choice_that_keeps_both_kinds_of_speech(tmp_
         ExportTarget.from_toml(tmp_path / "t.toml")
     (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\ndomain_precheck_beam = 50\n')
     with pytest.raises(ValueError, match="domain_precheck_beam needs a domain_decoder"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text('[target]\ndecoder = "beam"\nlm = "x.arpa"\ndomain_beam_threshold = 18.0\n')
+    with pytest.raises(ValueError, match="domain_beam_threshold needs a domain_decoder"):
         ExportTarget.from_toml(tmp_path / "t.toml")
 
 

@@ -52,16 +52,23 @@ def _naming(audio: str, exc: Exception) -> str:
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from edgeasr.audio import AudioError
+    from edgeasr.decoding import BIAS_BOOST, bias_boost
 
+    try:
+        boost = bias_boost(BIAS_BOOST if args.bias_boost is None else args.bias_boost)
+    except ValueError as exc:
+        print(f"edgeasr transcribe: {exc}", file=sys.stderr)
+        return 2
     failures = 0
     if args.url:
+        sent = None if args.bias_boost is None else boost  # absent: the server's default
         from edgeasr.audio import load_audio
         from edgeasr.client import ClientError, TritonClient
 
         client = TritonClient(args.url, args.model_name, args.model_version)
         for audio in args.audio:
             try:
-                res = client.transcribe(load_audio(audio), bias=args.bias)
+                res = client.transcribe(load_audio(audio), bias=args.bias, bias_boost=sent)
             except (AudioError, ClientError) as exc:
                 print(f"edgeasr transcribe: {_naming(audio, exc)}", file=sys.stderr)
                 failures += 1
@@ -77,7 +84,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         return 2
     for audio in args.audio:
         try:
-            res = rec.transcribe(audio, bias=args.bias)
+            res = rec.transcribe(audio, bias=args.bias, bias_boost=boost)
         except AudioError as exc:
             print(f"edgeasr transcribe: {_naming(audio, exc)}", file=sys.stderr)
             failures += 1
@@ -106,6 +113,14 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
         metavar="PHRASE",
         help="a phrase to favour (a contact or device name; repeatable): its words become possible even "
         "outside the lexicon (beam search, on device and through Triton)",
+    )
+    p.add_argument(
+        "--bias-boost",
+        type=str,
+        default=None,
+        metavar="LOG10",
+        help="how strongly to favour the --bias phrases: log10 bonus per word, 0 to 10 (0: possible, not "
+        "favoured; default: edgeasr.decoding.BIAS_BOOST, 2)",
     )
     training_cli.add_decoder_argument(p, where="on device: ")
     p.set_defaults(func=_cmd_transcribe)

@@ -101,10 +101,19 @@ BIAS_PARAMETER = "bias"
 """The request parameter that carries phrases to favour (a JSON list of strings)."""
 
 
-def _parameters(bias: Sequence[str]) -> dict[str, str] | None:
-    """The request parameters of a transcription: the biasing phrases, if any."""
+BIAS_BOOST_PARAMETER = "bias_boost"
+"""The request parameter that says how strongly to favour them (log10 bonus per word; the server checks it)."""
+
+
+def _parameters(bias: Sequence[str], bias_boost: float | None = None) -> dict[str, str] | None:
+    """The request parameters of a transcription: the biasing phrases and their boost, where given."""
+    params = {}
     phrases = [str(p) for p in bias]
-    return {BIAS_PARAMETER: json.dumps(phrases)} if phrases else None
+    if phrases:
+        params[BIAS_PARAMETER] = json.dumps(phrases)
+    if bias_boost is not None:
+        params[BIAS_BOOST_PARAMETER] = repr(bias_boost) if isinstance(bias_boost, float) else str(bias_boost)
+    return params or None
 
 
 def _outputs(names: tuple[str, ...]) -> list[grpcclient.InferRequestedOutput]:
@@ -212,6 +221,7 @@ class TritonClient:
         outputs: tuple[str, ...],
         request_id: str = "",
         bias: Sequence[str] = (),
+        bias_boost: float | None = None,
     ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return self._call(
@@ -222,12 +232,18 @@ class TritonClient:
                 outputs=_outputs(outputs),
                 request_id=request_id,
                 client_timeout=self.timeout_s,
-                parameters=_parameters(bias),
+                parameters=_parameters(bias, bias_boost),
             )
         )
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "", bias: Sequence[str] = ()
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        request_id: str = "",
+        bias: Sequence[str] = (),
+        bias_boost: float | None = None,
     ) -> Transcript:
         """Transcribe one utterance.
 
@@ -237,6 +253,9 @@ class TritonClient:
             request_id: a correlation id sent with the request (Triton logs and traces carry it).
             bias: phrases to favour (contact and device names), sent as the request parameter
                 ``bias``; the served version's beam search applies them, with no re-export.
+            bias_boost: how strongly (log10 bonus per biased word, sent as ``bias_boost``; None: the
+                server's default, :data:`~edgeasr.decoding.BIAS_BOOST`); the server refuses one out of range
+                with the message ``Recognizer.transcribe`` raises.
 
         Returns:
             The transcript, with ``latency_s`` (including retries) and ``model_version`` set.
@@ -245,7 +264,7 @@ class TritonClient:
             ClientError: the request failed (the message says why, with the server's text).
         """
         started = time.perf_counter()
-        result, attempts = self._infer(audio, sample_rate, ("TEXT",), request_id, bias)
+        result, attempts = self._infer(audio, sample_rate, ("TEXT",), request_id, bias, bias_boost)
         return _transcript(result, started, attempts)
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
@@ -357,6 +376,7 @@ class AsyncTritonClient:
         outputs: tuple[str, ...],
         request_id: str = "",
         bias: Sequence[str] = (),
+        bias_boost: float | None = None,
     ) -> tuple[Any, int]:
         inputs = _inputs(_prepare(audio, sample_rate))
         return await self._call(
@@ -367,16 +387,22 @@ class AsyncTritonClient:
                 outputs=_outputs(outputs),
                 request_id=request_id,
                 client_timeout=self.timeout_s,
-                parameters=_parameters(bias),
+                parameters=_parameters(bias, bias_boost),
             )
         )
 
     async def transcribe(
-        self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, request_id: str = "", bias: Sequence[str] = ()
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        request_id: str = "",
+        bias: Sequence[str] = (),
+        bias_boost: float | None = None,
     ) -> Transcript:
         """Transcribe one utterance; see :meth:`TritonClient.transcribe`."""
         started = time.perf_counter()
-        result, attempts = await self._infer(audio, sample_rate, ("TEXT",), request_id, bias)
+        result, attempts = await self._infer(audio, sample_rate, ("TEXT",), request_id, bias, bias_boost)
         return _transcript(result, started, attempts)
 
     async def transcribe_file(self, path: str | os.PathLike) -> Transcript:

@@ -55,6 +55,7 @@ import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, AudioError, AudioLimits, check_waveform, load_audio, to_mono_float
 from edgeasr.decoding import (
+    BIAS_BOOST,
     BLANK,
     CONTEXT_SECONDS_KEY,
     FRAME_SECONDS,
@@ -65,6 +66,7 @@ from edgeasr.decoding import (
     decode_path,
     greedy_decode,
 )
+from edgeasr.decoding import bias_boost as check_bias_boost
 from edgeasr.features import (
     LEVEL_FRAME,
     PAUSE_SECONDS,
@@ -229,7 +231,13 @@ class Recognizer:
         """``"beam"`` or ``"greedy"``: how this recognizer turns log-probabilities into words."""
         return "greedy" if self.beam_search is None else "beam"
 
-    def decode(self, logprobs: np.ndarray, time_offset: float = 0.0, bias: Sequence[str] = ()) -> Transcript:
+    def decode(
+        self,
+        logprobs: np.ndarray,
+        time_offset: float = 0.0,
+        bias: Sequence[str] = (),
+        bias_boost: float = BIAS_BOOST,
+    ) -> Transcript:
         """Words and timestamps of one utterance's (frames, vocab) log-probabilities.
 
         Args:
@@ -237,12 +245,13 @@ class Recognizer:
             time_offset: seconds added to every timestamp.
             bias: phrases to favour (contact and device names; the beam search only, see
                 :meth:`~edgeasr.decoding.BeamSearchDecoder.search`); ignored by greedy decoding.
+            bias_boost: log10 bonus per biased word (:func:`~edgeasr.decoding.bias_boost`).
         """
         if self.beam_search is None:
             return greedy_decode(logprobs, self.tokens, self.frame_seconds, time_offset)
         words = tuple(
             Word(w, time_offset + s * self.frame_seconds, time_offset + e * self.frame_seconds)
-            for w, s, e in self.beam_search.search(logprobs, bias=tuple(bias))
+            for w, s, e in self.beam_search.search(logprobs, bias=tuple(bias), boost=bias_boost)
         )
         return Transcript(text=" ".join(w.text for w in words), words=words)
 
@@ -276,11 +285,17 @@ class Recognizer:
         return [(heard, (origin + start) / SAMPLE_RATE - self.pad_seconds) for heard, start in pieces]
 
     def _decode_pieces(
-        self, pieces: list[tuple[np.ndarray, float]], logprobs: list[np.ndarray], bias: Sequence[str] = ()
+        self,
+        pieces: list[tuple[np.ndarray, float]],
+        logprobs: list[np.ndarray],
+        bias: Sequence[str] = (),
+        bias_boost: float = BIAS_BOOST,
     ) -> Transcript:
         """The words of each piece's log-probabilities, on the recording's clock, joined in order."""
         words = tuple(
-            w for (_, offset), lp in zip(pieces, logprobs, strict=True) for w in self.decode(lp, offset, bias).words
+            w
+            for (_, offset), lp in zip(pieces, logprobs, strict=True)
+            for w in self.decode(lp, offset, bias, bias_boost).words
         )
         return Transcript(text=" ".join(w.text for w in words), words=words)
 
@@ -338,7 +353,12 @@ class Recognizer:
         return np.concatenate(pieces, axis=0)
 
     def transcribe(
-        self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None, *, bias: Sequence[str] = ()
+        self,
+        audio: str | os.PathLike | np.ndarray,
+        sample_rate: int | None = None,
+        *,
+        bias: Sequence[str] = (),
+        bias_boost: float = BIAS_BOOST,
     ) -> Transcript:
         """Transcribe a file or an array.
 
@@ -348,6 +368,9 @@ class Recognizer:
             sample_rate: the rate of ``audio`` when it is samples; it is resampled to 16 kHz.
             bias: phrases to favour at run time (contact and device names), with no re-export:
                 their words become possible outputs even where the lexicon lacks them.
+            bias_boost: how strongly (log10 bonus per biased word, 0 to
+                :data:`~edgeasr.decoding.MAX_BIAS_BOOST`; 0 makes the words possible without
+                favouring them): a long contact list wants less than one name.
 
         Returns:
             A :class:`~edgeasr.decoding.Transcript` with per-word timestamps and the latency; no
@@ -356,8 +379,10 @@ class Recognizer:
 
         Raises:
             AudioError: the input is not usable audio (the message says why).
+            ValueError: ``bias_boost`` is out of range (:func:`~edgeasr.decoding.bias_boost`).
         """
         started = time.perf_counter()
+        bias_boost = check_bias_boost(bias_boost)  # before any work: a bad request costs nothing
         name = str(audio) if isinstance(audio, str | os.PathLike) else "audio"
         raw = self._load(audio, sample_rate, name)
         leveled = apply_gain(raw, level_gain_db(raw, self.options.level))
@@ -369,7 +394,7 @@ class Recognizer:
             return result
         pieces = self._pieces(leveled)  # model_input(raw), the gain measured once; cut at pauses if whole-input
         logprobs = [self._windowed(heard) for heard, _ in pieces]
-        decoded = self._decode_pieces(pieces, logprobs, bias)
+        decoded = self._decode_pieces(pieces, logprobs, bias, bias_boost)
         result = Transcript(
             decoded.text, self._unpadded(decoded, raw.size), time.perf_counter() - started, self.version
         )

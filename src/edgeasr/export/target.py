@@ -59,6 +59,9 @@ class ExportTarget:
     domain_check_manifest: str = ""  # two n-grams: in-domain utterances whose WER the choice must keep low
     domain_check_utterances: int = 300  # two n-grams: how many of them
     domain_max_wer: float = 0.10  # two n-grams: the highest WER the chosen setting may make on them
+    # two n-grams: the domain search's pruning threshold (natural log), written into the version's
+    # decoder-domain.json in place of the domain folder's own; 0 keeps the folder's
+    domain_beam_threshold: float = 0.0
     # two n-grams: a narrow domain search first, the full one only where it comes within the margin of the
     # general search (edgeasr.decoding.domain_out_of_reach): its beam (0: off), threshold and margin, shipped in
     # decoder.json and checked on both check sets, each of whose WER it may raise by at most the last key
@@ -99,6 +102,10 @@ class ExportTarget:
             raise ValueError(f"{path}: domain_precheck_beam needs a domain_decoder")
         if target.domain_precheck_beam < 0 or target.domain_precheck_margin < 0:
             raise ValueError(f"{path}: domain_precheck_beam and domain_precheck_margin must be at least 0")
+        if target.domain_beam_threshold < 0:
+            raise ValueError(f"{path}: domain_beam_threshold must be at least 0 (0: the domain folder's own)")
+        if target.domain_beam_threshold and not target.domain_decoder:
+            raise ValueError(f"{path}: domain_beam_threshold needs a domain_decoder")
         if target.input_pad_seconds > 5.0:
             raise ValueError(f"{path}: input_pad_seconds must be at most 5 s, not {target.input_pad_seconds}")
         if target.precision not in ("fp32", "fp16", "int8"):

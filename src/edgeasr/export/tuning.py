@@ -31,7 +31,7 @@ from edgeasr.decoding import (
 )
 from edgeasr.export.target import ExportCheckError, ExportTarget
 
-__all__ = ["greedy_wer", "noisy_copies", "tune_beam_search", "tune_domain_choice"]
+__all__ = ["domain_options", "greedy_wer", "noisy_copies", "tune_beam_search", "tune_domain_choice"]
 
 
 def noisy_copies(waves: list[np.ndarray], snr_db: float) -> list[np.ndarray]:
@@ -174,7 +174,8 @@ def tune_beam_search(
             # parse at every load (2.5 MB of command n-gram: 0.02 s of a cold start)
             domain_lm = _binary(domain_lm, out_dir, decoding.DOMAIN_LM_FILE)
         files.update(_lm_files(domain_lm, decoding.DOMAIN_LM_FILE))
-        files[decoding.DOMAIN_DECODER_FILE] = folder / decoding.DECODER_FILE
+        domain_options(target).to_json(out_dir / decoding.DOMAIN_DECODER_FILE)  # as tuned, threshold and all
+        files[decoding.DOMAIN_DECODER_FILE] = out_dir / decoding.DOMAIN_DECODER_FILE
     options.to_json(out_dir / decoding.DECODER_FILE)
     tuning = {
         "wer_greedy": wer_greedy,
@@ -193,6 +194,15 @@ def tune_beam_search(
 
 def _text(words: list[tuple[str, int, int]]) -> str:
     return " ".join(w for w, _, _ in words)
+
+
+def domain_options(target: ExportTarget) -> BeamSearchOptions:
+    """The domain search's settings a version ships: ``target.domain_decoder``'s ``decoder.json``, with the
+    target's ``domain_beam_threshold`` in place of its own where set (0 keeps it)."""
+    options = BeamSearchOptions.from_json(Path(target.domain_decoder) / decoding.DECODER_FILE)
+    if target.domain_beam_threshold:
+        options = dataclasses.replace(options, beam_threshold=target.domain_beam_threshold)
+    return options
 
 
 def tune_domain_choice(
@@ -234,9 +244,7 @@ def tune_domain_choice(
         raise ExportCheckError("domain_decoder needs in-domain check utterances (domain_check_manifest)")
     folder = Path(target.domain_decoder)
     # the files the version will ship as lm-domain.arpa (or .bin) and decoder-domain.json
-    domain = BeamSearchDecoder(
-        decoding.find_lm(folder), list(TOKENS), BeamSearchOptions.from_json(folder / decoding.DECODER_FILE)
-    )
+    domain = BeamSearchDecoder(decoding.find_lm(folder), list(TOKENS), domain_options(target))
     answers = {  # per set: references, general answers, domain answers
         "check": (refs, general_found, [domain.search_scored(lp) for lp in logprobs]),
         "domain": (

@@ -69,6 +69,7 @@ __all__ = [
     "FRAME_SECONDS_KEY",
     "KENLM_BINARY_MAGIC",
     "LM_FILE",
+    "MAX_BIAS_BOOST",
     "MODULE_FILE",
     "SCORES_SUFFIX",
     "TOKENS",
@@ -77,6 +78,7 @@ __all__ = [
     "SearchPool",
     "Transcript",
     "Word",
+    "bias_boost",
     "decode_path",
     "domain_out_of_reach",
     "find_lm",
@@ -399,6 +401,30 @@ def _read_arpa_vocabulary(path: Path) -> list[str]:
 
 BIAS_BOOST = 2.0
 """Default log10 bonus of a biased word in the beam search (phrase biasing)."""
+MAX_BIAS_BOOST = 10.0
+"""The largest bonus a request may ask for (log10: ten orders of magnitude, past which nothing changes)."""
+
+
+def bias_boost(value: object) -> float:
+    """A phrase-biasing boost as asked for (a number, or its text from a request parameter), checked.
+
+    Every path reads a caller's boost through this (``Recognizer.transcribe``, the CLI's ``--bias-boost``,
+    the Triton request parameter ``bias_boost``), so each refuses a bad one with the same message.
+
+    Raises:
+        ValueError: not a finite number from 0 to :data:`MAX_BIAS_BOOST`.
+    """
+    try:
+        boost = float(value) if not isinstance(value, bool) else float("nan")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        boost = float("nan")
+    if not 0.0 <= boost <= MAX_BIAS_BOOST:
+        raise ValueError(
+            f"bias boost must be a number from 0 to {MAX_BIAS_BOOST:g} (log10 bonus per biased word), not {value}"
+        )
+    return boost
+
+
 OOV_LOG10 = -4.5
 """n-gram score given to a biased word the language model does not know (a rare word's)."""
 
@@ -698,7 +724,8 @@ class BeamSearchDecoder:
                 when the lexicon lacks them, and each gets ``boost`` added to its n-gram score.
                 The biased search is built once per phrase set (16 kept) and is slower than the
                 plain one (the n-gram is consulted from Python).
-            boost: log10 bonus per biased word (2.0 = a hundred times more likely).
+            boost: log10 bonus per biased word (2.0 = a hundred times more likely; 0 makes the words
+                possible without favouring them), from 0 to :data:`MAX_BIAS_BOOST`.
 
         Returns:
             ``(word, first frame, end frame)`` per word; the frames are where the word's
@@ -706,7 +733,7 @@ class BeamSearchDecoder:
             a domain search, the words of the search the choice took.
 
         Raises:
-            ValueError: ``logprobs`` is not (frames, len(tokens)).
+            ValueError: ``logprobs`` is not (frames, len(tokens)), or ``boost`` is out of range (:func:`bias_boost`).
         """
         return self.search_scored(logprobs, bias, boost)[0]
 
@@ -727,6 +754,7 @@ class BeamSearchDecoder:
         """
         if logprobs.ndim != 2 or logprobs.shape[1] != len(self.tokens):
             raise ValueError(f"logprobs must be (frames, {len(self.tokens)}), got shape {logprobs.shape}")
+        boost = bias_boost(boost)
         words, scores = self._search_one(logprobs, bias, boost)
         if self.domain is None:
             return words, scores

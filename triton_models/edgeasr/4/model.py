@@ -31,12 +31,13 @@ else from greedy decoding: the same code, and so the same text, as the on-device
 ``execute`` validates each request on its own; each row of the valid ones then runs through
 onnxruntime unpadded (on CPU a padded batch cost 1.7x as much per audio second) and is decoded,
 the rows of a batch shared out over ``decode_processes`` processes. A bad request (no audio, both audio inputs, empty,
-NaN/Inf, too short, too long, wrong sample rate, wrong rank, a malformed ``bias``) gets an
+NaN/Inf, too short, too long, wrong sample rate, wrong rank, a malformed ``bias`` or ``bias_boost``) gets an
 INVALID_ARGUMENT error response while the rest of the batch is served.
 
 The request parameter ``bias`` (a JSON list of phrases, :class:`~edgeasr.client.TritonClient`'s
 ``bias=``) favours those words in the beam search for that request alone (phrase biasing:
-contact and device names, with no re-export).
+contact and device names, with no re-export); ``bias_boost`` (a number, ``bias_boost=``) says how strongly,
+checked by the same rule as on device (``decoding.bias_boost``).
 
 Config ``parameters`` read at ``initialize`` (string values): ``max_audio_seconds`` (default 30),
 ``sample_rate`` (16000), ``intra_op_threads`` (1), ``inter_op_threads`` (1), ``onnx_file``
@@ -264,42 +265,51 @@ class TritonPythonModel:
         return np.ascontiguousarray(logprobs[0, : int(np.asarray(frames).reshape(-1)[0])], dtype=np.float32)
 
     def _recognize(self, job):
-        """(log-probabilities, text) of one row, job = (row, bias phrases, silent), in any pool process.
+        """(log-probabilities, text) of one row, job = (row, (bias phrases, boost), silent), in any pool process.
 
         Raises:
             RuntimeError: "inference failed: ..." or "decoding failed: ...", its request's error.
         """
-        row, bias, silent = job
+        row, (bias, boost), silent = job
         try:
             logprobs = self._acoustic(row)
         except Exception as exc:
             raise RuntimeError(f"inference failed: {exc}") from None
         try:
-            return logprobs, "" if silent else self._text(logprobs, bias)
+            return logprobs, "" if silent else self._text(logprobs, bias, boost)
         except Exception as exc:
             raise RuntimeError(f"decoding failed: {type(exc).__name__}: {exc}") from None
 
-    def _text(self, logprobs, bias=()):
+    def _text(self, logprobs, bias=(), boost=None):
         if self.beam_search is None:
             return self.decoding.greedy_decode(logprobs, tuple(self.tokens)).text
-        return " ".join(word for word, _, _ in self.beam_search.search(logprobs, bias=bias))
+        boost = self.decoding.BIAS_BOOST if boost is None else boost
+        return " ".join(word for word, _, _ in self.beam_search.search(logprobs, bias=bias, boost=boost))
 
     def _bias(self, request):
-        """The request parameter ``bias`` (a JSON list of phrases to favour), or () when absent."""
+        """``(phrases, boost)``: the request parameters ``bias`` (a JSON list of phrases to favour; () when
+        absent) and ``bias_boost`` (log10 bonus per biased word, checked as on device; the default when absent).
+        """
         try:
             params = json.loads(request.parameters() or "{}")
         except (AttributeError, ValueError):
-            return ()
+            return (), None
+        boost = params.get("bias_boost")
+        if boost is not None:
+            try:
+                boost = self.decoding.bias_boost(boost)
+            except ValueError as exc:
+                raise RequestError(str(exc)) from None
         raw = params.get("bias")
         if raw is None:
-            return ()
+            return (), boost
         try:
             phrases = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:
             raise RequestError("parameter bias must be a JSON list of phrases") from None
         if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases) or len(phrases) > 1000:
             raise RequestError("parameter bias must be a JSON list of at most 1000 phrases")
-        return tuple(phrases)
+        return tuple(phrases), boost
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -368,7 +378,7 @@ class TritonPythonModel:
         for i, rows in valid:
             for j in range(len(rows)):
                 for piece in inputs[i][j]:
-                    jobs.append((piece, biases.get(i, ()), silent[i][j]))
+                    jobs.append((piece, biases.get(i, ((), None)), silent[i][j]))
                     owner.append((i, j))
         done = self.search_pool.map(jobs, sizes=[job[0].shape[0] for job in jobs])  # an error is its row's answer
         per_row = {}
