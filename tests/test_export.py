@@ -270,7 +270,8 @@ def test_two_n_gram_tuning_picks_the_choice_that_keeps_both_kinds_of_speech(tmp_
     assert choice["wer_general_domain"] > 0.5  # the general search alone cannot say the commands
     shipped_options = json.loads((out / "decoder.json").read_text())
     assert (shipped_options["domain_weight"], shipped_options["domain_word_bias"]) == (0.7, 0.0)
-    assert files["lm-domain.arpa"] == shipped / "lm.arpa" and files["decoder-domain.json"] == out / "decoder-domain.json"
+    assert files["lm-domain.arpa"] == shipped / "lm.arpa"
+    assert files["decoder-domain.json"] == out / "decoder-domain.json"
     assert BeamSearchOptions.from_json(out / "decoder-domain.json") == BeamSearchOptions.from_json(
         shipped / "decoder.json"
     )  # the domain folder's settings, as they were (domain_beam_threshold 0)
