@@ -397,19 +397,19 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         # command model's test_transcribe_command_takes_bias_phrases below)
         wave = load_audio(ROOT / "samples" / "real" / "02-cathy.flac")  # a real speaker's read sentence
         # the reference is "clubs and balls and cities grew to be only memories": the biased word wins, and with it
-        # the words around it, where the unbiased search hears "basins it is"
-        expected = "clubs and balls and cities great be only memories"
-        assert device.transcribe(wave, 16000, bias=["balls"]).text == expected
-        assert client.transcribe(wave, bias=["balls"]).text == expected
-        assert client.transcribe(wave).text == "clubs and basins it is great be only memories"  # per request only
+        # the word after it, where the unbiased search hears "great be"
+        expected = "clubs in balls and cities grew to be only memories"
+        assert device.transcribe(wave, 16000, bias=["grew"]).text == expected
+        assert client.transcribe(wave, bias=["grew"]).text == expected
+        assert client.transcribe(wave).text == "clubs in balls and cities great be only memories"  # per request only
         # how strongly, per request: 0 makes the word possible without favouring it; out of range is refused with
         # the device's message, and the server goes on serving
-        weak = device.transcribe(wave, 16000, bias=["balls"], bias_boost=0.0).text
-        assert "balls" not in weak.split() and client.transcribe(wave, bias=["balls"], bias_boost=0.0).text == weak
+        weak = device.transcribe(wave, 16000, bias=["grew"], bias_boost=0.0).text
+        assert "grew" not in weak.split() and client.transcribe(wave, bias=["grew"], bias_boost=0.0).text == weak
         with pytest.raises(ValueError, match="bias boost must be") as refused:
-            device.transcribe(wave, 16000, bias=["balls"], bias_boost=11.0)
+            device.transcribe(wave, 16000, bias=["grew"], bias_boost=11.0)
         with pytest.raises(ClientError, match=re.escape(str(refused.value))):
-            client.transcribe(wave, bias=["balls"], bias_boost=11.0)
+            client.transcribe(wave, bias=["grew"], bias_boost=11.0)
         # a long recording of many commands: heard in pieces cut at its pauses, as on device
         pause = np.zeros(4800, np.float32)
         joined = np.concatenate([x for w in waves for x in (w, pause)])  # 23 s
@@ -518,15 +518,15 @@ def test_a_bad_bias_boost_is_the_same_error_from_the_recognizer_and_the_cli(tmp_
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == f"edgeasr transcribe: {refused.value}".replace("-1.0", "-1")
     # the shipped default on a real speaker's "clubs and balls and cities grew to be only memories": a boost of 0
-    # makes "balls" possible without favouring it, 4 favours it (the default, 2, too: the Triton test below)
+    # makes "grew" possible without favouring it, 4 favours it (the default, 2, too: the Triton test below)
     cathy = [sys.executable, "-m", "edgeasr", "transcribe", str(ROOT / "samples" / "real" / "02-cathy.flac")]
     said = {
-        boost: subprocess.run([*cathy, "--bias", "balls", "--bias-boost", boost], capture_output=True, text=True)
+        boost: subprocess.run([*cathy, "--bias", "grew", "--bias-boost", boost], capture_output=True, text=True)
         for boost in ("0", "4")
     }
     assert [d.returncode for d in said.values()] == [0, 0]
-    assert "balls" not in said["0"].stdout.split() and "basins" in said["0"].stdout.split()
-    assert "balls and cities" in said["4"].stdout
+    assert "grew" not in said["0"].stdout.split() and "great" in said["0"].stdout.split()
+    assert "cities grew to be" in said["4"].stdout
 
 
 def test_transcribe_command_takes_bias_phrases() -> None:

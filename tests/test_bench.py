@@ -387,7 +387,7 @@ def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
     folder = champion_decoder_dir(ROOT / "triton_models")
     if folder is None:
         pytest.skip(reason="no shipped model with a beam search in triton_models/")
-    assert folder == ROOT / "triton_models" / "edgeasr" / "17"  # the champion of live.json
+    assert folder == ROOT / "triton_models" / "edgeasr" / "19"  # the champion of live.json
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
 
     class Result:
@@ -408,9 +408,9 @@ def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
     beam = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder)
     greedy = NativeTritonBackend("gpu-host:8001", "edgeasr_onnx")
     assert beam._call(NativeServer(), wave) == "is it windy in cincinnati right now"
-    assert beam.pad_seconds == 0.5 and greedy.pad_seconds == 0.0  # the champion asks for room; no folder, none
+    assert beam.pad_seconds == 0.15 and greedy.pad_seconds == 0.0  # the champion asks for room; no folder, none
     device = greedy_decode(Recognizer(folder).logprobs(wave, 16000)).text
-    assert NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder).pad_seconds == 0.5
+    assert NativeTritonBackend("gpu-host:8001", "edgeasr_onnx", decoder_dir=folder).pad_seconds == 0.15
     with_room = beam.decoder
     beam.decoder = None  # the same client, greedy: what the device's frames say
     assert beam._call(NativeServer(), wave) == device != greedy._call(NativeServer(), wave)
