@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import lfilter
 
 from edgeasr.data.augment import (
     Augmenter,
@@ -17,6 +18,7 @@ from edgeasr.data.augment import (
     speed_perturb,
     synthetic_rir,
     time_stretch,
+    vocode,
 )
 
 RATE = 16_000
@@ -156,6 +158,76 @@ def test_mu_law_is_8_bit_telephone_coding() -> None:
     assert 30 < snr < 45  # G.711 gives about 38 dB on speech-level signals
     aug = Augmenter(AugmentOptions(**{**OFF, "codec_prob": 1.0}))
     np.testing.assert_array_equal(aug(x, np.random.default_rng(0)), y)
+
+
+def vowel(seconds: float = 1.0, f0: float = 125.0) -> np.ndarray:
+    """A pulse train at ``f0`` through two formant resonators (700 and 1200 Hz): a crude /a/."""
+    x = np.zeros(int(seconds * RATE))
+    x[:: int(RATE / f0)] = 1.0
+    for hz, bw in ((700.0, 80.0), (1200.0, 100.0)):
+        r = np.exp(-np.pi * bw / RATE)
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * hz / RATE), r * r], x)
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def periodicity(x: np.ndarray) -> tuple[int, float]:
+    """The autocorrelation peak between 60 and 400 Hz: (lag in samples, height relative to lag 0)."""
+    x = x.astype(np.float64) - np.mean(x)
+    acf = np.correlate(x, x, "full")[x.size - 1 :]
+    lo, hi = RATE // 400, RATE // 60
+    lag = lo + int(np.argmax(acf[lo:hi]))
+    return lag, float(acf[lag] / acf[0])
+
+
+def test_vocode_rebuilds_pitch_and_formants_not_the_waveform() -> None:
+    x = vowel()
+    y = vocode(x, np.random.default_rng(0), smooth_frames=5)
+    assert y.dtype == np.float32 and y.shape == x.shape and np.all(np.isfinite(y))
+    rms = lambda v: float(np.sqrt(np.mean(v.astype(np.float64) ** 2)))  # noqa: E731
+    assert rms(y) == pytest.approx(rms(x), rel=1e-3)
+    mid = slice(RATE // 4, 3 * RATE // 4)
+    lag, height = periodicity(y[mid])
+    assert abs(lag - RATE / 125.0) <= 2 and height > 0.5  # the pulse train at the input's pitch
+    for v in (x, y):  # the formant region keeps most of the energy, above 3 kHz almost none
+        assert band_energy(v[mid], 500, 1500) > 20 * band_energy(v[mid], 3000, 8000)
+    assert abs(np.corrcoef(x[mid], y[mid])[0, 1]) < 0.95  # resynthesized, not a filtered copy
+
+
+def test_vocode_leaves_out_the_pulse_trains_rumble() -> None:
+    x = vowel()
+    share = lambda v: band_energy(v, 0, 50) / band_energy(v, 0, 8000)  # noqa: E731
+    assert share(vocode(x, np.random.default_rng(0))) < 0.01  # the input holds 0.5% there
+    assert share(vocode(x, np.random.default_rng(0), highpass_hz=0.0)) > 0.05  # the one-signed pulses' mean
+
+
+def test_vocode_keeps_unvoiced_noise_aperiodic() -> None:
+    x = (0.1 * np.random.default_rng(3).standard_normal(RATE)).astype(np.float32)
+    y = vocode(x, np.random.default_rng(0))
+    assert periodicity(y)[1] < 0.2
+    assert not np.allclose(x, y)
+
+
+def test_vocode_leaves_silence_and_short_clips_alone() -> None:
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(vocode(np.zeros(RATE, np.float32), rng), np.zeros(RATE, np.float32))
+    short = vowel(0.02)
+    np.testing.assert_array_equal(vocode(short, rng), short)
+
+
+def test_augmenter_vocodes_when_asked() -> None:
+    x = vowel()
+    aug = Augmenter(AugmentOptions(**{**OFF, "vocode_prob": 1.0, "vocode_smooth_frames": (3, 3)}))
+    y = aug(x, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    rng.random()  # the draw that decides to vocode
+    rng.integers(3, 4)  # the smoothing width
+    np.testing.assert_array_equal(y, vocode(x, rng, smooth_frames=3))
+    with pytest.raises(ValueError):
+        AugmentOptions(vocode_smooth_frames=(0, 3))
+    with pytest.raises(ValueError):
+        AugmentOptions(vocode_prob=1.2)
+    with pytest.raises(ValueError):
+        AugmentOptions(vocode_highpass_hz=-1.0)
 
 
 def test_options_are_checked() -> None:

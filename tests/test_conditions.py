@@ -69,6 +69,16 @@ def test_reverb_and_noise_are_seeded_and_do_what_they_say(speechlike: np.ndarray
     assert snr == pytest.approx(10, abs=0.5)
 
 
+def test_vocoder_resynthesizes_at_the_same_pitch_and_level(speechlike: np.ndarray) -> None:
+    vocoded = one("vocoder=5").apply(speechlike, rng())
+    assert one("vocoder=5").name == "vocoder5" and vocoded.shape == speechlike.shape
+    np.testing.assert_array_equal(vocoded, one("vocoder=5").apply(speechlike, rng()))  # seeded: runs compare
+    assert np.sqrt(np.mean(vocoded**2)) == pytest.approx(np.sqrt(np.mean(speechlike**2)), rel=1e-3)
+    assert abs(np.corrcoef(vocoded, speechlike)[0, 1]) < 0.95  # rebuilt, not copied
+    spectrum = np.abs(np.fft.rfft(vocoded * np.hanning(vocoded.size)))
+    assert abs(np.fft.rfftfreq(vocoded.size, 1 / 16000)[np.argmax(spectrum)] - 200) < 5  # the 200 Hz buzz still
+
+
 def test_parsing() -> None:
     names = [c.name for c in parse_conditions("level=-40,-20;silence=0.5;telephone;tempo=1.25;noise=5")]
     assert names == ["level-40dBFS", "level-20dBFS", "silence0.5s", "telephone", "tempo1.25", "5dB"]
@@ -80,6 +90,8 @@ def test_parsing() -> None:
         ("telephone=1", "no value"),
         ("level=3", "out of range"),
         ("tempo=0", "out of range"),
+        ("vocoder=2.5", "out of range"),
+        ("vocoder=0", "out of range"),
     ]:
         with pytest.raises(ValueError, match=message):
             parse_conditions(bad)

@@ -26,7 +26,7 @@ def model_dir() -> Path:
 
     Its receptive field is finite (1.47 s a side), so windows and streams equal one pass exactly: the
     runtime's windowing, streaming, room and level rules are held to that here. The default model
-    (version 19) hears the whole input; the tests of it are at the end of this file.
+    (version 21) hears the whole input; the tests of it are at the end of this file.
     """
     return ROOT / "triton_models" / "edgeasr" / "2"
 
@@ -580,11 +580,11 @@ def _real_samples() -> tuple[list[np.ndarray], list[str]]:
 
 
 def test_the_default_model_is_the_general_one_and_reads_commands(default_rec: Recognizer) -> None:
-    """Version 19: int8 (its convolutions stored in int8), whole-input (attention), 0.15 s of room, the open search
+    """Version 21: int8 (its convolutions stored in int8), whole-input (attention), 0.15 s of room, the open search
     with the command search beside it (thresholds 10 and 18), both n-grams as KenLM binaries."""
     import jiwer
 
-    assert default_rec.version == "19" and default_rec.card["precision"] == "int8"
+    assert default_rec.version == "21" and default_rec.card["precision"] == "int8"
     assert default_rec.card["extra"]["int8_storage"] == ["Conv"] and default_rec.model_path.stat().st_size < 5e6
     assert default_rec.beam_search.lm_path.name == "lm.bin"  # the general n-gram as KenLM's binary trie
     assert default_rec.whole_input and default_rec.pad_seconds == 0.15
@@ -610,7 +610,7 @@ def test_the_default_model_hears_real_people_that_the_command_model_does_not(def
     commands = Recognizer(DEFAULT / "2")
     before = [commands.transcribe(w, 16000).text for w in waves]
     assert hyps[2] == "i had faith in them" and hyps[4] == "bed" and hyps[6:] == ["bird", "cat"]
-    assert jiwer.wer(refs, hyps) < 0.45  # 22.0% measured (version 17: 26.8%, version 15: 34.1%, version 9: 53.7%)
+    assert jiwer.wer(refs, hyps) < 0.3  # 12.2% measured (version 19: 22.0%, 17: 26.8%, 15: 34.1%, 9: 53.7%)
     assert jiwer.wer(refs, before) > 0.9  # the command model hears none of these words
 
 

@@ -16,6 +16,8 @@ seeded with :data:`NOISE_SEED`, so two runs and two models hear exactly the same
 | ``telephone`` | none | 300-3400 Hz band, through 8 kHz and back, 8-bit mu-law |
 | ``reverb`` | RT60 seconds | a synthetic room impulse response with 3 dB direct-to-reverberant ratio |
 | ``noise`` | SNR in dB | pink noise at that signal-to-noise ratio (as ``--noise-snr``) |
+| ``vocoder`` | frames | LPC vocoder resynthesis, the envelope smoothed over that many 6.25 ms frames (the sound of |
+| | | statistical parametric voices: :func:`edgeasr.data.augment.vocode`) |
 
 :data:`DEFAULT_SWEEP` is the sweep of the model card.
 """
@@ -28,7 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeasr.audio import SAMPLE_RATE, resample
-from edgeasr.data.augment import add_noise, band_limit, pink_noise, reverberate, synthetic_rir, time_stretch
+from edgeasr.data.augment import (
+    add_noise,
+    band_limit,
+    pink_noise,
+    reverberate,
+    synthetic_rir,
+    time_stretch,
+    vocode,
+)
 
 __all__ = ["DEFAULT_SWEEP", "KINDS", "NOISE_SEED", "Condition", "parse_conditions"]
 
@@ -87,6 +97,10 @@ def _noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndar
     return add_noise(wave, pink_noise(wave.size, rng), snr_db)
 
 
+def _vocoder(wave: np.ndarray, frames: float, rng: np.random.Generator) -> np.ndarray:
+    return vocode(wave, rng, smooth_frames=int(frames))
+
+
 KINDS: dict[str, tuple[Callable[[float | None], str], Callable]] = {
     "level": (lambda v: f"level{v:g}dBFS", _level),
     "silence": (lambda v: f"silence{v:g}s", _silence),
@@ -94,6 +108,7 @@ KINDS: dict[str, tuple[Callable[[float | None], str], Callable]] = {
     "telephone": (lambda v: "telephone", _telephone),
     "reverb": (lambda v: f"reverb{v:g}s", _reverb),
     "noise": (lambda v: f"{v:g}dB", _noise),
+    "vocoder": (lambda v: f"vocoder{v:g}", _vocoder),
 }
 """Condition kind -> (its name for a value, its transform)."""
 
@@ -125,6 +140,8 @@ def parse_conditions(spec: str) -> list[Condition]:
             value = float(text)
             if (kind == "level" and not -90.0 <= value <= 0.0) or (kind in ("tempo", "reverb") and value <= 0.0):
                 raise ValueError(f"{kind}={value:g} is out of range")
+            if kind == "vocoder" and (value != int(value) or not 1 <= value <= 50):
+                raise ValueError(f"vocoder={value:g} is out of range (a whole number of frames, 1 to 50)")
             if kind == "silence" and not 0.0 <= value <= 30.0:
                 raise ValueError(f"silence={value:g} s is out of range (0 to 30)")
             out.append(Condition(KINDS[kind][0](value), kind, value))
