@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import convolve1d
 from scipy.signal import lfilter
 
 from edgeasr.audio import SAMPLE_RATE
@@ -351,10 +352,15 @@ def _lpc_levinson(r: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
         acc = r[:, i] + np.sum(a[:, 1:i] * r[:, i - 1 : 0 : -1], axis=1)
         k = np.clip(-acc / np.maximum(err, 1e-12), -0.999, 0.999)
         ks[:, i - 1] = k
-        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1 : 0 : -1].copy()
-        a[:, i] = k
+        _step_up(a, k, i)
         err = err * (1.0 - k**2)
     return ks, err
+
+
+def _step_up(a: np.ndarray, k: np.ndarray, i: int) -> None:
+    """Raise predictor polynomials ``a`` (frames, order + 1) to order ``i`` with reflection coefficients ``k``."""
+    a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1 : 0 : -1].copy()
+    a[:, i] = k
 
 
 def _lpc_from_reflection(ks: np.ndarray) -> np.ndarray:
@@ -363,8 +369,7 @@ def _lpc_from_reflection(ks: np.ndarray) -> np.ndarray:
     a = np.zeros((frames, order + 1))
     a[:, 0] = 1.0
     for i in range(1, order + 1):
-        a[:, 1:i] = a[:, 1:i] + ks[:, i - 1 : i] * a[:, i - 1 : 0 : -1].copy()
-        a[:, i] = ks[:, i - 1]
+        _step_up(a, ks[:, i - 1], i)
     return a
 
 
@@ -373,13 +378,8 @@ def _smooth_frames(values: np.ndarray, width: int) -> np.ndarray:
     if width <= 1 or values.shape[0] < 2:
         return values
     kernel = np.hanning(width + 2)[1:-1]
-    kernel /= kernel.sum()
-    half = width // 2
-    padded = np.pad(values, [(half, width - 1 - half)] + [(0, 0)] * (values.ndim - 1), mode="edge")
-    out = np.zeros_like(values)
-    for j, w in enumerate(kernel):
-        out += w * padded[j : j + values.shape[0]]
-    return out
+    # the window starts width // 2 frames before each frame (one frame later than scipy's centre for even widths)
+    return convolve1d(values, kernel / kernel.sum(), axis=0, mode="nearest", origin=-(1 - width % 2))
 
 
 def vocode(
