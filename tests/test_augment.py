@@ -200,6 +200,34 @@ def test_vocode_leaves_out_the_pulse_trains_rumble() -> None:
     assert share(vocode(x, np.random.default_rng(0), highpass_hz=0.0)) > 0.05  # the one-signed pulses' mean
 
 
+def gliding_vowel(seconds: float = 1.0, start: float = 100.0, end: float = 200.0) -> np.ndarray:
+    """A vowel whose pitch glides from ``start`` to ``end`` Hz (an octave of intonation by default)."""
+    f0 = np.geomspace(start, end, int(seconds * RATE))
+    cycles = np.cumsum(f0 / RATE)
+    x = (np.diff(np.floor(cycles), prepend=0.0) > 0).astype(np.float64)
+    for hz, bw in ((700.0, 80.0), (1200.0, 100.0)):
+        r = np.exp(-np.pi * bw / RATE)
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * hz / RATE), r * r], x)
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def median_pitch(x: np.ndarray, start: float, stop: float) -> float:
+    """The median of 32 ms frames' pitch (:func:`periodicity`) between ``start`` and ``stop`` seconds."""
+    starts = range(int(start * RATE), int(stop * RATE) - 512, 256)
+    return float(np.median([RATE / periodicity(x[i : i + 512])[0] for i in starts]))
+
+
+def test_vocode_flattens_intonation_when_asked() -> None:
+    x = gliding_vowel()
+    ratio = lambda v: median_pitch(v, 0.7, 0.9) / median_pitch(v, 0.1, 0.3)  # noqa: E731
+    assert ratio(x) == pytest.approx(2**0.6, rel=0.05)  # the glide between these stretches
+    assert ratio(vocode(x, np.random.default_rng(0))) == pytest.approx(2**0.6, rel=0.05)  # kept
+    flat = vocode(x, np.random.default_rng(0), pitch_scale=0.0)
+    assert ratio(flat) == pytest.approx(1.0, abs=0.05)  # one pitch throughout
+    assert median_pitch(flat, 0.1, 0.9) == pytest.approx(np.sqrt(100.0 * 200.0), rel=0.1)  # near the glide's median
+    assert ratio(vocode(x, np.random.default_rng(0), pitch_scale=0.5)) == pytest.approx(2**0.3, rel=0.05)  # halved
+
+
 def test_vocode_keeps_unvoiced_noise_aperiodic() -> None:
     x = (0.1 * np.random.default_rng(3).standard_normal(RATE)).astype(np.float32)
     y = vocode(x, np.random.default_rng(0))
@@ -228,6 +256,24 @@ def test_augmenter_vocodes_when_asked() -> None:
         AugmentOptions(vocode_prob=1.2)
     with pytest.raises(ValueError):
         AugmentOptions(vocode_highpass_hz=-1.0)
+    with pytest.raises(ValueError):
+        AugmentOptions(vocode_pitch_scale=(-0.5, 1.0))
+    with pytest.raises(ValueError):
+        AugmentOptions(vocode_pitch_scale=(1.0, 0.5))
+
+
+def test_augmenter_draws_the_vocoders_pitch_scale() -> None:
+    x = gliding_vowel()
+    aug = Augmenter(
+        AugmentOptions(**{**OFF, "vocode_prob": 1.0, "vocode_smooth_frames": (2, 2), "vocode_pitch_scale": (0.0, 0.5)})
+    )
+    y = aug(x, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    rng.random()  # the draw that decides to vocode
+    rng.integers(2, 3)  # the smoothing width
+    scale = rng.uniform(0.0, 0.5)
+    np.testing.assert_array_equal(y, vocode(x, rng, smooth_frames=2, pitch_scale=scale))
+    assert not np.array_equal(y, vocode(x, np.random.default_rng(7), smooth_frames=2))
 
 
 def test_options_are_checked() -> None:

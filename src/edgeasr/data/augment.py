@@ -30,7 +30,8 @@ worker's ``numpy.random.Generator``; every step fires with its own probability, 
 9. **vocoder resynthesis** (``vocode_prob``): :func:`vocode` rebuilds the clip as statistical
    parametric synthesis does (the HMM voices of SVOX Pico, HTS and RHVoice): an all-pole envelope
    per frame, smoothed over ``vocode_smooth_frames`` frames, driving a pulse train at the clip's own
-   pitch (noise where it is unvoiced); off by default.
+   pitch (noise where it is unvoiced), its intonation kept or flattened toward one pitch
+   (``vocode_pitch_scale``, the regular prosody of diphone and rule-driven voices); off by default.
 
 Babble needs a noise pool (other utterances); without one, babble's share goes to pink noise.
 Cost per 3 s clip with the defaults: measured by ``bench/test_micro.py::test_augmenter`` (pytest-benchmark;
@@ -93,6 +94,7 @@ class AugmentOptions:
     vocode_prob: float = 0.0  # chance of LPC vocoder resynthesis (the sound of HMM and other parametric voices)
     vocode_smooth_frames: tuple[int, int] = (1, 7)  # envelope smoothing (frames of 6.25 ms), drawn per clip
     vocode_highpass_hz: float = 50.0  # vocoder output below this left out (0: the rumble pretrained-13 heard)
+    vocode_pitch_scale: tuple[float, float] = (1.0, 1.0)  # vocoded intonation kept (1) or flattened (0), per clip
     noise_bank_s: float = 20.0  # seconds of white/pink/babble noise generated at construction
 
     def __post_init__(self) -> None:
@@ -122,6 +124,7 @@ class AugmentOptions:
             "pad_seconds_range",
             "pad_floor_dbfs_range",
             "vocode_smooth_frames",
+            "vocode_pitch_scale",
         ):
             lo, hi = getattr(self, name)
             if lo > hi:
@@ -132,6 +135,8 @@ class AugmentOptions:
             raise ValueError("speed_range and rt60_range must be positive")
         if self.vocode_highpass_hz < 0:
             raise ValueError(f"vocode_highpass_hz must not be negative, got {self.vocode_highpass_hz}")
+        if self.vocode_pitch_scale[0] < 0:
+            raise ValueError(f"vocode_pitch_scale must not be negative, got {self.vocode_pitch_scale}")
         if self.vocode_smooth_frames[0] < 1:
             raise ValueError(f"vocode_smooth_frames must be at least 1, got {self.vocode_smooth_frames}")
         if min(self.noise_weights) < 0 or sum(self.noise_weights) <= 0:
@@ -390,6 +395,7 @@ def vocode(
     voicing_threshold: float = 0.3,
     aspiration: float = 0.05,
     highpass_hz: float = 50.0,
+    pitch_scale: float = 1.0,
 ) -> np.ndarray:
     """Resynthesize speech the way a statistical parametric voice would sound (LPC vocoder).
 
@@ -412,6 +418,8 @@ def vocode(
         highpass_hz: the synthesis leaves out everything below this (the pulse train is one-signed: without
             it, its mean comes out as a rumble below 50 Hz holding about a fifth of the clip's energy; 0 keeps
             it, as the first version of this function did, which pretrained-13 was trained with).
+        pitch_scale: the voiced frames' log pitch is scaled about its median by this (1: the clip's own
+            intonation; 0: one flat pitch, the regular prosody of diphone and rule-driven voices).
 
     Returns:
         float32 audio of the same length and RMS (peak at most 0.99); clips shorter than a frame
@@ -441,6 +449,10 @@ def vocode(
     lag = np.argmax(normalized, axis=1)
     voiced = normalized[np.arange(n_frames), lag] > voicing_threshold
     f0 = np.where(voiced, SAMPLE_RATE / (lag + lo), 0.0)
+    if pitch_scale != 1.0 and np.any(voiced):
+        log_f0 = np.log(f0[voiced])
+        center = float(np.median(log_f0))
+        f0[voiced] = np.exp(center + pitch_scale * (log_f0 - center))
     # per-sample pitch (each frame's value over its central hop), a pulse at every whole period
     f0_samples = np.repeat(f0, hop)
     f0_samples = np.pad(f0_samples, ((win - hop) // 2, 0), mode="edge")[:length]
@@ -621,5 +633,8 @@ class Augmenter:
             x = mu_law(x)
         if o.vocode_prob and rng.random() < o.vocode_prob:
             lo, hi = o.vocode_smooth_frames
-            x = vocode(x, rng, smooth_frames=int(rng.integers(lo, hi + 1)), highpass_hz=o.vocode_highpass_hz)
+            smooth = int(rng.integers(lo, hi + 1))
+            low, high = o.vocode_pitch_scale
+            scale = float(rng.uniform(low, high)) if high > low else low  # no draw when fixed: older recipes replay
+            x = vocode(x, rng, smooth_frames=smooth, highpass_hz=o.vocode_highpass_hz, pitch_scale=scale)
         return np.ascontiguousarray(x, dtype=np.float32)
