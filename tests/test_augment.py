@@ -160,14 +160,20 @@ def test_mu_law_is_8_bit_telephone_coding() -> None:
     np.testing.assert_array_equal(aug(x, np.random.default_rng(0)), y)
 
 
-def vowel(seconds: float = 1.0, f0: float = 125.0) -> np.ndarray:
-    """A pulse train at ``f0`` through two formant resonators (700 and 1200 Hz): a crude /a/."""
-    x = np.zeros(int(seconds * RATE))
-    x[:: int(RATE / f0)] = 1.0
+def formants(pulses: np.ndarray) -> np.ndarray:
+    """A pulse train through two formant resonators (700 and 1200 Hz), peak 0.3: a crude /a/."""
+    x = pulses
     for hz, bw in ((700.0, 80.0), (1200.0, 100.0)):
         r = np.exp(-np.pi * bw / RATE)
         x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * hz / RATE), r * r], x)
     return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def vowel(seconds: float = 1.0, f0: float = 125.0) -> np.ndarray:
+    """A pulse train at ``f0`` through :func:`formants`."""
+    x = np.zeros(int(seconds * RATE))
+    x[:: int(RATE / f0)] = 1.0
+    return formants(x)
 
 
 def periodicity(x: np.ndarray) -> tuple[int, float]:
@@ -202,13 +208,8 @@ def test_vocode_leaves_out_the_pulse_trains_rumble() -> None:
 
 def gliding_vowel(seconds: float = 1.0, start: float = 100.0, end: float = 200.0) -> np.ndarray:
     """A vowel whose pitch glides from ``start`` to ``end`` Hz (an octave of intonation by default)."""
-    f0 = np.geomspace(start, end, int(seconds * RATE))
-    cycles = np.cumsum(f0 / RATE)
-    x = (np.diff(np.floor(cycles), prepend=0.0) > 0).astype(np.float64)
-    for hz, bw in ((700.0, 80.0), (1200.0, 100.0)):
-        r = np.exp(-np.pi * bw / RATE)
-        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * hz / RATE), r * r], x)
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+    cycles = np.cumsum(np.geomspace(start, end, int(seconds * RATE)) / RATE)
+    return formants((np.diff(np.floor(cycles), prepend=0.0) > 0).astype(np.float64))
 
 
 def median_pitch(x: np.ndarray, start: float, stop: float) -> float:

@@ -598,9 +598,7 @@ def test_the_default_model_is_the_general_one_and_reads_commands(default_rec: Re
     waves, refs = _samples()
     hyps = [default_rec.transcribe(w, 16000).text for w in waves]
     assert hyps[0] == refs[0] == "is it windy in cincinnati right now"
-    assert (
-        jiwer.wer(refs, hyps) < 0.1
-    )  # 3.4% measured (version 21: 1.7%, version 11: 8.5%, version 9: 6.8%, version 2: 5.1%)
+    assert jiwer.wer(refs, hyps) < 0.1  # 3.4% measured (version 21: 1.7%, 11: 8.5%, 9: 6.8%, 2: 5.1%)
 
 
 def test_the_default_model_hears_real_people_that_the_command_model_does_not(default_rec: Recognizer) -> None:
