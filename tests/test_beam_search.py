@@ -84,6 +84,48 @@ def test_the_bias_boost_sets_how_strongly_and_a_bad_one_is_refused(lm_path: Path
             decoder.search(logp, bias=["mum"], boost=bad)
 
 
+def _held(text: str, hold: int, last_frame_blank: bool = True) -> np.ndarray:
+    """Frames for ``text`` with each word's last letter held for ``hold`` frames, as a CTC model often reads a
+    closing consonant ("yes" as ``yy_ee_sss``); no blank after the utterance's last letter unless asked."""
+    frames: list[dict[str, float]] = [{"_": 0.95}]
+    for word in text.split():
+        if len(frames) > 1:
+            frames += [{" ": 0.9}, {"_": 0.9}]
+        for ch in word[:-1]:
+            frames += [{ch: 0.9}, {"_": 0.9}]
+        frames += [{word[-1]: 0.97}] * hold
+    if last_frame_blank:
+        frames.append({"_": 0.9})
+    return _emissions(frames)
+
+
+def test_a_held_last_letter_stays_inside_its_word(lm_path: Path) -> None:
+    # The shipped settings' beam (10 nats). Reading a held last letter's frames as blanks costs about 8 nats a
+    # frame, so a search that closed the word on its last letter's first frame lost the word: version 23 answered
+    # nothing for two recordings of "yes" that greedy decoding read right.
+    shipped = BeamSearchDecoder(lm_path, list(TOKENS), BeamSearchOptions(beam_threshold=10.0))
+    for text in ("call mom", "play music loud", "play the news"):
+        for last_blank in (True, False):
+            logp = _held(text, hold=4, last_frame_blank=last_blank)
+            assert greedy_decode(logp).text == text
+            words = shipped.search(logp)
+            assert [w for w, _, _ in words] == text.split(), (text, last_blank)
+            assert words[-1][2] == logp.shape[0] - last_blank  # the held frames are the word's, the blank is not
+    (_, _, first_end), (_, second_start, _) = shipped.search(_held("call mom", hold=4))[:2]
+    assert first_end == 1 + 2 * 3 + 4 and second_start == first_end + 2  # "c_a_l" then "llll", a space, a blank
+
+
+def test_the_search_adds_nothing_to_the_acoustic_score_of_the_path_it_reads(lm_path: Path) -> None:
+    # each word closes on the separator, and one certain separator frame closes the utterance's last word: a
+    # path that is the greedy one must score exactly the greedy path's log-probability
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    for logp in (_spell("play music"), _held("call my mom", hold=3, last_frame_blank=False)):
+        words, scores = decoder.search_scored(logp)
+        assert " ".join(w for w, _, _ in words) == greedy_decode(logp).text
+        assert scores["acoustic"] == pytest.approx(float(logp.max(axis=1).sum()), abs=1e-3)
+        assert scores["words"] == len(words) > 0
+
+
 def test_empty_input_and_wrong_shapes(lm_path: Path) -> None:
     decoder = BeamSearchDecoder(lm_path, list(TOKENS))
     assert decoder.search(np.zeros((0, len(TOKENS)), np.float32)) == []

@@ -17,8 +17,10 @@ under :data:`FRAME_SECONDS_KEY`); index 0 is the CTC blank.
 * :class:`BeamSearchDecoder`: flashlight-text's ``LexiconDecoder`` (C++, the decoder behind
   torchaudio's ``ctc_decoder``) with KenLM from the same wheel, scoring words with the ARPA model
   that :mod:`edgeasr.training.language_model` estimates. The lexicon spells each word of the
-  language model with the model's characters, so every output word is a known word; the space
-  token is the optional word separator. A version that ships it carries ``lm.arpa`` (the word
+  language model with the model's characters and closes it with the space token, the word
+  separator, so every output word is a known word and a letter the model holds over several
+  frames stays inside its word; one certain separator frame after the last frame closes the
+  utterance's last word. A version that ships it carries ``lm.arpa`` (the word
   n-gram; or ``lm.bin``, the same n-gram in KenLM's binary format, which loads in milliseconds,
   with its lexicon in ``lm.words`` and, where the export wrote it, each word's first-word score in
   ``lm.scores``: :func:`find_lm`, :func:`lexicon_scores`) and ``decoder.json`` (:class:`BeamSearchOptions`,
@@ -104,6 +106,9 @@ without it has :data:`FRAME_SECONDS`)."""
 CONTEXT_SECONDS_KEY = "edgeasr.context_seconds"
 """ONNX metadata key of the audio on each side of a frame that can change its output (the model's
 receptive field's half width, seconds): the least context windowed and streaming decoding keep."""
+
+CLOSING_FLOOR = -1.0e4
+"""Log-probability of every token but the separator on the frame the beam search appends to close the last word."""
 
 LM_FILE = "lm.arpa"
 """The word n-gram of a version folder that ships a beam search."""
@@ -635,12 +640,16 @@ class BeamSearchDecoder:
         # Most of a cold start is this loop: 28k words, each spelled and inserted.
         if scores is None:
             scores = _first_word_scores(lm, len(self.vocabulary))
+        # A word is spelled with the separator after its last letter, so flashlight emits it on the separator: a
+        # last letter held for several frames ("yes" read ``yy_ee_sss``) stays inside the word. Spelled without
+        # it, the word was emitted on its last letter's first frame, and the held frames (which the search may
+        # only read as blank or separator once at the root) cost the word ~10 nats: "yes" lost to no words.
         for wi, w in enumerate(self.vocabulary):
-            insert(list(w.translate(spelling).encode("latin-1")), wi, scores[wi])
+            insert(list((w + " ").translate(spelling).encode("latin-1")), wi, scores[wi])
         start = lm.start(False)
         for w in extra:
             wi = words.get_index(w)
-            insert(list(w.translate(spelling).encode("latin-1")), wi, lm.score(start, wi)[1])
+            insert(list((w + " ").translate(spelling).encode("latin-1")), wi, lm.score(start, wi)[1])
         trie.smear(smearing.MAX)
         return self._decoder_over(trie, lm, words, self.options), trie
 
@@ -787,7 +796,12 @@ class BeamSearchDecoder:
         if logprobs.shape[0] == 0:
             return [], nothing
         kept = self._searched_frames(logprobs)
-        emissions = np.ascontiguousarray(logprobs if kept is None else logprobs[kept], dtype=np.float32)
+        searched = logprobs if kept is None else logprobs[kept]
+        # one more frame, a certain separator, closes the utterance's last word (each word ends on a separator:
+        # _build); it adds nothing to a hypothesis that has closed its words already
+        emissions = np.full((searched.shape[0] + 1, searched.shape[1]), CLOSING_FLOOR, dtype=np.float32)
+        emissions[:-1] = searched
+        emissions[-1, self._space] = 0.0
         if decoder is not None:
             dictionary = self._words
         else:
@@ -799,7 +813,7 @@ class BeamSearchDecoder:
         acoustic, lm = float(best.emittingModelScore), float(best.lmScore)
         words = [dictionary.get_entry(i) for i in best.words if i >= 0]
         scores = {"acoustic": acoustic, "lm": lm, "score": acoustic + lm_weight * lm, "words": len(words)}
-        spans = self._spans(list(best.tokens), len(words))
+        spans = self._spans(list(best.tokens), len(words), searched.shape[0])
         if kept is not None:  # back to the utterance's own frames
             spans = [
                 (int(kept[s]), int(kept[e - 1]) + 1) if e > s else (int(kept[min(s, kept.size - 1)]),) * 2
@@ -826,12 +840,13 @@ class BeamSearchDecoder:
             return None
         return np.flatnonzero(~skipped)
 
-    def _spans(self, path: list[int], n_words: int) -> list[tuple[int, int]]:
+    def _spans(self, path: list[int], n_words: int, frames: int) -> list[tuple[int, int]]:
         """Frame span of each word on the token path (blank and space frames lie between words).
 
-        The path carries one extra state before the first frame and after the last one.
+        The path carries one extra state before the first frame, and after the ``frames`` searched
+        frames the closing separator frame (:meth:`_search_one`) and a final state.
         """
-        path = path[1:-1] if len(path) >= 2 else path
+        path = path[1 : 1 + frames]
         spans: list[tuple[int, int]] = []
         in_word = False
         for t, tok in enumerate(path):
