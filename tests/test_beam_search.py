@@ -440,10 +440,10 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         wave = load_audio(ROOT / "samples" / "real" / "02-cathy.flac")  # a real speaker's read sentence
         # the reference is "clubs and balls and cities grew to be only memories": the biased word wins where the
         # unbiased search hears "grow"
-        expected = "clubs and boss and cities grew to be only memories"
+        expected = "clubs in bowls and cities grew to be only memories"
         assert device.transcribe(wave, 16000, bias=["grew"]).text == expected
         assert client.transcribe(wave, bias=["grew"]).text == expected
-        assert client.transcribe(wave).text == "clubs and boss and cities grow to be only memories"  # per request only
+        assert client.transcribe(wave).text == "clubs in bowls and cities grow to be only memories"  # per request only
         # how strongly, per request: 0 makes the word possible without favouring it; out of range is refused with
         # the device's message, and the server goes on serving
         weak = device.transcribe(wave, 16000, bias=["grew"], bias_boost=0.0).text
