@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=Path("work/real/check3.jsonl"))
     parser.add_argument("--limit", type=int, default=450, help="the first N rows (the recipes' dev_max_utterances)")
     args = parser.parse_args(argv)
-    rows, _ = _prepare_rows(args.manifest, 1e9)
+    rows, _ = _prepare_rows(args.manifest, 1e9, scoring_only=True)
     rows = rows[: args.limit]
     print(f"{args.manifest}: {len(rows)} rows, greedy")
     for path in args.checkpoints:

@@ -57,7 +57,7 @@ have $W/real/check3.jsonl || $EDGEASR data merge $W/real/check2.jsonl $W/general
 #    SVOX Pico and by MBROLA (engines no training row uses).
 have $W/heldout/wordnet.txt || $EDGEASR data sentences --out $W/heldout/wordnet.txt --num 300
 have $W/heldout/train.jsonl || { step "synth heldout"; $EDGEASR data synth --text $W/heldout/wordnet.txt --engines pico --out $W/heldout --dev-fraction 0 --test-fraction 0 --quiet; }
-have $W/heldout-mbrola/train.jsonl || { step "synth heldout-mbrola"; $EDGEASR data synth --text $W/heldout/wordnet.txt --engines mbrola --out $W/heldout-mbrola --dev-fraction 0 --test-fraction 0 --quiet; }
+have $W/heldout-mbrola/train.jsonl || { step "synth heldout-mbrola"; $EDGEASR data synth --text $W/heldout/wordnet.txt --engines mbrola --voices 'mbrola-mb-us?,mbrola-mb-en1,mbrola-mb-de6-en,mbrola-mb-fr4-en' --out $W/heldout-mbrola --dev-fraction 0 --test-fraction 0 --quiet; }
 
 # 5. Home Assistant commands (home-assistant-intents + hassil), every commercial-use engine.
 have $W/hass/text.txt || $EDGEASR data sentences --source hass --num 0 --min-words 1 --max-words 20 --out $W/hass/text.txt

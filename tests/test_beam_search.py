@@ -439,15 +439,15 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         # command model's test_transcribe_command_takes_bias_phrases below)
         wave = load_audio(ROOT / "samples" / "real" / "02-cathy.flac")  # a real speaker's read sentence
         # the reference is "clubs and balls and cities grew to be only memories": the biased word wins where the
-        # unbiased search hears "grow"
-        expected = "clubs in bowls and cities grew to be only memories"
-        assert device.transcribe(wave, 16000, bias=["grew"]).text == expected
-        assert client.transcribe(wave, bias=["grew"]).text == expected
-        assert client.transcribe(wave).text == "clubs in bowls and cities grow to be only memories"  # per request only
+        # unbiased search hears "bulls"
+        expected = "clubs and balls and cities great be only memories"
+        assert device.transcribe(wave, 16000, bias=["balls"]).text == expected
+        assert client.transcribe(wave, bias=["balls"]).text == expected
+        assert client.transcribe(wave).text == "clubs and bulls and cities great be only memories"  # per request only
         # how strongly, per request: 0 makes the word possible without favouring it; out of range is refused with
         # the device's message, and the server goes on serving
-        weak = device.transcribe(wave, 16000, bias=["grew"], bias_boost=0.0).text
-        assert "grew" not in weak.split() and client.transcribe(wave, bias=["grew"], bias_boost=0.0).text == weak
+        weak = device.transcribe(wave, 16000, bias=["balls"], bias_boost=0.0).text
+        assert "balls" not in weak.split() and client.transcribe(wave, bias=["balls"], bias_boost=0.0).text == weak
         with pytest.raises(ValueError, match="bias boost must be") as refused:
             device.transcribe(wave, 16000, bias=["grew"], bias_boost=11.0)
         with pytest.raises(ClientError, match=re.escape(str(refused.value))):
@@ -567,7 +567,7 @@ def test_a_bad_bias_boost_is_the_same_error_from_the_recognizer_and_the_cli(tmp_
         for boost in ("0", "4")
     }
     assert [d.returncode for d in said.values()] == [0, 0]
-    assert "grew" not in said["0"].stdout.split() and "grow" in said["0"].stdout.split()
+    assert "grew" not in said["0"].stdout.split() and "great" in said["0"].stdout.split()
     assert "cities grew to be" in said["4"].stdout
 
 

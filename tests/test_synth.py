@@ -325,3 +325,23 @@ def test_contrib_and_non_free_engines_speak_at_the_asked_tempo(engine: str, voic
     assert rate == fast_rate and rate >= 16000
     assert 1.0 < normal.size / rate < 5.0 and np.abs(normal).max() > 0.05
     assert fast.size < 0.9 * normal.size  # the faster utterance is shorter
+
+
+def test_cli_synth_speaks_only_the_chosen_voices(tmp_path: Path, capsys) -> None:
+    need_binary("espeak-ng")
+    text = tmp_path / "mine.txt"
+    text.write_text("".join(f"sentence number {w} is here\n" for w in ("one", "two", "three", "four", "five", "six")))
+    base = ["synth", "--text", str(text), "--engines", "espeak-ng", "--quiet", "--dev-fraction", "0"]
+    base += ["--test-fraction", "0"]
+    chosen = "espeak-ng-en-us_klatt?,en-gb+m1"  # a pattern on ids and a voice's own name
+    assert data_main([*base, "--out", str(tmp_path / "c"), "--voices", chosen]) == 0, capsys.readouterr().err
+    rows = check_corpus(tmp_path / "c")
+    assert len(rows) == 6
+    spoken = {r["voice"] for r in rows}
+    assert spoken and all(v.startswith("espeak-ng-en-us_klatt") or v == "espeak-ng-en-gb_m1" for v in spoken), spoken
+    config = json.loads((tmp_path / "c" / "synth_config.json").read_text())
+    assert config["voices"] == ["espeak-ng-en-us_klatt?", "en-gb+m1"]
+    assert data_main([*base, "--out", str(tmp_path / "none"), "--voices", "mbrola-*"]) == 2
+    assert "no voice of espeak-ng matches mbrola-*" in capsys.readouterr().err
+    assert data_main([*base, "--out", str(tmp_path / "all")]) == 0  # no choice: every voice, and no key
+    assert "voices" not in json.loads((tmp_path / "all" / "synth_config.json").read_text())

@@ -315,7 +315,7 @@ def test_extra_manifests_join_the_training_rows_repeated(tiny_recipe, tmp_path) 
 
 
 def test_training_refuses_rows_spoken_by_a_non_commercial_engine(tiny_recipe, tmp_path) -> None:
-    """MBROLA's voices may not go into a product that is sold: they evaluate, they never train."""
+    """MBROLA's voices may not go into a product that is sold: they evaluate (a dev check too), they never train."""
     rows = [json.loads(line) for line in Path(tiny_recipe.data.dev_manifest).read_text().splitlines() if line]
     base = Path(tiny_recipe.data.dev_manifest).parent
     marked = tmp_path / "mbrola.jsonl"
@@ -330,6 +330,9 @@ def test_training_refuses_rows_spoken_by_a_non_commercial_engine(tiny_recipe, tm
     with pytest.raises(ValueError, match=r"mbrola.jsonl: row 2 is spoken by mbrola.*evaluation only"):
         train(replace(tiny_recipe, data=extra), tmp_path / "run", max_steps=1, progress=False)
     assert not (tmp_path / "run" / "last.pt").exists()
+    scored = replace(tiny_recipe.data, dev_manifest=str(marked))  # a dev check only scores: MBROLA may judge
+    result = train(replace(tiny_recipe, data=scored), tmp_path / "dev", max_steps=1, progress=False)
+    assert result.steps == 1 and (tmp_path / "dev" / "last.pt").exists()
 
 
 def test_recipe_augment_table_and_extras_round_trip(tmp_path) -> None:

@@ -105,6 +105,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             engines=engines,
             engine_weights=args.engine_weights,
             max_voices_per_engine=args.max_voices_per_engine,
+            voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()),
             per_sentence=args.per_sentence,
             seed=args.seed,
             dev_fraction=args.dev_fraction,
@@ -330,6 +331,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--engine-weights", type=_weights, default=(), help="override shares, e.g. espeak-ng=0.5,kokoro=0.02"
     )
     p.add_argument("--max-voices-per-engine", type=int, default=0, help="cap voices per engine (0: all)")
+    p.add_argument(
+        "--voices",
+        default="",
+        help="only these voices: comma-separated shell patterns on voice ids or names, e.g. 'mbrola-mb-us?,mb-de1-en' "
+        "(empty: every installed voice of the engines)",
+    )
     p.add_argument("--per-sentence", type=int, default=1, help="voices speaking each sentence")
     p.add_argument("--seed", type=int, default=0, help="seed for prompts, splits, voices, speed and pitch")
     p.add_argument("--dev-fraction", type=float, default=0.05, help="share of sentences and voices for dev")

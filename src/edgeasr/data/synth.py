@@ -38,6 +38,7 @@ for a seed; neural engines are seeded where they allow it.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -96,6 +97,9 @@ class SynthOptions:
     engines: tuple[str, ...] = ALL_ENGINES  # engines to use (unavailable ones are skipped and reported)
     engine_weights: tuple[tuple[str, float], ...] = ()  # overrides of the engines' default weights
     max_voices_per_engine: int = 0  # keep at most this many voices per engine (0: all), chosen by seed
+    # only the voices whose id ("mbrola-mb-de1-en") or name ("mb-de1-en") matches one of these
+    # shell patterns (fnmatch), before max_voices_per_engine; empty: every installed voice
+    voices: tuple[str, ...] = ()
     per_sentence: int = 1  # how many voices speak each sentence
     seed: int = 0  # seeds prompts, splits, voice choice, speed and pitch
     dev_fraction: float = 0.05  # share of sentences (and of voices) held out for dev
@@ -319,6 +323,10 @@ class SynthSummary:
 
 def _config_dict(options: SynthOptions) -> dict:
     d = asdict(options)
+    if options.voices:
+        d["voices"] = list(options.voices)
+    else:  # corpora made before voices could be chosen resume as they were
+        del d["voices"]
     d["engines"] = list(options.engines)
     d["engine_weights"] = [list(x) for x in options.engine_weights]
     d["speed_range"] = list(options.speed_range)
@@ -372,6 +380,11 @@ def synthesize_corpus(
     for name in options.engines:
         if name not in unavailable:
             get_engine(name).prepare()
+    if options.voices:
+        voices = [v for v in voices if any(fnmatch.fnmatchcase(x, p) for p in options.voices for x in (v.id, v.name))]
+        for name in options.engines:
+            if name not in unavailable and not any(v.engine == name for v in voices):
+                raise ValueError(f"no voice of {name} matches {', '.join(options.voices)}")
     if options.max_voices_per_engine > 0:
         kept: list[Voice] = []
         for name in options.engines:

@@ -1,4 +1,4 @@
-"""``edgeasr train``, ``lm``, ``eval`` and ``demo``: the training stage's commands."""
+"""``edgeasr train``, ``average``, ``lm``, ``eval`` and ``demo``: the training stage's commands."""
 
 from __future__ import annotations
 
@@ -28,6 +28,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         fit_schedule=args.fit_schedule,
     )
     print(f"best dev WER {100 * result.best_dev_wer:.2f}% after {result.steps} steps: {result.best_checkpoint}")
+    return 0
+
+
+def _cmd_average(args: argparse.Namespace) -> int:
+    import torch
+
+    from edgeasr.training.average import average_checkpoints, toward_pretrained
+
+    try:
+        least = 1 if args.toward_pretrained > 0 else 2
+        averaged = average_checkpoints(args.checkpoints, name=args.name, least=least)
+        if args.toward_pretrained > 0:
+            averaged = toward_pretrained(averaged, args.toward_pretrained)
+    except (ValueError, OSError) as exc:
+        print(f"edgeasr average: {exc}", file=sys.stderr)
+        return 2
+    torch.save(averaged, args.out)
+    moved = f", its encoder {args.toward_pretrained:g} of the way back to its own" if args.toward_pretrained > 0 else ""
+    what = f"the mean of {len(args.checkpoints)} checkpoints" if len(args.checkpoints) > 1 else args.checkpoints[0]
+    print(f"{args.out}: {what}{moved} ({averaged['recipe']['name']})")
     return 0
 
 
@@ -88,7 +108,7 @@ def add_decoder_argument(p: argparse.ArgumentParser, where: str = "") -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``demo``, ``train``, ``lm`` and ``eval`` on the command line's subparsers."""
+    """Register ``demo``, ``train``, ``average``, ``lm`` and ``eval`` on the command line's subparsers."""
     p = subparsers.add_parser("demo", help="run the shipped default model on the shipped samples", formatter_class=_FMT)
     p.add_argument("--model", default=DEFAULT_MODEL, help="model dir, version dir, bundle or .onnx")
     p.add_argument(
@@ -117,6 +137,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "instead of the recipe's max_steps: for a machine lent for a fixed time",
     )
     p.set_defaults(func=_cmd_train)
+
+    p = subparsers.add_parser(
+        "average",
+        help="average the weights of checkpoints of one model (a model soup)",
+        formatter_class=_FMT,
+        description="The uniform mean of the checkpoints' weights (edgeasr.training.average): runs trained on "
+        "from one parent with other seeds or stages; export it like any checkpoint.",
+    )
+    p.add_argument("checkpoints", nargs="+", help="checkpoints whose recipes build the same model (two or more)")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--name", default=None, help="recipe name it carries (default: the first's with -average)")
+    p.add_argument(
+        "--toward-pretrained",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="then move the trained pretrained-encoder weights this share of the way back to the encoder's own "
+        "(WiSE-FT; 0: not at all); with a share, one checkpoint is enough",
+    )
+    p.set_defaults(func=_cmd_average)
 
     p = subparsers.add_parser(
         "lm",

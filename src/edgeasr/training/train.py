@@ -228,13 +228,18 @@ def _spec_augment(
     return feats.masked_fill(mask, 0.0)
 
 
-def _prepare_rows(manifest: Path, max_seconds: float) -> tuple[list[dict], dict[str, int]]:
+def _prepare_rows(manifest: Path, max_seconds: float, scoring_only: bool = False) -> tuple[list[dict], dict[str, int]]:
+    """Rows of ``manifest`` with their token ids, and counts of the rows left out (too long, unknown characters).
+
+    ``scoring_only``: the rows only score checkpoints (a dev check), their audio never fits a weight,
+    so rows spoken by an evaluation-only engine (MBROLA) are kept; otherwise they are refused.
+    """
     from edgeasr.data.tts import ENGINES
 
     rows, skipped = [], {"too_long": 0, "unknown_characters": 0}
     for line, row in enumerate(read_manifest(manifest), 1):
         engine = ENGINES.get(str(row.get("engine", "")))
-        if engine is not None and not engine.commercial_use:
+        if engine is not None and not engine.commercial_use and not scoring_only:
             raise ValueError(
                 f"{manifest}: row {line} is spoken by {engine.name}, whose licence forbids use in a product "
                 f"that is sold ({engine.licence}): its voices are for evaluation only, never training"
@@ -403,7 +408,7 @@ def train(
         versions.append(f"{data_version(extra)}x{repeats}")
     if not rows:
         raise ValueError(f"{train_manifest}: no usable training rows ({skipped})")
-    dev_rows, _ = _prepare_rows(dev_manifest, 1e9)
+    dev_rows, _ = _prepare_rows(dev_manifest, 1e9, scoring_only=True)
     dev_rows = dev_rows[: recipe.data.dev_max_utterances]
     dv = versions[0] if len(versions) == 1 else "dv-" + hashlib.sha256("+".join(versions).encode()).hexdigest()[:16]
 
