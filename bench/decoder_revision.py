@@ -39,12 +39,13 @@ def decoding_at(revision: str):
     source = subprocess.run(
         ["git", "show", f"{revision}:src/edgeasr/decoding.py"], check=True, capture_output=True, text=True
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "decoding_at_revision.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("decoding_at_revision", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:  # read once by exec_module, not needed after it
+        path = Path(folder) / "decoding_at_revision.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("decoding_at_revision", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(module)
     return module
 
 

@@ -8,7 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="averaging checkpoints needs torch (train extra)")
 
-from edgeasr.training.average import average_checkpoints, sha256_of  # noqa: E402
+from edgeasr.integrity import sha256_file  # noqa: E402
+from edgeasr.training.average import average_checkpoints  # noqa: E402
 from edgeasr.training.model import CTCModel, ModelConfig  # noqa: E402
 from edgeasr.training.recipe import TrainRecipe  # noqa: E402
 from edgeasr.training.train import load_model  # noqa: E402
@@ -45,7 +46,8 @@ def test_the_average_is_the_mean_of_every_weight(tmp_path) -> None:
     assert int(out["model"][counter]) == 3 and int(b[counter]) == 5
     assert out["recipe"]["name"] == "soup" and out["data_version"] == "dv-test" and out["step"] is None
     assert [x["recipe"] for x in out["averaged_from"]] == ["stage-a", "stage-b", "stage-c"]
-    assert out["averaged_from"][1]["sha256"] == sha256_of(tmp_path / "b.pt") and out["averaged_from"][1]["step"] == 200
+    second = out["averaged_from"][1]
+    assert second["sha256"] == sha256_file(tmp_path / "b.pt") and second["step"] == 200
 
     torch.save(out, tmp_path / "soup.pt")  # loads safely (weights_only) and runs like a trained checkpoint
     model, ckpt = load_model(tmp_path / "soup.pt")

@@ -23,23 +23,14 @@ step counter) are the first checkpoint's. The result is a weights-only checkpoin
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgeasr.integrity import sha256_file
 from edgeasr.training.model import ModelConfig
 from edgeasr.training.train import load_checkpoint
 
-__all__ = ["average_checkpoints", "sha256_of", "toward_pretrained"]
-
-
-def sha256_of(path: str | Path) -> str:
-    """The sha256 of a file, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["average_checkpoints", "toward_pretrained"]
 
 
 def average_checkpoints(paths: Sequence[str | Path], name: str | None = None, *, least: int = 2) -> dict:
@@ -102,7 +93,7 @@ def average_checkpoints(paths: Sequence[str | Path], name: str | None = None, *,
         "averaged_from": [
             {
                 "path": str(p),
-                "sha256": sha256_of(p),
+                "sha256": sha256_file(p),
                 "step": c.get("step"),
                 "recipe": c["recipe"].get("name", ""),
             }
