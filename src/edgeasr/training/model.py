@@ -155,10 +155,8 @@ class CTCModel(nn.Module):
 
             self.frontend = WhisperLogMel(cfg.frontend)
             self.encoder = WhisperEncoder.from_pretrained(cfg.pretrained, cfg.pretrained_blocks or None)
-            frozen = len(self.encoder.blocks) - cfg.pretrained_trainable
             for name, p in self.encoder.named_parameters():
-                trains = name.startswith("blocks.") and int(name.split(".")[1]) >= frozen
-                p.requires_grad_(trains or (name.startswith("ln.") and cfg.pretrained_trainable > 0))
+                p.requires_grad_(self._encoder_weight_trains(name))
             self.stem = SeparableConv(self.encoder.ln.normalized_shape[0], c, cfg.stem_kernel)
         else:
             self.frontend = LogMelFrontend(cfg.frontend)
@@ -237,10 +235,19 @@ class CTCModel(nn.Module):
         if absent or unexpected:
             raise RuntimeError(f"checkpoint does not fit the model: missing {absent}, unexpected {unexpected}")
 
+    def _encoder_weight_trains(self, name: str) -> bool:
+        """Whether the pretrained encoder's weight ``name`` is one the model trains (its top
+        ``pretrained_trainable`` blocks and, with them, its final norm): by the config, so a stage that
+        holds weights fixed (``optim.freeze``) still keeps them in its checkpoint."""
+        frozen = len(self.encoder.blocks) - self.cfg.pretrained_trainable
+        if name.startswith("blocks."):
+            return int(name.split(".")[1]) >= frozen
+        return name.startswith("ln.") and self.cfg.pretrained_trainable > 0
+
     def _frozen_keys(self) -> set[str]:
         if self.encoder is None:
             return set()
-        keys = {f"encoder.{n}" for n, p in self.encoder.named_parameters() if not p.requires_grad}
+        keys = {f"encoder.{n}" for n, _ in self.encoder.named_parameters() if not self._encoder_weight_trains(n)}
         return keys | {f"encoder.{n}" for n, _ in self.encoder.named_buffers()}
 
     def load_grown(self, state: dict[str, torch.Tensor], source: ModelConfig) -> list[int]:

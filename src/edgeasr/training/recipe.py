@@ -99,11 +99,19 @@ class OptimConfig:
     threads: int = 0
     precision: str = "fp32"  # "fp32", "bf16" (the encoder runs under bfloat16 autocast; frontend, CTC
     # loss, weights and optimizer stay fp32) or "auto" (bf16 where the device computes bfloat16 natively:
-    # a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX; fp32 elsewhere). On a 2-core
+    # a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX instructions; fp32 elsewhere). On a 2-core
     # AVX512-BF16 CPU a training step took 0.70 s in bf16 against 0.79 s in fp32; on a 2-core AVX2 CPU
-    # (no native bfloat16) 11 s against 2.9 s, so "bf16" there is a 4x slowdown
+    # (no native bfloat16) 11 s against 2.9 s, so "bf16" there is a 4x slowdown; on a 2-core Xeon with
+    # AVX512 but neither (oneDNN emulates bfloat16 there) the encoder's step 10.4 s against 3.4 s
+
+    # parameter-name prefixes held fixed in this stage, e.g. ["encoder."]: those weights keep the values the
+    # run starts from (``--init``) and stay in its checkpoints; the rest trains. Empty: everything trainable trains
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "freeze", tuple(self.freeze))
+        if any(not isinstance(p, str) or not p for p in self.freeze):
+            raise ValueError(f"optim.freeze must list non-empty parameter-name prefixes, not {self.freeze!r}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"optim.precision must be 'fp32', 'bf16' or 'auto', not {self.precision!r}")
 

@@ -168,15 +168,26 @@ def native_bf16(device: torch.device) -> bool:
         device: the training device.
 
     Returns:
-        True for a CUDA GPU with bfloat16 support and for a CPU with AVX512-BF16 or AMX (oneDNN's
-        check); False elsewhere, e.g. on an AVX2-only CPU, where bf16 autocast made a training step
-        about 4x slower than fp32.
+        True for a CUDA GPU with bfloat16 support, for an x86 CPU with AVX512-BF16 or AMX, and for
+        another CPU where oneDNN computes bfloat16 (an Arm core with BF16); False elsewhere. On an
+        AVX2-only CPU bf16 autocast made a training step about 4x slower than fp32; on a 2-core Xeon
+        with AVX512 but not AVX512-BF16 the encoder's forward and backward took 10.4 s against 3.4 s
+        (``bench/train_step.py``, ``bench/results/eval-cpu-2core-xeon/train-step-pretrained-15.json``).
     """
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return _cpu_computes_bf16(platform.machine())
     return False
+
+
+def _cpu_computes_bf16(machine: str) -> bool:
+    """Whether this CPU has bfloat16 instructions. On x86 oneDNN's own check
+    (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) holds on every AVX512 core, where oneDNN emulates
+    bfloat16 with fp32 arithmetic, so the instructions themselves are asked for."""
+    if machine.lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def training_threads(threads: int, device: torch.device) -> int:
@@ -443,6 +454,13 @@ def train(
     elif not model.frontend.fixed_normalization:  # a pretrained encoder's frontend has its own fixed scale
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
         model.frontend.set_normalization(mean, std)
+    if opt_cfg.freeze:
+        held = [n for n, p in model.named_parameters() if p.requires_grad and n.startswith(opt_cfg.freeze)]
+        if not held:
+            raise ValueError(f"optim.freeze {list(opt_cfg.freeze)} matches no trainable weight of the model")
+        for name, p in model.named_parameters():
+            if name in held:
+                p.requires_grad_(False)  # AdamW steps only weights with a gradient: these keep their values
     model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
