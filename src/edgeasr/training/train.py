@@ -455,12 +455,11 @@ def train(
         mean, std = _feature_statistics(model, _Utterances(rows, train_manifest), recipe.data.normalization_utterances)
         model.frontend.set_normalization(mean, std)
     if opt_cfg.freeze:
-        held = [n for n, p in model.named_parameters() if p.requires_grad and n.startswith(opt_cfg.freeze)]
+        held = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(opt_cfg.freeze)]
         if not held:
             raise ValueError(f"optim.freeze {list(opt_cfg.freeze)} matches no trainable weight of the model")
-        for name, p in model.named_parameters():
-            if name in held:
-                p.requires_grad_(False)  # AdamW steps only weights with a gradient: these keep their values
+        for p in held:
+            p.requires_grad_(False)  # AdamW steps only weights with a gradient: these keep their values
     model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
