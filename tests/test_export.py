@@ -36,6 +36,30 @@ def test_fp32_export_is_checked_and_carded(tiny_checkpoint, tiny_corpus, tmp_pat
     assert (tmp_path / "edgeasr_onnx" / "1" / "model.onnx").is_file()  # native flavour from the same source
 
 
+def test_an_averaged_checkpoints_card_names_what_it_was_made_of(tiny_checkpoint, tiny_corpus, tmp_path) -> None:
+    """An average (``edgeasr average``) reached no training step: its card lists the checkpoints it
+    is the mean of, by path, sha256 and step, and the share it moved toward a pretrained encoder."""
+    import torch
+
+    from edgeasr.integrity import sha256_file
+    from edgeasr.training.average import average_checkpoints
+
+    mean = average_checkpoints([tiny_checkpoint, tiny_checkpoint], name="tiny-soup")
+    torch.save({**mean, "toward_pretrained": 0.15}, tmp_path / "soup.pt")  # as toward_pretrained records it
+    result = export_checkpoint(
+        tmp_path / "soup.pt", ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path / "r"
+    )
+    extra = ModelCard.from_json(result.path).extra
+    assert extra["recipe"] == "tiny-soup" and extra["train_steps"] is None
+    assert [a["sha256"] for a in extra["averaged_from"]] == [sha256_file(tiny_checkpoint)] * 2
+    assert extra["averaged_from"][0]["step"] == torch.load(tiny_checkpoint, weights_only=True)["step"] > 0
+    assert extra["toward_pretrained"] == 0.15
+    plain = export_checkpoint(
+        tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=tmp_path / "r"
+    )
+    assert "averaged_from" not in ModelCard.from_json(plain.path).extra
+
+
 def test_parity_on_a_model_that_transcribes(tmp_path) -> None:
     """The parity check compares real words: the shipped checkpoint on the committed samples."""
     from pathlib import Path

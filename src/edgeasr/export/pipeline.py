@@ -218,6 +218,9 @@ def export_checkpoint(
                 "int8_storage": list(target.int8_storage) if target.precision == "int8" else None,
                 "recipe": ckpt["recipe"].get("name"),
                 "train_steps": ckpt.get("step"),
+                # a mean of checkpoints (edgeasr average) reached no step itself: what it was made of
+                **({"averaged_from": ckpt["averaged_from"]} if ckpt.get("averaged_from") else {}),
+                **({"toward_pretrained": ckpt["toward_pretrained"]} if "toward_pretrained" in ckpt else {}),
                 "frontend": dataclasses.asdict(model.frontend.cfg),
                 **decoder_card,
             },

@@ -294,8 +294,14 @@ class CTCModel(nn.Module):
             raise ValueError(f"grown model's weights do not line up: missing {stray}, unexpected {unexpected}")
         return new
 
-    def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths."""
+    def encode(
+        self, features: torch.Tensor, feature_lengths: torch.Tensor, return_hidden: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Normalised features (batch, mels, frames) -> log-probs (batch, frames/stride, vocab) and lengths.
+
+        ``return_hidden``: also return the last block's output (batch, channels, frames/stride), what
+        feature distillation reads (:mod:`edgeasr.training.distill`).
+        """
         if self.encoder is not None:
             # its frozen part never sees a gradient (it has no dropout or batch norm: train and eval are one)
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.pretrained_trainable > 0):
@@ -306,8 +312,11 @@ class CTCModel(nn.Module):
         x = _mask(self.dropout(torch.relu(self.stem(features))), lengths)
         for block in self.blocks:
             x = block(x, lengths)
+        hidden = x
         x = _mask(self.dropout(torch.relu(self.head(x))), lengths)
         logits = self.output(x).transpose(1, 2)
+        if return_hidden:
+            return torch.log_softmax(logits, dim=-1), lengths, hidden
         return torch.log_softmax(logits, dim=-1), lengths
 
     def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

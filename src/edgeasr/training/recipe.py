@@ -23,7 +23,7 @@ from edgeasr.data.augment import AugmentOptions
 from edgeasr.features import FrontendConfig
 from edgeasr.training.model import ModelConfig
 
-__all__ = ["DataConfig", "OptimConfig", "SpecAugmentConfig", "TrainRecipe"]
+__all__ = ["DataConfig", "DistillConfig", "OptimConfig", "SpecAugmentConfig", "TrainRecipe"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,34 @@ class OptimConfig:
             raise ValueError(f"optim.precision must be 'fp32', 'bf16' or 'auto', not {self.precision!r}")
 
 
+@dataclass(frozen=True)
+class DistillConfig:
+    """Feature distillation: the model's frames learn to predict a frozen teacher encoder's beside the CTC loss.
+
+    The teacher is a registered pretrained encoder (:data:`edgeasr.training.pretrained.PRETRAINED`)
+    with all its blocks and its own weights, as installed; it hears each batch before SpecAugment's
+    masks, and a linear map from the model's last block (``model.channels`` wide) to the teacher's
+    width is fitted with it (:mod:`edgeasr.training.distill`). Neither is part of the model: the
+    checkpoint a run exports is the CTC model alone, so the export's cost does not change.
+    """
+
+    # the teacher encoder, a name of edgeasr.training.pretrained.PRETRAINED ("" none): on a model whose
+    # own lower blocks come from it, the full encoder's deeper output is what they learn to reach again
+    teacher: str = ""
+    weight: float = 0.0  # the distillation loss's weight beside the CTC loss (0: off)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 100.0:
+            raise ValueError(f"distill.weight must be between 0 and 100, not {self.weight}")
+        if self.weight > 0 and not self.teacher:
+            raise ValueError("distill.weight > 0 needs distill.teacher, a pretrained encoder's name")
+        if self.teacher:
+            from edgeasr.training.pretrained import PRETRAINED
+
+            if self.teacher not in PRETRAINED:
+                raise ValueError(f"distill.teacher {self.teacher!r} is not one of {', '.join(sorted(PRETRAINED))}")
+
+
 def _build(cls, table: dict):
     known = {f.name for f in fields(cls)}
     unknown = set(table) - known
@@ -134,6 +162,7 @@ class TrainRecipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     augment: AugmentOptions = field(default_factory=AugmentOptions)  # waveform augmentation (data.augment = true)
+    distill: DistillConfig = field(default_factory=DistillConfig)  # a teacher encoder's frames as a second target
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainRecipe:
@@ -146,7 +175,7 @@ class TrainRecipe:
     def from_dict(cls, doc: dict, default_name: str = "default") -> TrainRecipe:
         """Build from the nested dict form used by TOML files and checkpoints."""
         doc = dict(doc)
-        unknown = set(doc) - {"name", "data", "model", "optim", "spec_augment", "augment"}
+        unknown = set(doc) - {"name", "data", "model", "optim", "spec_augment", "augment", "distill"}
         if unknown:
             raise ValueError(f"unknown recipe table(s): {', '.join(sorted(unknown))}")
         model = dict(doc.get("model", {}))
@@ -161,6 +190,7 @@ class TrainRecipe:
             optim=_build(OptimConfig, doc.get("optim", {})),
             spec_augment=_build(SpecAugmentConfig, doc.get("spec_augment", {})),
             augment=_build(AugmentOptions, {k: tuple(v) if isinstance(v, list) else v for k, v in augment.items()}),
+            distill=_build(DistillConfig, doc.get("distill", {})),
         )
 
     def to_dict(self) -> dict:

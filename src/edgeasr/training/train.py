@@ -460,10 +460,22 @@ def train(
             raise ValueError(f"optim.freeze {list(opt_cfg.freeze)} matches no trainable weight of the model")
         for p in held:
             p.requires_grad_(False)  # AdamW steps only weights with a gradient: these keep their values
+    distiller = None
+    if recipe.distill.weight > 0:
+        from edgeasr.training.distill import EncoderDistillation
+
+        distiller = EncoderDistillation(recipe.distill, model.cfg.channels)
+        if state is not None and "distill" in state:
+            distiller.load_trained_state(state["distill"])
+        distiller.to(device)
     model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    distill_net = None
+    if distiller is not None:
+        distill_net = torch.nn.parallel.DistributedDataParallel(distiller) if world > 1 else distiller
+    trained = list(model.parameters()) + (list(distiller.project.parameters()) if distiller is not None else [])
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
+    optimizer = torch.optim.AdamW(trained, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(opt_cfg, lambda: horizon if horizon is not None else opt_cfg.max_steps)
     )
@@ -490,6 +502,8 @@ def train(
     def checkpoint(path: Path, with_optimizer: bool) -> None:
         payload = {"model": model.trained_state_dict(), "step": step, "best_wer": best_wer, "horizon": horizon, **meta}
         if with_optimizer:
+            if distiller is not None:
+                payload["distill"] = distiller.trained_state_dict()
             payload.update(
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict(),
@@ -521,9 +535,12 @@ def train(
         unit="step",
     )
     running = history["train"][-1]["loss"] if history["train"] else float("nan")
+    running_distill = history["train"][-1].get("distill", float("nan")) if history["train"] else float("nan")
     pace_from = None  # (step, time) where a time-fitted run's current pace window started
     fitting = fit_schedule and horizon is None  # a resumed run keeps the horizon it was given
     model.train()
+    if distiller is not None:
+        distiller.train()
     while step < stop_at:
         # epoch_pos counts batches of this epoch already consumed (by all ranks), so --resume
         # continues with exactly the batch that would have come next.
@@ -545,15 +562,19 @@ def train(
             audio, lengths = batch["audio"].to(device), batch["lengths"].to(device)
             warp = _vtlp_factors(audio.shape[0], recipe.spec_augment, gen)
             feats, flen = model.frontend(audio, lengths, warp)
+            unmasked = feats
             feats = _spec_augment(feats, flen, recipe.spec_augment, gen)
             encoder = net.module.encode if world > 1 else net.encode
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                logp, olen = encoder(feats, flen)
+                logp, olen, *hidden = encoder(feats, flen, return_hidden=distiller is not None)
+                if distill_net is not None:
+                    distill_loss = distill_net(unmasked, flen, hidden[0], olen)
             logp = logp.float()  # the CTC loss sums over long paths: always in fp32
             loss = ctc(logp.transpose(0, 1), batch["targets"].to(device), olen, batch["target_lengths"].to(device))
+            total = loss + recipe.distill.weight * distill_loss if distill_net is not None else loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), opt_cfg.grad_clip)
+            total.backward()
+            nn.utils.clip_grad_norm_(trained, opt_cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             step += 1
@@ -582,8 +603,13 @@ def train(
                         print(f"\nfitted schedule: {pace:.2f} steps/s, horizon {horizon} steps", flush=True)
             value = loss.item()
             running = value if math.isnan(running) else 0.95 * running + 0.05 * value
+            if distill_net is not None:
+                value = distill_loss.item()
+                running_distill = value if math.isnan(running_distill) else 0.95 * running_distill + 0.05 * value
             if step % 10 == 0:
                 history["train"].append({"step": step, "loss": running, "lr": scheduler.get_last_lr()[0]})
+                if distill_net is not None:
+                    history["train"][-1]["distill"] = running_distill
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", dev_wer=f"{100 * best_wer:.1f}%" if best_wer < 1e9 else "-")
             if rank == 0 and step % opt_cfg.eval_every == 0:
