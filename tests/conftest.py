@@ -160,4 +160,10 @@ def reference_text(asr_onnx: Path):
 
 
 # -- pipeline (real tiny model through synth, train, export) ----------------------------------------
-from pipeline_fixtures import tiny_checkpoint, tiny_corpus, tiny_recipe, tiny_repository  # noqa: E402,F401
+from pipeline_fixtures import (  # noqa: E402,F401
+    small_pretrained_config,
+    tiny_checkpoint,
+    tiny_corpus,
+    tiny_recipe,
+    tiny_repository,
+)

