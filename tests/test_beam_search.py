@@ -71,6 +71,22 @@ def test_phrase_biasing_makes_a_new_name_possible_and_leaves_other_speech_alone(
     assert [w for w, _, _ in decoder.search(logp)] == plain  # the plain search is unchanged afterwards
 
 
+def test_biased_searches_are_kept_for_a_few_phrase_sets_only(lm_path: Path) -> None:
+    """Each phrase set's search holds a lexicon trie of its own (127 MiB at the default's 103,701 words): a server
+    asked for many contact lists keeps the last MAX_BIASED_SEARCHES, and a list asked again is not rebuilt."""
+    from edgeasr.decoding import BIAS_BOOST, MAX_BIASED_SEARCHES
+
+    decoder = BeamSearchDecoder(lm_path, list(TOKENS))
+    logp = _spell("call maggie")
+    names = ["maggie", "maggia", "maggib", "maggic", "maggid", "maggif"]
+    for name in names:
+        assert next(w for w, _, _ in decoder.search(logp, bias=[name])) == "call"
+    assert len(names) > MAX_BIASED_SEARCHES and len(decoder._biased) == MAX_BIASED_SEARCHES
+    last = decoder._bias([names[-1]], BIAS_BOOST)[0]
+    assert decoder._bias([names[-1]], BIAS_BOOST)[0] is last  # kept, not rebuilt
+    assert [w for w, _, _ in decoder.search(logp, bias=[names[0]])] == ["call", "maggie"]  # evicted, built again
+
+
 def test_the_bias_boost_sets_how_strongly_and_a_bad_one_is_refused(lm_path: Path) -> None:
     from edgeasr.decoding import MAX_BIAS_BOOST, bias_boost
 

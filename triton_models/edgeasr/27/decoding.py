@@ -71,6 +71,7 @@ __all__ = [
     "FRAME_SECONDS_KEY",
     "KENLM_BINARY_MAGIC",
     "LM_FILE",
+    "MAX_BIASED_SEARCHES",
     "MAX_BIAS_BOOST",
     "MODULE_FILE",
     "SCORES_SUFFIX",
@@ -408,6 +409,10 @@ BIAS_BOOST = 2.0
 """Default log10 bonus of a biased word in the beam search (phrase biasing)."""
 MAX_BIAS_BOOST = 10.0
 """The largest bonus a request may ask for (log10: ten orders of magnitude, past which nothing changes)."""
+MAX_BIASED_SEARCHES = 4
+"""Biased searches kept at once, one per phrase set and boost (the oldest goes first). Each holds a lexicon trie of its
+own: with the 103,701-word lexicon of versions 28 and 29 about 127 MiB and 0.8 s to build, with 28,287 words about
+40 MiB and 0.25 s (``bench/results/eval-cpu-2core-xeon/bias-cost.txt``)."""
 
 
 def bias_boost(value: object) -> float:
@@ -685,7 +690,7 @@ class BeamSearchDecoder:
             return self._decoder, self._words
         key = (wanted, float(boost))
         if key not in self._biased:
-            if len(self._biased) >= 16:  # a small cache: the same contact list is asked for again and again
+            if len(self._biased) >= MAX_BIASED_SEARCHES:  # the same contact list is asked for again and again
                 self._biased.pop(next(iter(self._biased)))
             known = set(self.vocabulary)
             new = [w for w in wanted if w not in known]
