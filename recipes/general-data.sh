@@ -67,29 +67,22 @@ have $W/hass/train.jsonl || { step "synth hass"; $EDGEASR data synth --out $W/ha
 # 6. The general-English word 4-gram of export/general-eval.toml (held-out text never counted).
 have $W/lm/bible-all.txt || $EDGEASR data sentences --source bible --num 0 --min-words 2 --max-words 40 --out $W/lm/bible-all.txt
 have $W/lm/chatterbot-all.txt || $EDGEASR data sentences --source chatterbot --num 0 --min-words 1 --max-words 40 --out $W/lm/chatterbot-all.txt
-have $W/lm/lm-general.arpa || { step "lm-general"; $EDGEASR lm $W/corpus/train.jsonl $W/general/train.jsonl $W/real/train-fit2.jsonl \
-  --text $W/lm/bible-all.txt --text $W/lm/chatterbot-all.txt \
-  --hold-out $W/corpus/dev.jsonl --hold-out $W/corpus/test.jsonl --hold-out $W/general/dev.jsonl \
-  --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl \
-  --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl \
-  --hold-out $W/heldout/train.jsonl --general-vocabulary 20000 --out $W/lm/lm-general.arpa; }
+# Every general n-gram below counts the same text and drops the same held-out sentences; they differ in the
+# vocabulary mixed in from wordfreq and in pruning.
+LM_TEXT=($W/corpus/train.jsonl $W/general/train.jsonl $W/real/train-fit2.jsonl
+  --text $W/lm/bible-all.txt --text $W/lm/chatterbot-all.txt
+  --hold-out $W/corpus/dev.jsonl --hold-out $W/corpus/test.jsonl --hold-out $W/general/dev.jsonl
+  --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl
+  --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl
+  --hold-out $W/heldout/train.jsonl)
+have $W/lm/lm-general.arpa || { step "lm-general"; $EDGEASR lm "${LM_TEXT[@]}" --general-vocabulary 20000 --out $W/lm/lm-general.arpa; }
 # The same n-gram gzip-compressed, as the shipped default model (export/general-int8.toml) ships it.
 have $W/lm/lm-general.arpa.gz || gzip -9 -n -c $W/lm/lm-general.arpa > $W/lm/lm-general.arpa.gz
 # The same text with the 3- and 4-grams seen once dropped: 12 MB of ARPA, half the load time, within 0.3 WER points
 # (bench/results/eval-cpu-2core-epyc/general-lm-pruning.txt, general-lm-load.txt); the next version's n-gram.
-have $W/lm/lm-general-pruned.arpa || { step "lm-general-pruned"; $EDGEASR lm $W/corpus/train.jsonl $W/general/train.jsonl $W/real/train-fit2.jsonl \
-  --text $W/lm/bible-all.txt --text $W/lm/chatterbot-all.txt \
-  --hold-out $W/corpus/dev.jsonl --hold-out $W/corpus/test.jsonl --hold-out $W/general/dev.jsonl \
-  --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl \
-  --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl \
-  --hold-out $W/heldout/train.jsonl --general-vocabulary 20000 --prune 0 0 1 --out $W/lm/lm-general-pruned.arpa; }
+have $W/lm/lm-general-pruned.arpa || { step "lm-general-pruned"; $EDGEASR lm "${LM_TEXT[@]}" --general-vocabulary 20000 --prune 0 0 1 --out $W/lm/lm-general-pruned.arpa; }
 # The same text with wordfreq's 100,000 most frequent words in place of 20,000 (103,701 words): the open vocabulary of
 # versions 28 and 29 (export/open-100k.toml, export/open-100k-int8-stored.toml; issue 15 asks for at least 100k).
-have $W/lm/lm-general-100k.arpa || { step "lm-general-100k"; $EDGEASR lm $W/corpus/train.jsonl $W/general/train.jsonl $W/real/train-fit2.jsonl \
-  --text $W/lm/bible-all.txt --text $W/lm/chatterbot-all.txt \
-  --hold-out $W/corpus/dev.jsonl --hold-out $W/corpus/test.jsonl --hold-out $W/general/dev.jsonl \
-  --hold-out $W/general/test.jsonl --hold-out $W/real/cathy-check.jsonl --hold-out $W/real/cathy/dev.jsonl \
-  --hold-out $W/real/fleurs_en/dev.jsonl --hold-out $W/real/arctic_pra/dev.jsonl --hold-out $W/real/an4/dev.jsonl \
-  --hold-out $W/heldout/train.jsonl --general-vocabulary 100000 --out $W/lm/lm-general-100k.arpa; }
+have $W/lm/lm-general-100k.arpa || { step "lm-general-100k"; $EDGEASR lm "${LM_TEXT[@]}" --general-vocabulary 100000 --out $W/lm/lm-general-100k.arpa; }
 have $W/lm/lm-general-100k.arpa.gz || gzip -9 -n -c $W/lm/lm-general-100k.arpa > $W/lm/lm-general-100k.arpa.gz
 step "done"

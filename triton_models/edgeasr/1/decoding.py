@@ -411,8 +411,8 @@ MAX_BIAS_BOOST = 10.0
 """The largest bonus a request may ask for (log10: ten orders of magnitude, past which nothing changes)."""
 MAX_BIASED_SEARCHES = 4
 """Biased searches kept at once, one per phrase set and boost (the oldest goes first). Each holds a lexicon trie of its
-own: with the 103,701-word lexicon of versions 28 and 29 about 127 MiB and 0.8 s to build, with 28,287 words about
-40 MiB and 0.25 s (``bench/results/eval-cpu-2core-xeon/bias-cost.txt``)."""
+own: with the 103,701-word lexicon of versions 28 and 29 about 130 MiB and 0.5 s to build, with 28,287 words about
+40 MiB and 0.2 s (``bench/results/eval-cpu-2core-xeon/bias-cost.txt``)."""
 
 
 def bias_boost(value: object) -> float:
@@ -692,8 +692,7 @@ class BeamSearchDecoder:
         if key not in self._biased:
             if len(self._biased) >= MAX_BIASED_SEARCHES:  # the same contact list is asked for again and again
                 self._biased.pop(next(iter(self._biased)))
-            known = set(self.vocabulary)
-            new = [w for w in wanted if w not in known]
+            new = [w for w in wanted if w not in self._known]
             words = self._fl[5]()
             for w in [*self.vocabulary, *new, "<unk>"]:
                 words.add_entry(w)
