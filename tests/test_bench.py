@@ -387,7 +387,7 @@ def test_native_flavour_is_decoded_with_the_shipped_beam_search() -> None:
     folder = champion_decoder_dir(ROOT / "triton_models")
     if folder is None:
         pytest.skip(reason="no shipped model with a beam search in triton_models/")
-    assert folder == ROOT / "triton_models" / "edgeasr" / "29"  # the champion of live.json
+    assert folder == ROOT / "triton_models" / "edgeasr" / "31"  # the champion of live.json
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
 
     class Result:

@@ -230,6 +230,18 @@ def test_beam_target_needs_a_language_model(tmp_path) -> None:
     assert ExportTarget.from_toml(tmp_path / "t.toml").lm_weights == (1.0, 2.0)
 
 
+def test_a_quantized_n_gram_needs_the_binary_and_a_bit_count_kenlm_takes(tmp_path) -> None:
+    beam = '[target]\ndecoder = "beam"\nlm = "x.arpa"\n'
+    (tmp_path / "t.toml").write_text(beam + "lm_quantize_bits = 8\n")
+    with pytest.raises(ValueError, match="lm_quantize_bits needs lm_binary = true"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text(beam + "lm_binary = true\nlm_quantize_bits = 32\n")
+    with pytest.raises(ValueError, match="1 to 25"):
+        ExportTarget.from_toml(tmp_path / "t.toml")
+    (tmp_path / "t.toml").write_text(beam + "lm_binary = true\nlm_quantize_bits = 8\n")
+    assert ExportTarget.from_toml(tmp_path / "t.toml").lm_quantize_bits == 8
+
+
 def test_int8_storage_needs_an_int8_target(tmp_path) -> None:
     (tmp_path / "t.toml").write_text('[target]\nint8_storage = ["Conv"]\n')
     with pytest.raises(ValueError, match="int8_storage needs precision = 'int8'"):

@@ -120,3 +120,31 @@ def test_the_shipped_default_stores_its_n_grams_own_first_word_scores() -> None:
         stored = np.fromfile(default / f"{stem}{SCORES_SUFFIX}", dtype="<f4")
         assert stored.size == len(lm_vocabulary(default / f"{stem}.bin")) > 1500
         assert stored.tolist() == lexicon_scores(default / f"{stem}.bin").tolist()
+
+
+def test_a_quantized_binary_is_smaller_and_reads_the_samples_as_the_arpa(tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions
+    from edgeasr.export.kenlm import find_build_binary, write_binary_lm
+    from edgeasr.manifest import read_manifest, resolve_audio_path
+    from edgeasr.recognizer import Recognizer
+
+    if find_build_binary() is None:
+        pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
+    with pytest.raises(ValueError, match="quantize_bits"):
+        write_binary_lm(COMMAND / "lm.arpa", tmp_path / "bad.bin", quantize_bits=26)
+    plain = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "plain" / "lm.bin")
+    small = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "q8" / "lm.bin", quantize_bits=8)
+    assert small.stat().st_size < 0.8 * plain.stat().st_size
+    assert lm_vocabulary(small) == lm_vocabulary(COMMAND / "lm.arpa")
+    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
+    quantized = BeamSearchDecoder(small, list(TOKENS), options)
+    text = BeamSearchDecoder(COMMAND / "lm.arpa", list(TOKENS), options)
+    rec = Recognizer(COMMAND)
+    samples = ROOT / "samples" / "manifest.jsonl"
+    read = []
+    for row in read_manifest(samples):
+        logprobs = rec.logprobs(resolve_audio_path(row, samples))
+        read.append(([w for w, _, _ in quantized.search(logprobs)], [w for w, _, _ in text.search(logprobs)]))
+    assert read[0][0] == ["is", "it", "windy", "in", "cincinnati", "right", "now"]
+    assert sum(q == t for q, t in read) >= len(read) - 1  # 8-bit scores may move one close call, no more

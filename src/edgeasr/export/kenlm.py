@@ -98,9 +98,12 @@ def _compile(cmd: list[str], cwd: Path) -> None:
         raise RuntimeError(f"compiling KenLM's build_binary failed: {' '.join(cmd[:6])} ...\n{done.stderr[-2000:]}")
 
 
-def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
+def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike, quantize_bits: int = 0) -> Path:
     """Write ``arpa`` (plain or gzip) as KenLM's binary trie at ``out``, its lexicon beside it (``.words``) and each
     lexicon word's first-word score (``.scores``, :func:`edgeasr.decoding.lexicon_scores`).
+
+    ``quantize_bits`` (1 to 25; 0: none) stores probabilities and back-off weights in that many bits (``build_binary -q
+    -b``, with ``-a 22`` to compress the trie's pointers): the file is smaller, and KenLM reads the rounded values.
 
     The lexicon is the ARPA unigrams in order (:func:`edgeasr.decoding.lm_vocabulary`), so a decoder
     built on the binary spells the same words with the same scores; the stored scores spare a load
@@ -110,6 +113,8 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
         BuildBinaryMissing: no ``build_binary`` here (``./run setup`` builds it).
         RuntimeError: ``build_binary`` failed.
     """
+    if not 0 <= quantize_bits <= 25:
+        raise ValueError(f"quantize_bits must be 0 (none) or 1 to 25, got {quantize_bits}")
     exe = find_build_binary()
     if exe is None:
         raise BuildBinaryMissing(
@@ -127,7 +132,9 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike) -> Path:
             with open_arpa(arpa) as src, open(plain, "w", encoding="utf-8") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         built = Path(tmp) / "lm.bin"
-        done = subprocess.run([str(exe), "-T", tmp, "trie", str(plain), str(built)], capture_output=True, text=True)
+        quantize = ["-a", "22", "-q", str(quantize_bits), "-b", str(quantize_bits)] if quantize_bits else []
+        cmd = [str(exe), "-T", tmp, *quantize, "trie", str(plain), str(built)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode or not built.is_file():
             raise RuntimeError(f"build_binary {arpa} failed: {done.stderr[-2000:]}")
         if not is_kenlm_binary(built):

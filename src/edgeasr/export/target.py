@@ -43,6 +43,10 @@ class ExportTarget:
     # beam: ship the n-gram as KenLM's binary trie (lm.bin and its lexicon lm.words: it loads in milliseconds
     # where ARPA takes tenths of a second) in place of lm.arpa; needs build_binary (edgeasr.export.kenlm)
     lm_binary: bool = False
+    # beam, lm_binary: store the n-gram's probabilities and back-off weights in this many bits (KenLM's
+    # ``build_binary -q N -b N``, with ``-a 22`` pointer compression): about half the file and resident memory of a
+    # large n-gram; 0 keeps 32-bit floats (bench/results/eval-cpu-2core-xeon/general-text-lm.txt)
+    lm_quantize_bits: int = 0
     lm_weights: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2)  # beam: LM weights tried on the check manifest
     word_scores: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0)  # beam: word insertion scores tried with them
     beam_size: int = 64  # beam: hypotheses kept per frame
@@ -94,6 +98,10 @@ class ExportTarget:
             raise ValueError(f"{path}: int8_storage needs precision = 'int8'")
         if target.decoder == "beam" and not target.lm:
             raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
+        if target.lm_quantize_bits and not target.lm_binary:
+            raise ValueError(f"{path}: lm_quantize_bits needs lm_binary = true")
+        if not 0 <= target.lm_quantize_bits <= 25:
+            raise ValueError(f"{path}: lm_quantize_bits must be 0 (none) or 1 to 25, not {target.lm_quantize_bits}")
         if target.domain_decoder and (target.decoder != "beam" or not target.domain_check_manifest):
             raise ValueError(f"{path}: domain_decoder needs decoder = 'beam' and a domain_check_manifest")
         if target.format not in ("onnx", "edge", "tensorrt"):

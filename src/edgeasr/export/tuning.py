@@ -75,11 +75,11 @@ def _lm_files(lm: Path | None, name: str) -> dict[str, Path]:
     return files
 
 
-def _binary(arpa: Path, out_dir: Path, name: str) -> Path:
+def _binary(arpa: Path, out_dir: Path, name: str, quantize_bits: int = 0) -> Path:
     """``arpa`` written as KenLM's binary trie into ``out_dir`` as ``name``'s ``.bin`` (and ``.words``)."""
     from edgeasr.export.kenlm import write_binary_lm
 
-    return write_binary_lm(arpa, out_dir / Path(name).with_suffix(".bin"))
+    return write_binary_lm(arpa, out_dir / Path(name).with_suffix(".bin"), quantize_bits=quantize_bits)
 
 
 def tune_beam_search(
@@ -124,7 +124,7 @@ def tune_beam_search(
         raise FileNotFoundError(f"{lm}: no such language model (build one with `edgeasr lm`)")
     order = _arpa_order(lm)
     if target.lm_binary:  # the binary trie is what ships, so it is what the grid is tuned on
-        lm = _binary(lm, out_dir, decoding.LM_FILE)
+        lm = _binary(lm, out_dir, decoding.LM_FILE, target.lm_quantize_bits)
     wer_greedy = greedy_wer(logprobs, refs)
     grid, best = [], None  # best: (key, index in grid, decoder, its clean answers); only its decoder is kept
     for lm_weight in target.lm_weights:
