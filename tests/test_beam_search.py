@@ -454,16 +454,16 @@ def test_triton_serves_the_same_beam_search_text_as_the_device(tmp_path: Path) -
         # phrase biasing as a request parameter, the same on both paths (a word the lexicon lacks: the
         # command model's test_transcribe_command_takes_bias_phrases below)
         wave = load_audio(ROOT / "samples" / "real" / "02-cathy.flac")  # a real speaker's read sentence
-        # the reference is "clubs and balls and cities grew to be only memories": the biased word wins where the
-        # unbiased search hears "bulls"
-        expected = "clubs and balls and cities great be only memories"
-        assert device.transcribe(wave, 16000, bias=["balls"]).text == expected
-        assert client.transcribe(wave, bias=["balls"]).text == expected
-        assert client.transcribe(wave).text == "clubs and bulls and cities great be only memories"  # per request only
+        # the biased word wins where the unbiased search hears "great be": the reference, word for word (version 29,
+        # with the n-gram before, also heard "bulls" for "balls", which version 31's n-gram now reads)
+        expected = "clubs and balls and cities grew to be only memories"
+        assert device.transcribe(wave, 16000, bias=["grew"]).text == expected
+        assert client.transcribe(wave, bias=["grew"]).text == expected
+        assert client.transcribe(wave).text == "clubs and balls and cities great be only memories"  # per request only
         # how strongly, per request: 0 makes the word possible without favouring it; out of range is refused with
         # the device's message, and the server goes on serving
-        weak = device.transcribe(wave, 16000, bias=["balls"], bias_boost=0.0).text
-        assert "balls" not in weak.split() and client.transcribe(wave, bias=["balls"], bias_boost=0.0).text == weak
+        weak = device.transcribe(wave, 16000, bias=["grew"], bias_boost=0.0).text
+        assert "grew" not in weak.split() and client.transcribe(wave, bias=["grew"], bias_boost=0.0).text == weak
         with pytest.raises(ValueError, match="bias boost must be") as refused:
             device.transcribe(wave, 16000, bias=["grew"], bias_boost=11.0)
         with pytest.raises(ClientError, match=re.escape(str(refused.value))):
