@@ -44,29 +44,30 @@ def test_a_wrong_kenlm_download_is_refused(tmp_path: Path, monkeypatch: pytest.M
     assert not (tmp_path / "home" / "bin" / "build_binary").exists()
 
 
-def test_the_command_n_gram_as_a_binary_reads_the_samples_as_its_arpa(tmp_path: Path) -> None:
-    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+def _samples_searched(*lms: Path) -> list[list[list[tuple[str, int, int]]]]:
+    """Each committed sample's words (with their frames) as the command model's search reads it over each n-gram."""
     from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions
-    from edgeasr.export.kenlm import find_build_binary, write_binary_lm
     from edgeasr.manifest import read_manifest, resolve_audio_path
     from edgeasr.recognizer import Recognizer
+
+    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
+    searches = [BeamSearchDecoder(lm, list(TOKENS), options) for lm in lms]
+    rec, samples = Recognizer(COMMAND), ROOT / "samples" / "manifest.jsonl"
+    probs = [rec.logprobs(resolve_audio_path(row, samples)) for row in read_manifest(samples)]
+    return [[search.search(p) for search in searches] for p in probs]
+
+
+def test_the_command_n_gram_as_a_binary_reads_the_samples_as_its_arpa(tmp_path: Path) -> None:
+    pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+    from edgeasr.export.kenlm import find_build_binary, write_binary_lm
 
     if find_build_binary() is None:
         pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
     binary = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "lm.bin")
     assert lm_vocabulary(binary) == lm_vocabulary(COMMAND / "lm.arpa") and len(lm_vocabulary(binary)) > 1500
-    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
-    fast = BeamSearchDecoder(binary, list(TOKENS), options)
-    text = BeamSearchDecoder(COMMAND / "lm.arpa", list(TOKENS), options)
-    rec = Recognizer(COMMAND)
-    samples = ROOT / "samples" / "manifest.jsonl"
-    answers = []
-    for row in read_manifest(samples):
-        logprobs = rec.logprobs(resolve_audio_path(row, samples))
-        words = fast.search(logprobs)
-        assert words == text.search(logprobs)
-        answers.append(" ".join(w for w, _, _ in words))
-    assert answers[0] == "is it windy in cincinnati right now"
+    read = _samples_searched(binary, COMMAND / "lm.arpa")
+    assert all(fast == text for fast, text in read)
+    assert " ".join(w for w, _, _ in read[0][0]) == "is it windy in cincinnati right now"
 
 
 def test_a_binary_n_gram_s_stored_scores_are_kenlm_s_own_and_change_no_search(tmp_path: Path) -> None:
@@ -124,10 +125,7 @@ def test_the_shipped_default_stores_its_n_grams_own_first_word_scores() -> None:
 
 def test_a_quantized_binary_is_smaller_and_reads_the_samples_as_the_arpa(tmp_path: Path) -> None:
     pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
-    from edgeasr.decoding import BeamSearchDecoder, BeamSearchOptions
     from edgeasr.export.kenlm import find_build_binary, write_binary_lm
-    from edgeasr.manifest import read_manifest, resolve_audio_path
-    from edgeasr.recognizer import Recognizer
 
     if find_build_binary() is None:
         pytest.skip(reason="KenLM's build_binary is not built here (./run setup builds it)")
@@ -137,14 +135,6 @@ def test_a_quantized_binary_is_smaller_and_reads_the_samples_as_the_arpa(tmp_pat
     small = write_binary_lm(COMMAND / "lm.arpa", tmp_path / "q8" / "lm.bin", quantize_bits=8)
     assert small.stat().st_size < 0.8 * plain.stat().st_size
     assert lm_vocabulary(small) == lm_vocabulary(COMMAND / "lm.arpa")
-    options = BeamSearchOptions.from_json(COMMAND / "decoder.json")
-    quantized = BeamSearchDecoder(small, list(TOKENS), options)
-    text = BeamSearchDecoder(COMMAND / "lm.arpa", list(TOKENS), options)
-    rec = Recognizer(COMMAND)
-    samples = ROOT / "samples" / "manifest.jsonl"
-    read = []
-    for row in read_manifest(samples):
-        logprobs = rec.logprobs(resolve_audio_path(row, samples))
-        read.append(([w for w, _, _ in quantized.search(logprobs)], [w for w, _, _ in text.search(logprobs)]))
+    read = [[[w for w, _, _ in words] for words in sample] for sample in _samples_searched(small, COMMAND / "lm.arpa")]
     assert read[0][0] == ["is", "it", "windy", "in", "cincinnati", "right", "now"]
     assert sum(q == t for q, t in read) >= len(read) - 1  # 8-bit scores may move one close call, no more
