@@ -27,7 +27,17 @@ from pathlib import Path
 
 from edgeasr.decoding import SCORES_SUFFIX, is_kenlm_binary, lexicon_scores, lm_vocabulary, open_arpa
 
-__all__ = ["KENLM_SDIST", "BuildBinaryMissing", "find_build_binary", "install_build_binary", "write_binary_lm"]
+__all__ = [
+    "KENLM_SDIST",
+    "MAX_QUANTIZE_BITS",
+    "BuildBinaryMissing",
+    "find_build_binary",
+    "install_build_binary",
+    "write_binary_lm",
+]
+
+MAX_QUANTIZE_BITS = 25
+"""The most bits ``build_binary -q/-b`` stores a probability or back-off weight in (:func:`write_binary_lm`)."""
 
 KENLM_SDIST = (
     "https://files.pythonhosted.org/packages/02/6e/f4e159cef39ea4ef2244b4aa32857d447d60a5d0ee269e1b1f8d3723c03e/"
@@ -113,8 +123,8 @@ def write_binary_lm(arpa: str | os.PathLike, out: str | os.PathLike, quantize_bi
         BuildBinaryMissing: no ``build_binary`` here (``./run setup`` builds it).
         RuntimeError: ``build_binary`` failed.
     """
-    if not 0 <= quantize_bits <= 25:
-        raise ValueError(f"quantize_bits must be 0 (none) or 1 to 25, got {quantize_bits}")
+    if not 0 <= quantize_bits <= MAX_QUANTIZE_BITS:
+        raise ValueError(f"quantize_bits must be 0 (none) or 1 to {MAX_QUANTIZE_BITS}, got {quantize_bits}")
     exe = find_build_binary()
     if exe is None:
         raise BuildBinaryMissing(

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from edgeasr.export.kenlm import MAX_QUANTIZE_BITS
+
 __all__ = ["ExportCheckError", "ExportResult", "ExportTarget"]
 
 
@@ -44,7 +46,7 @@ class ExportTarget:
     # where ARPA takes tenths of a second) in place of lm.arpa; needs build_binary (edgeasr.export.kenlm)
     lm_binary: bool = False
     # beam, lm_binary: store the n-gram's probabilities and back-off weights in this many bits (KenLM's
-    # ``build_binary -q N -b N``, with ``-a 22`` pointer compression): about half the file and resident memory of a
+    # ``build_binary -q N -b N``, with ``-a 22`` pointer compression, edgeasr.export.kenlm): about half the file of a
     # large n-gram; 0 keeps 32-bit floats (bench/results/eval-cpu-2core-xeon/general-text-lm.txt)
     lm_quantize_bits: int = 0
     lm_weights: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2)  # beam: LM weights tried on the check manifest
@@ -100,8 +102,10 @@ class ExportTarget:
             raise ValueError(f"{path}: decoder = 'beam' needs lm = 'path/to/lm.arpa'")
         if target.lm_quantize_bits and not target.lm_binary:
             raise ValueError(f"{path}: lm_quantize_bits needs lm_binary = true")
-        if not 0 <= target.lm_quantize_bits <= 25:
-            raise ValueError(f"{path}: lm_quantize_bits must be 0 (none) or 1 to 25, not {target.lm_quantize_bits}")
+        if not 0 <= target.lm_quantize_bits <= MAX_QUANTIZE_BITS:
+            raise ValueError(
+                f"{path}: lm_quantize_bits must be 0 (none) or 1 to {MAX_QUANTIZE_BITS}, not {target.lm_quantize_bits}"
+            )
         if target.domain_decoder and (target.decoder != "beam" or not target.domain_check_manifest):
             raise ValueError(f"{path}: domain_decoder needs decoder = 'beam' and a domain_check_manifest")
         if target.format not in ("onnx", "edge", "tensorrt"):
